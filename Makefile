@@ -1,0 +1,46 @@
+# The operator's front door. `make deploy` and `make test` work from a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+INVENTORY ?= inventory/local
+# Tools run from the venv find its other tools (ansible-lint, ansible-playbook) first.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: help venv servers test lint format deploy check alert-rules clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP) ## create .venv from the pins
+
+servers: ## make sure the postgresql and redis-server binaries exist
+	@scripts/ensure-servers.sh
+
+test: venv servers ## run every test against throwaway servers
+	$(BIN)/pytest
+
+lint: venv ## ruff, yamllint and ansible-lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/yamllint -s .
+	$(BIN)/ansible-lint
+
+format: venv ## apply ruff's formatting and safe fixes
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+deploy: venv ## deploy everything to $(INVENTORY) (localhost by default)
+	@echo "make deploy is not built yet (see the runbooks issue)" >&2; exit 1
+
+check: venv ## smoke gate against a running deployment
+	$(BIN)/pytest checks/
+
+clean: ## remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""GoalGPT predictions service: Flask API, RQ jobs and their configuration."""

@@ -1,0 +1,2 @@
+DROP TABLE predictions;
+DROP TABLE ts_matches;

@@ -1,0 +1,1 @@
+"""Operator checks: capacity probe, pool-health monitor and the smoke gate."""

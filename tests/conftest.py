@@ -1,0 +1,78 @@
+"""Fixtures that own real servers: PostgreSQL and Redis started for this run."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import psycopg
+import pytest
+import redis
+
+from tests.support.servers import PostgresServer, RedisServer
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """The shared throwaway PostgreSQL of this test run (max_connections 100)."""
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def start_postgres() -> Iterator[Callable[..., PostgresServer]]:
+    """Start an extra PostgreSQL with its own settings, e.g. a tiny max_connections."""
+    started: list[PostgresServer] = []
+
+    def start(max_connections: int = 100, **settings: str) -> PostgresServer:
+        server = PostgresServer(max_connections=max_connections, settings=settings).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def create_database(server: PostgresServer) -> str:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server.url(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def drop_database(server: PostgresServer, name: str) -> None:
+    with psycopg.connect(server.url(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def database_url(pg_server: PostgresServer) -> Iterator[str]:
+    """A fresh, empty database for one test module."""
+    name = create_database(pg_server)
+    yield pg_server.url(name)
+    drop_database(pg_server, name)
+
+
+@pytest.fixture(scope="module")
+def migrated_database_url(database_url: str) -> str:
+    """A fresh database for one test module with every migration applied."""
+    from app.migrations import apply
+
+    apply(database_url)
+    return database_url
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """The shared Redis, emptied for this test."""
+    redis.Redis.from_url(redis_server.url).flushall()
+    return redis_server.url

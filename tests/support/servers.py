@@ -1,0 +1,209 @@
+"""Throwaway PostgreSQL and Redis servers, started from the installed binaries.
+
+Each server gets a fresh data directory and a free port on 127.0.0.1, so tests
+never touch a server someone else is using (5432, 6379). PostgreSQL refuses to
+run as root, so as root its programs run as the `postgres` user.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+import redis
+
+START_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def postgres_bindir() -> Path:
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"), reverse=True)
+    if not candidates:
+        raise RuntimeError("no PostgreSQL server found: run 'make servers'")
+    return Path(candidates[0]).parent
+
+
+def _as_postgres_user(argv: list[str]) -> list[str]:
+    if os.geteuid() != 0:
+        return argv
+    return ["runuser", "-u", "postgres", "--", *argv]
+
+
+def _wait_until(ready, what: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited at start-up:\n{log.read_text()[-2000:]}")
+        if ready():
+            return
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"{what} did not become ready in {START_TIMEOUT_S}s")
+
+
+@dataclass
+class PostgresServer:
+    """A PostgreSQL cluster in a temporary directory, superuser `postgres`, trust auth."""
+
+    max_connections: int = 100
+    settings: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    datadir: Path | None = None
+    process: subprocess.Popen | None = None
+
+    def start(self) -> PostgresServer:
+        bindir = postgres_bindir()
+        self.datadir = Path(tempfile.mkdtemp(prefix="goalgpt-pg-"))
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam("postgres")
+            os.chown(self.datadir, owner.pw_uid, owner.pw_gid)
+        subprocess.run(
+            _as_postgres_user(
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(self.datadir / "data"),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                    "--locale=C",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
+        self.port = free_port()
+        options = {
+            "listen_addresses": "127.0.0.1",
+            "port": str(self.port),
+            "unix_socket_directories": str(self.datadir),
+            "max_connections": str(self.max_connections),
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+            "shared_preload_libraries": "pg_stat_statements",
+            "pg_stat_statements.track": "all",
+            # SQLSTATE first on every log line, so tests can see e.g. 53300 refusals.
+            "log_line_prefix": "%e ",
+            **self.settings,
+        }
+        argv = [str(bindir / "postgres"), "-D", str(self.datadir / "data")]
+        for key, value in options.items():
+            argv += ["-c", f"{key}={value}"]
+        log = self.datadir / "postgres.log"
+        with open(log, "wb") as out:
+            self.process = subprocess.Popen(
+                _as_postgres_user(argv),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        _wait_until(self._accepts, "postgres", self.process, log)
+        return self
+
+    def _accepts(self) -> bool:
+        try:
+            psycopg.connect(self.url(), connect_timeout=1).close()
+            return True
+        except psycopg.OperationalError:
+            return False
+
+    def url(
+        self, dbname: str = "postgres", user: str = "postgres", password: str | None = None
+    ) -> str:
+        auth = user if password is None else f"{user}:{password}"
+        return f"postgresql://{auth}@127.0.0.1:{self.port}/{dbname}"
+
+    def log_text(self) -> str:
+        return (self.datadir / "postgres.log").read_text()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            # SIGINT is PostgreSQL's "fast" shutdown: roll back and exit cleanly.
+            os.killpg(self.process.pid, signal.SIGINT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        if self.datadir:
+            shutil.rmtree(self.datadir, ignore_errors=True)
+
+
+@dataclass
+class RedisServer:
+    """A Redis server with no persistence in a temporary directory."""
+
+    port: int = 0
+    workdir: Path | None = None
+    process: subprocess.Popen | None = None
+
+    def start(self) -> RedisServer:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("no redis-server found: run 'make servers'")
+        self.workdir = Path(tempfile.mkdtemp(prefix="goalgpt-redis-"))
+        if not self.port:
+            self.port = free_port()
+        argv = [
+            binary,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self.workdir),
+            "--daemonize",
+            "no",
+        ]
+        log = self.workdir / "redis.log"
+        with open(log, "wb") as out:
+            self.process = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        _wait_until(self._answers, "redis-server", self.process, log)
+        return self
+
+    def _answers(self) -> bool:
+        try:
+            return bool(redis.Redis(port=self.port, socket_timeout=1).ping())
+        except redis.RedisError:
+            return False
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        """Stop the server; `start()` again brings it back on the same port."""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
