@@ -49,7 +49,7 @@ EXAMPLES = r"""
 
 - name: Refuse when not safe
   ansible.builtin.fail:
-    msg: "{{ probe.warnings }}"
+    msg: "{{ probe.probe_warnings }}"
   when: not probe.safe
 """
 
@@ -66,8 +66,9 @@ current_pool_max:
   description: DB_MAX_CONNECTIONS of the env file the probe ran with.
   type: int
   returned: when the probe connected
-warnings:
-  description: Why it is not safe (empty when safe).
+probe_warnings:
+  description: Why it is not safe, and advice (empty when all is well). Not called
+    C(warnings), which Ansible takes for its own.
   type: list
   elements: str
   returned: always
@@ -157,7 +158,7 @@ def main() -> None:
         safe=done.returncode == EXIT_SAFE and bool(report.get("safe")),
         recommended_pool_max=report.get("recommended_pool_max"),
         current_pool_max=report.get("current_pool_max"),
-        warnings=list(report.get("warnings") or []),
+        probe_warnings=list(report.get("warnings") or []),
         capacity=report,
         rc=done.returncode,
     )

@@ -41,6 +41,16 @@ class PlaybookRun:
     def failed(self) -> dict[str, int]:
         return {m[1]: int(m[5]) for m in RECAP.finditer(self.output)}
 
+    def changed_tasks(self) -> list[str]:
+        """The TASK headers whose result was 'changed', for failure messages."""
+        found, task = [], ""
+        for line in self.output.splitlines():
+            if line.startswith("TASK ["):
+                task = line.rstrip(" *")
+            elif line.startswith("changed:") and task not in found:
+                found.append(task)
+        return found
+
     def tail(self, lines: int = 80) -> str:
         return "\n".join(self.output.splitlines()[-lines:])
 
@@ -59,7 +69,7 @@ class Deployment:
         for sub in ("etc", "log", "pglog"):
             (self.root / sub).mkdir(exist_ok=True)
         shutil.chown(self.root / "pglog", "postgres", "postgres")
-        self.vars_file.write_text(json.dumps(self.variables(), indent=2))
+        self.inventory.write_text(json.dumps(self.inventory_data(), indent=2))
 
     @property
     def cluster(self) -> str:
@@ -70,12 +80,19 @@ class Deployment:
         return f"ge2e{self.tag}"
 
     @property
-    def vars_file(self) -> Path:
-        return self.root / "vars.json"
-
-    @property
     def inventory(self) -> Path:
-        return REPO / "inventory" / "local"
+        """inventory/local's layout (every group on this machine) with this deployment's
+        variables as host variables, so testinfra reads them too."""
+        return self.root / "inventory.json"
+
+    def inventory_data(self) -> dict[str, object]:
+        host = {
+            "ansible_connection": "local",
+            "ansible_python_interpreter": sys.executable,
+            **self.variables(),
+        }
+        groups = {name: {"hosts": {"localhost": {}}} for name in ("db", "redis", "app", "workers")}
+        return {"all": {"hosts": {"localhost": host}, "children": groups}}
 
     @property
     def env_file(self) -> Path:
@@ -118,6 +135,8 @@ class Deployment:
             "goalgpt_base_web_workers": 2,
             "goalgpt_base_web_threads": 4,
             "goalgpt_workers_count": 2,
+            # Low, so raise_pool.yml's tests raise it within the probe's recommendation.
+            "goalgpt_base_db_max_connections": 5,
         }
 
     def playbook(self, name: str, *args: str, timeout: float = 900) -> PlaybookRun:
@@ -127,8 +146,6 @@ class Deployment:
             str(REPO / "playbooks" / name),
             "-i",
             str(self.inventory),
-            "-e",
-            f"@{self.vars_file}",
             *args,
         ]
         env = os.environ | {"ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"}
@@ -164,6 +181,15 @@ class Deployment:
             text=True,
             timeout=120,
         )
+
+    def service_pids(self) -> dict[str, int]:
+        """supervisord's program -> pid for the web app, the workers and rq cron."""
+        pids = {}
+        for line in self.supervisorctl("status").stdout.splitlines():
+            name, _, rest = line.partition(" ")
+            if name.startswith("goalgpt-") and "redis" not in name and " pid " in rest:
+                pids[name] = int(rest.split(" pid ")[1].split(",")[0])
+        return pids
 
     def teardown(self) -> None:
         """Remove everything the deployment made; safe to call on a half-made one."""
