@@ -72,6 +72,10 @@ probe_warnings:
   type: list
   elements: str
   returned: always
+probe_exit:
+  description: The probe's exit status (0 safe, 1 not safe).
+  type: int
+  returned: always
 capacity:
   description: The probe's whole JSON report.
   type: dict
@@ -151,7 +155,9 @@ def main() -> None:
     if done.returncode not in (EXIT_SAFE, EXIT_NOT_SAFE) or not isinstance(report, dict):
         reason = last_line(done.stderr) or last_line(done.stdout) or f"exit {done.returncode}"
         module.fail_json(
-            msg=f"the capacity probe could not check: {reason}", rc=done.returncode, cmd=argv
+            msg=f"the capacity probe could not check: {reason}",
+            probe_exit=done.returncode,
+            cmd=argv,
         )
     module.exit_json(
         changed=False,
@@ -160,7 +166,8 @@ def main() -> None:
         current_pool_max=report.get("current_pool_max"),
         probe_warnings=list(report.get("warnings") or []),
         capacity=report,
-        rc=done.returncode,
+        # Not 'rc': Ansible fails any result whose rc is not 0.
+        probe_exit=done.returncode,
     )
 
 

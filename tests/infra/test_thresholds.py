@@ -9,7 +9,7 @@ from checks import thresholds
 from tests.infra.layout import Layout
 
 WARM_UP_REQUESTS = 60
-ACTIVE_SQL = "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+ACTIVE_SQL = "SELECT count(*) FROM pg_stat_activity WHERE state = %s"
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,8 @@ def test_db_active_connections_are_below_target(host, layout, limits):
         pytest.skip("not in group app")
     script = (
         "import os, psycopg; "
-        f'print(psycopg.connect(os.environ["DATABASE_URL"]).execute("{ACTIVE_SQL}").fetchone()[0])'
+        'conn = psycopg.connect(os.environ["DATABASE_URL"]); '
+        f'print(conn.execute("{ACTIVE_SQL}", ["active"]).fetchone()[0])'
     )
     active = int(host.check_output(f"{layout.env_wrapper} {layout.python} -c '{script}'"))
     assert active < limits.db_active_connections.target_below
