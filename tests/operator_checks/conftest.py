@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from checks.thresholds import DEFAULT_PATH
+from tests.operator_checks.metrics_server import ScriptedMetricsServer, Step
 from tests.operator_checks.pgsessions import Sessions
 from tests.support.servers import PostgresServer
 
@@ -111,3 +112,18 @@ def _merge(target: dict, changes: dict) -> None:
             _merge(target[key], value)
         else:
             target[key] = value
+
+
+@pytest.fixture
+def metrics_server() -> Iterator[Callable[..., ScriptedMetricsServer]]:
+    """Start scripted /metrics servers (see metrics_server.py); all stopped afterwards."""
+    started: list[ScriptedMetricsServer] = []
+
+    def start(*steps: Step) -> ScriptedMetricsServer:
+        server = ScriptedMetricsServer(steps).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
