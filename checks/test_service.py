@@ -20,8 +20,8 @@ def test_app_is_ready_database_and_redis_reachable(base_url):
     answer = get(f"{base_url}/readyz")
     if answer.status != 200:
         fail(
-            f"{base_url}/readyz answered {answer.status} - the app cannot reach a dependency: "
-            f"{short(answer.body)}"
+            f"{base_url}/readyz answered {answer.status} - the app cannot reach "
+            f"{_failing_dependencies(answer.body)}"
         )
 
 
@@ -41,6 +41,16 @@ def test_predictions_endpoint_serves_json_then_a_cache_hit(base_url):
             f"the repeated GET {PREDICTIONS} was not served from the cache "
             f"(status {repeat.status}, X-Cache: {cache}); is Redis reachable? see /readyz"
         )
+
+
+def _failing_dependencies(body: str) -> str:
+    """'redis (ConnectionError)' from {"checks": {"postgres": "ok", "redis": "ConnectionError"}}."""
+    try:
+        checks = json.loads(body)["checks"]
+        failing = [f"{name} ({state})" for name, state in checks.items() if state != "ok"]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return f"a dependency: {short(body)}"
+    return " and ".join(failing) or f"a dependency: {short(body)}"
 
 
 def _get_retrying(url: str, attempts: int = 3):
