@@ -9,15 +9,18 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 import yaml
 
+from app.migrations import apply
 from checks.thresholds import DEFAULT_PATH
+from tests.conftest import create_database, drop_database
 from tests.operator_checks.metrics_server import ScriptedMetricsServer, Step
 from tests.operator_checks.pgsessions import Sessions
-from tests.support.servers import PostgresServer
+from tests.support.servers import PostgresServer, RedisServer
 
 REPO = Path(__file__).resolve().parents[2]
 MONITOR_PASSWORD = "monitor-secret"
@@ -121,6 +124,50 @@ def metrics_server() -> Iterator[Callable[..., ScriptedMetricsServer]]:
 
     def start(*steps: Step) -> ScriptedMetricsServer:
         server = ScriptedMetricsServer(steps).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def live_pg(start_postgres) -> PostgresServer:
+    """The database server of the live-app tests, with a pg_monitor role (trust auth)."""
+    server = start_postgres(max_connections=100)
+    with psycopg.connect(server.url(), autocommit=True) as conn:
+        conn.execute("CREATE ROLE monitor LOGIN IN ROLE pg_monitor")
+    return server
+
+
+@pytest.fixture(scope="module")
+def live_database(live_pg) -> Iterator[str]:
+    """A migrated database of its own for one module's app."""
+    name = create_database(live_pg)
+    apply(live_pg.url(name))
+    yield live_pg.url(name)
+    drop_database(live_pg, name)
+
+
+@pytest.fixture(scope="module")
+def live_redis() -> Iterator[RedisServer]:
+    """A Redis of this module's own: the smoke-gate tests stop and restart it."""
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def start_app() -> Iterator[Callable[..., Any]]:
+    """Start the real service under gunicorn (one worker: its gauges are always fresh)."""
+    from tests.support.gunicorn import GunicornServer  # comes with the predictions service
+
+    started: list[GunicornServer] = []
+
+    def start(database_url: str, redis_url: str, **env: str) -> GunicornServer:
+        settings = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, **env}
+        server = GunicornServer(settings, workers=1, threads=16).start()
         started.append(server)
         return server
 

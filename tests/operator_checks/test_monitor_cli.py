@@ -170,7 +170,8 @@ def test_a_signal_stops_the_monitor_with_its_summary(metrics_server, sig):
     try:
         first = json.loads(monitor.stdout.readline())
         monitor.send_signal(sig)
-        rest, errors = monitor.communicate(timeout=30)
+        rest, errors = monitor.stdout.read(), monitor.stderr.read()
+        monitor.wait(timeout=30)
     finally:
         monitor.kill()
         monitor.wait()

@@ -1,0 +1,76 @@
+"""Helpers for checks against the live predictions service (real gunicorn, PostgreSQL, Redis)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import psycopg
+
+from tests.operator_checks.conftest import REPO, Probe
+
+
+def monitor_during(action: Callable[[], None], *args: str) -> Probe:
+    """Run `python -m checks.monitor ARGS --json`; `action` runs after the baseline sample.
+
+    `action` sets up a condition; the monitor then runs to its --duration while
+    the condition holds, so every later sample sees it.
+    """
+    monitor = subprocess.Popen(
+        [sys.executable, "-m", "checks.monitor", *args, "--json"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = monitor.stdout.readline()
+        assert json.loads(first)["type"] == "sample", first
+        action()
+        # Read through the same buffered pipe: communicate() would skip what readline buffered.
+        rest, errors = monitor.stdout.read(), monitor.stderr.read()
+        monitor.wait(timeout=60)
+    finally:
+        monitor.kill()
+        monitor.wait()
+    return Probe(monitor.returncode, first + rest, errors)
+
+
+def alerts(probe: Probe) -> list[str]:
+    return [json.loads(line)["metric"] for line in probe.stdout.splitlines() if '"alert"' in line]
+
+
+def get_status(url: str, timeout: float = 30) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
+            return answer.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+@contextmanager
+def predictions_locked(database_url: str) -> Iterator[None]:
+    """Hold an exclusive lock on `predictions`: the app's queries wait (state active)."""
+    with psycopg.connect(database_url) as holder:
+        holder.execute("LOCK TABLE predictions IN ACCESS EXCLUSIVE MODE")
+        yield
+        holder.rollback()
+
+
+@contextmanager
+def requests_in_flight(urls: list[str]) -> Iterator[None]:
+    """GET every url concurrently; leaving the block waits for all of them."""
+    threads = [threading.Thread(target=get_status, args=(url,)) for url in urls]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        for thread in threads:
+            thread.join(timeout=60)
