@@ -41,5 +41,9 @@ def test_capacity_probe_runs(monitor_dsn):
     )
     if done.returncode not in (0, 1):
         fail(f"the capacity probe could not check: {done.stderr.strip()}")
-    verdict = json.loads(done.stdout)
-    assert "safe" in verdict, f"the capacity probe printed no verdict: {done.stdout}"
+    try:
+        verdict = json.loads(done.stdout)
+    except ValueError:
+        verdict = {}
+    if "safe" not in verdict:
+        fail(f"the capacity probe printed no verdict: {done.stdout.strip()[:300]}")

@@ -37,7 +37,7 @@ def fill_every_slot(url: str) -> list[psycopg.Connection]:
     return held
 
 
-RUN = ("--interval", "0.5", "--duration", "2.5")
+RUN = ("--interval", "0.5", "--duration", "1.5")  # samples at 0, 0.5, 1, 1.5 s
 PREDICTIONS = "/api/predictions/matched"
 
 
