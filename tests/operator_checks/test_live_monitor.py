@@ -131,7 +131,10 @@ def test_a_database_with_no_free_slot_fires_only_the_max_clients_alert(
             for n in range(1, 5):
                 assert get_status(app.url(f"{PREDICTIONS}?limit={n}&user_id=3")) == 503
 
-        probe = monitor_during(requests, "--metrics-url", app.url("/metrics"), *RUN)
+        # Longer than RUN: the four requests take 4 x POOL_TIMEOUT_S.
+        probe = monitor_during(
+            requests, "--metrics-url", app.url("/metrics"), "--interval", "0.5", "--duration", "3"
+        )
     finally:
         for conn in held:
             conn.close()
