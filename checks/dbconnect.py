@@ -22,6 +22,26 @@ class CheckError(Exception):
     """The check could not run; the message is one line for the operator."""
 
 
+class MissingGrant(CheckError):
+    """The role cannot see other sessions' state (it needs pg_monitor)."""
+
+
+def require_stats_visibility(conn: psycopg.Connection) -> None:
+    """Refuse a role without pg_read_all_stats (in pg_monitor): its counts would be wrong.
+
+    PostgreSQL does not raise for such a role; it shows other roles' sessions
+    with state NULL, so every count would quietly come out low.
+    """
+    user, visible = conn.execute(
+        "SELECT current_user, pg_has_role('pg_read_all_stats', 'USAGE')"
+    ).fetchone()
+    if not visible:
+        raise MissingGrant(
+            f"role {user} cannot see other sessions' state: "
+            f"GRANT pg_monitor TO {user} (or run as a superuser)"
+        )
+
+
 class NoFreeSlots(Exception):
     """PostgreSQL refused the connection because every usable slot is taken."""
 

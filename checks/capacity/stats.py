@@ -1,8 +1,7 @@
 """Read what the capacity decision needs from pg_settings, pg_stat_activity and pg_locks.
 
-Needs only the `pg_monitor` role (its `pg_read_all_stats` shows other roles'
-sessions); without it PostgreSQL hides their state and the counts would be
-silently wrong, so that is refused up front.
+Needs only the `pg_monitor` role; without it the probe refuses to count
+(see `require_stats_visibility`).
 """
 
 from __future__ import annotations
@@ -12,15 +11,13 @@ from dataclasses import dataclass
 
 import psycopg
 
-from checks.dbconnect import CheckError, first_line
+from checks.dbconnect import CheckError, first_line, require_stats_visibility
 
 SETTINGS_SQL = """
 SELECT current_setting('max_connections')::int,
        current_setting('superuser_reserved_connections')::int,
        coalesce(current_setting('reserved_connections', true), '0')::int,
-       current_setting('server_version'),
-       current_user,
-       pg_has_role('pg_read_all_stats', 'USAGE')
+       current_setting('server_version')
 """
 
 # Client backends only (walsenders and background workers have their own slots),
@@ -93,12 +90,8 @@ class DbStats:
 def gather(conn: psycopg.Connection, pool_apps: Sequence[str], slow_query_s: float) -> DbStats:
     """One consistent-enough reading of the server's connection state."""
     try:
-        max_conn, su_reserved, reserved, version, user, can_see = _one(conn, SETTINGS_SQL)
-        if not can_see:
-            raise CheckError(
-                f"role {user} cannot see other sessions' state: "
-                f"GRANT pg_monitor TO {user} (or run as a superuser)"
-            )
+        require_stats_visibility(conn)
+        max_conn, su_reserved, reserved, version = _one(conn, SETTINGS_SQL)
         params = {"pool_apps": list(pool_apps), "slow_s": slow_query_s}
         total, active, idle, in_tx, pool, slow = _one(conn, ACTIVITY_SQL, params)
         (lock_waits,) = _one(conn, LOCK_WAITS_SQL)

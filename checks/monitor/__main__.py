@@ -13,7 +13,7 @@ from types import FrameType
 from typing import Any
 
 from checks import thresholds
-from checks.dbconnect import CheckError, NoFreeSlots
+from checks.dbconnect import CheckError, MissingGrant, NoFreeSlots
 from checks.monitor import report, sources
 from checks.monitor.triggers import METRICS, Evaluator, Reading, Trigger
 
@@ -125,11 +125,10 @@ def _database(dsn: str | None) -> sources.Database | None:
     db = sources.Database(dsn)
     try:
         db.check_grant()
-    except NoFreeSlots:
-        pass  # the database is full right now; each sample will say so
-    except CheckError as exc:
-        if "GRANT" in str(exc):
-            raise
+    except MissingGrant:
+        raise
+    except (CheckError, NoFreeSlots):
+        pass  # down or full right now: each sample will say so
     return db
 
 

@@ -10,7 +10,13 @@ from dataclasses import dataclass, field
 import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
-from checks.dbconnect import CheckError, NoFreeSlots, connect, first_line
+from checks.dbconnect import (
+    CheckError,
+    NoFreeSlots,
+    connect,
+    first_line,
+    require_stats_visibility,
+)
 
 TOO_MANY_CLIENTS = "goalgpt_db_too_many_clients_total"
 CACHE_REQUESTS = "goalgpt_cache_requests_total"
@@ -92,14 +98,12 @@ class Database:
         self.conn: psycopg.Connection | None = None
 
     def check_grant(self) -> None:
-        """Refuse to start with a role that cannot see other sessions (counts would be 0)."""
-        conn = self._connection()
-        row = conn.execute("SELECT current_user, pg_has_role('pg_read_all_stats', 'USAGE')")
-        user, ok = row.fetchone()
-        if not ok:
-            raise CheckError(
-                f"role {user} cannot see other sessions' state: GRANT pg_monitor TO {user}"
-            )
+        """Raise MissingGrant for a role that cannot see other sessions."""
+        try:
+            require_stats_visibility(self._connection())
+        except psycopg.Error as exc:
+            self.close()
+            raise CheckError(f"cannot check the role's grants: {first_line(exc)}") from None
 
     def active(self) -> int:
         try:

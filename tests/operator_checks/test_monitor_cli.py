@@ -203,7 +203,7 @@ def test_a_role_without_pg_monitor_is_refused_up_front(capacity_pg, run_check):
     assert probe.stdout == ""
     assert probe.stderr == (
         "monitor failed: role nogrant cannot see other sessions' state: "
-        "GRANT pg_monitor TO nogrant\n"
+        "GRANT pg_monitor TO nogrant (or run as a superuser)\n"
     )
 
 
