@@ -56,6 +56,7 @@ KNOWN_FIELDS = JSON_FIELDS | {
     "away_score",
     "second_half_started_at",
 }
+COMPLETENESS_FLAGS = ("first_half", "second_half", "full_time")
 BACKOFF_BASE_S = 0.1
 BACKOFF_CAP_S = 1.0
 
@@ -116,9 +117,10 @@ def _check_value(name: str, value: object) -> str | None:
         return None if isinstance(value, list) else "incidents must be a list"
     if name == "data_completeness":
         ok = value is None or (
-            isinstance(value, dict) and all(isinstance(v, bool) for v in value.values())
+            isinstance(value, dict)
+            and all(isinstance(value.get(flag, False), bool) for flag in COMPLETENESS_FLAGS)
         )
-        return None if ok else "data_completeness must map names to true/false, or None"
+        return None if ok else "data_completeness must be an object of true/false flags, or None"
     if name in JSON_FIELDS:
         ok = value is None or isinstance(value, dict | list)
         return None if ok else f"{name} must be a JSON object, a list or None"
