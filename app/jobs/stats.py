@@ -20,6 +20,7 @@ from prometheus_client.metrics_core import (
     Metric,
 )
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from app.jobs import keys
 
@@ -123,10 +124,7 @@ def _families(stats: Mapping[str, Mapping[str, float]]) -> Iterator[Metric]:
             runs.add_metric([job, outcome], values.get(f"runs:{outcome}", 0))
         for result in MATCH_RESULTS:
             matches.add_metric([job, result], values.get(f"matches:{result}", 0))
-        buckets = [
-            (_bucket_field(b).removeprefix("bucket:"), values.get(_bucket_field(b), 0))
-            for b in DURATION_BUCKETS
-        ]
+        buckets = [(floatToGoString(b), values.get(_bucket_field(b), 0)) for b in DURATION_BUCKETS]
         duration.add_metric([job], buckets, values.get("duration_sum", 0))
         running.add_metric([job], values.get("running", 0))
         if "last_success" in values:
