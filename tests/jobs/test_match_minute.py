@@ -144,3 +144,43 @@ def test_a_tick_started_while_the_previous_one_runs_on_another_worker_is_skipped
     assert first.return_value()["updated"] == 3
     counts = stats.read(connection)[match_minute.JOB]
     assert (counts["runs:succeeded"], counts["runs:skipped"]) == (1, 1)
+
+
+def test_a_tick_stops_starting_updates_once_its_time_budget_is_spent(db, make_ctx):
+    with psycopg.connect(db) as conn:
+        for n in range(6):
+            add_match(conn, f"match{n:04}", minute=1, updated_ago=10 - n)
+    settings = make_ctx(
+        db,
+        MATCH_MINUTE_TIMEOUT_MS=1000,
+        ORCHESTRATOR_LOCK_TIMEOUT_MS=1500,
+        ORCHESTRATOR_MAX_RETRIES=0,
+    ).settings
+    with psycopg.connect(db) as holder:
+        holder.execute("SELECT 1 FROM ts_matches WHERE id = 'match0001' FOR UPDATE")
+        summary = match_minute.tick(settings)
+
+    assert (summary["updated"], summary["skipped"], summary["deferred"]) == (1, 1, 4)
+    assert sorted(match_rows(db, "minute").values()) == [(1,)] * 5 + [(10,)]
+
+
+@pytest.mark.slow
+def test_rq_interrupts_a_tick_that_outlives_its_timeout_and_the_next_one_can_start(
+    db, make_env, rq, redis_url
+):
+    with psycopg.connect(db) as conn:
+        add_match(conn, "match0000", minute=1)
+    env = make_env(db, MATCH_MINUTE_TIMEOUT_MS=1000, ORCHESTRATOR_LOCK_TIMEOUT_MS=60_000)
+    connection = redis.Redis.from_url(redis_url)
+    with psycopg.connect(db) as holder:
+        holder.execute("SELECT 1 FROM ts_matches WHERE id = 'match0000' FOR UPDATE")
+        job = enqueue_job(connection, match_minute.JOB, config.load(env))
+        worker = rq(worker_argv(redis_url, [QUEUE_LIVE], burst=True), env)
+        assert worker.wait(timeout=30) == 0
+
+    assert job.timeout == 1
+    assert job.get_status(refresh=True) == "failed"
+    assert "JobTimeoutException" in job.latest_result().exc_string
+    assert not connection.exists(keys.JOB_LOCK.format(match_minute.JOB))
+    assert stats.read(connection)[match_minute.JOB]["runs:failed"] == 1
+    assert match_rows(db, "minute")["match0000"] == (1,)
