@@ -7,7 +7,7 @@ context and closes it when done; nothing is shared across a fork.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -54,6 +54,7 @@ def open_context(settings: config.Settings | None = None) -> JobContext:
         max_size=POOL_MAX_SIZE,
         timeout=settings.POOL_TIMEOUT_S,
         kwargs={"application_name": APPLICATION_NAME, "connect_timeout": 5},
+        configure=_session_setup(settings),
         name=APPLICATION_NAME,
         open=False,
     )
@@ -62,6 +63,18 @@ def open_context(settings: config.Settings | None = None) -> JobContext:
     pool.open(wait=False)
     client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
     return JobContext(settings, pool, client)
+
+
+def _session_setup(settings: config.Settings) -> Callable[[psycopg.Connection], None]:
+    """Per connection, once: waits for a row lock end after ORCHESTRATOR_LOCK_TIMEOUT_MS,
+    so a row held elsewhere makes that match busy instead of stalling the job."""
+    lock_timeout = f"{settings.ORCHESTRATOR_LOCK_TIMEOUT_MS}ms"
+
+    def configure(conn: psycopg.Connection) -> None:
+        conn.execute("SELECT set_config('lock_timeout', %s, false)", (lock_timeout,))
+        conn.commit()
+
+    return configure
 
 
 @contextmanager

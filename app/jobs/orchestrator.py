@@ -232,18 +232,12 @@ def _locked_update(
 def _transaction(
     ctx: JobContext, match_id: str, changes: Mapping[str, Any], expect: Mapping[str, Any]
 ) -> UpdateResult:
-    timeout = f"{ctx.settings.ORCHESTRATOR_LOCK_TIMEOUT_MS}ms"
     columns = sorted(set(changes) | set(expect))
     select = sql.SQL("SELECT {} FROM ts_matches WHERE id = %s FOR UPDATE").format(
         sql.SQL(", ").join(map(sql.Identifier, columns))
     )
+    # The pool's connections wait at most ORCHESTRATOR_LOCK_TIMEOUT_MS for the row lock.
     with ctx.pool.connection() as conn, conn.transaction():
-        # Bounded waits: a row held elsewhere makes this match busy, not the job stuck.
-        conn.execute(
-            "SELECT set_config('lock_timeout', %s, true),"
-            " set_config('statement_timeout', %s, true)",
-            (timeout, timeout),
-        )
         row = conn.execute(select, (match_id,)).fetchone()
         if row is None:
             return UpdateResult("rejected_invalid", reason=f"unknown match {match_id!r}")
