@@ -77,6 +77,9 @@ def test_invalid_match_id_of_every_kind_is_rejected_with_a_reason_not_raised(
         ({"home_score": -1}, "home_score must be a whole number of 0 or more"),
         ({"second_half_started_at": datetime(2026, 5, 1, 18, 0)}, "timezone-aware"),
         ({"incidents": {"goal": 1}}, "incidents must be a list"),
+        ({"statistics_first_half": {"shots": {1, 2}}}, "must hold only JSON values"),
+        ({"incidents": [{"xg": float("nan")}]}, "must hold only JSON values"),
+        ({"data_completeness": {"first_half": "yes"}}, "true/false flags"),
     ],
 )
 def test_invalid_changes_are_rejected_before_touching_the_database(
