@@ -144,7 +144,8 @@ def _retry_later(ctx: JobContext, name: str, duration: float, exc: BaseException
     retries_done = (job.number_of_retries or 0) if job else 0
     if job is None or retries_done >= ctx.settings.JOB_RETRY_MAX:
         stats.record_run(ctx.redis, name, "failed", duration_s=duration)
-        raise DatabaseUnavailable(f"{name}: gave up after {retries_done} retries: {exc}") from exc
+        given_up = f"gave up after {retries_done} retries: " if job else ""
+        raise DatabaseUnavailable(f"{name}: {given_up}{exc}") from exc
     log.warning("%s: database unavailable (%s); RQ will retry the job", name, exc)
     stats.record_run(ctx.redis, name, "retried", duration_s=duration)
     return transient_retry(ctx.settings)
