@@ -6,7 +6,6 @@ context and closes it when done; nothing is shared across a fork.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -84,14 +83,3 @@ def job_context(settings: config.Settings | None = None) -> Iterator[JobContext]
         yield ctx
     finally:
         ctx.close()
-
-
-_shared: tuple[int, JobContext] | None = None
-
-
-def shared_context() -> JobContext:
-    """A process-wide context for callers that pass none (reopened after a fork)."""
-    global _shared
-    if _shared is None or _shared[0] != os.getpid():
-        _shared = (os.getpid(), open_context())
-    return _shared[1]

@@ -26,7 +26,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from app.jobs import keys
-from app.jobs.context import UNAVAILABLE_ERRORS, JobContext, shared_context
+from app.jobs.context import UNAVAILABLE_ERRORS, JobContext, job_context
 from app.jobs.match_changes import JSON_FIELDS, invalid_changes, invalid_expect, invalid_match_id
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,9 @@ def update_match(
     `expect` names fields that must still hold their value when the row is locked
     (e.g. the status a job read); if one does not, nothing changes (`unchanged`).
     Busy matches and transient database errors are retried ORCHESTRATOR_MAX_RETRIES
-    times with exponential backoff before giving up.
+    times with exponential backoff before giving up. Without `ctx` (e.g. run as an
+    RQ job of its own) it opens and closes its own connections from the environment;
+    jobs pass theirs.
     """
     problem = invalid_match_id(match_id) or invalid_changes(changes)
     if problem is None and expect is not None:
@@ -70,14 +72,22 @@ def update_match(
     if problem:
         log.debug("rejected update of %r: %s", match_id, problem)
         return UpdateResult("rejected_invalid", reason=problem)
-    ctx = ctx or shared_context()
     assert isinstance(match_id, str)
+    if ctx is None:
+        with job_context() as own:
+            return _update_with_retries(own, match_id, changes, expect or {})
+    return _update_with_retries(ctx, match_id, changes, expect or {})
+
+
+def _update_with_retries(
+    ctx: JobContext, match_id: str, changes: Mapping[str, Any], expect: Mapping[str, Any]
+) -> UpdateResult:
     last = UpdateResult("failed", reason="not attempted")
     for attempt in range(ctx.settings.ORCHESTRATOR_MAX_RETRIES + 1):
         if attempt:
             time.sleep(_backoff(attempt))
         try:
-            return _locked_update(ctx, match_id, changes, expect or {})
+            return _locked_update(ctx, match_id, changes, expect)
         except _Busy as exc:
             last = UpdateResult("rejected_locked", reason=str(exc))
         except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
