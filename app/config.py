@@ -54,6 +54,15 @@ class Settings(BaseSettings):
     ORCHESTRATOR_LOCK_TIMEOUT_MS: int = Field(10_000, ge=100, le=600_000)
     ORCHESTRATOR_MAX_RETRIES: int = Field(3, ge=0, le=20)
 
+    # Job runtime (app/jobs): fleet lock, retries, abandoned-job detection, repairs
+    JOB_LOCK_LEASE_S: int = Field(30, ge=1, le=600)
+    JOB_RETRY_MAX: int = Field(3, ge=0, le=20)
+    JOB_RETRY_INTERVAL_S: int = Field(10, ge=0, le=600)
+    WORKER_HEARTBEAT_GRACE_S: int = Field(15, ge=1, le=600)
+    WATCHDOG_STALE_AFTER_S: int = Field(600, ge=60, le=86_400)
+    WATCHDOG_FULL_TIME_AFTER_MIN: int = Field(150, ge=100, le=1440)
+    DATA_COMPLETENESS_BATCH_SIZE: int = Field(500, ge=1, le=10_000)
+
     @field_validator("MATCH_MINUTE_CRON", "MATCH_WATCHDOG_CRON", "DATA_COMPLETENESS_CRON")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
@@ -191,6 +200,15 @@ def summary(settings: Settings) -> dict[str, dict[str, Any]]:
         "ORCHESTRATOR": {
             "LOCK_TIMEOUT_MS": values["ORCHESTRATOR_LOCK_TIMEOUT_MS"],
             "MAX_RETRIES": values["ORCHESTRATOR_MAX_RETRIES"],
+        },
+        "JOBS": {
+            "LOCK_LEASE_S": values["JOB_LOCK_LEASE_S"],
+            "RETRY_MAX": values["JOB_RETRY_MAX"],
+            "RETRY_INTERVAL_S": values["JOB_RETRY_INTERVAL_S"],
+            "WORKER_HEARTBEAT_GRACE_S": values["WORKER_HEARTBEAT_GRACE_S"],
+            "WATCHDOG_STALE_AFTER_S": values["WATCHDOG_STALE_AFTER_S"],
+            "WATCHDOG_FULL_TIME_AFTER_MIN": values["WATCHDOG_FULL_TIME_AFTER_MIN"],
+            "DATA_COMPLETENESS_BATCH_SIZE": values["DATA_COMPLETENESS_BATCH_SIZE"],
         },
     }
 
