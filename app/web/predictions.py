@@ -6,8 +6,8 @@ from flask import Blueprint, Response, request
 
 from app.cache import cache_key
 from app.db import Database
-from app.predictions import fetch_matched
 from app.web.params import MatchedQuery, parse_matched
+from app.web.query import fetch_matched
 from app.web.services import services
 
 bp = Blueprint("predictions", __name__)
