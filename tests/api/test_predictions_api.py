@@ -54,7 +54,8 @@ def test_filters_by_user_status_and_match_day(api_app, api_database_url):
         ).fetchone()
         expected = conn.execute(
             "SELECT p.id FROM predictions p JOIN ts_matches m ON m.id = p.match_id "
-            "WHERE p.user_id = %s AND p.status = 'won' AND (m.kickoff_at AT TIME ZONE 'UTC')::date = %s "
+            "WHERE p.user_id = %s AND p.status = 'won' "
+            "AND (m.kickoff_at AT TIME ZONE 'UTC')::date = %s "
             "ORDER BY p.created_at DESC, p.id DESC",
             [user_id, day],
         ).fetchall()
