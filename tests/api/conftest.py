@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 import pytest
@@ -73,3 +75,18 @@ def make_app() -> Iterator[Callable[..., Flask]]:
 def api_app(make_app, api_database_url: str, redis_url: str) -> Flask:
     """The app on the seeded database and an empty Redis, default settings."""
     return make_app(settings_for(api_database_url, redis_url))
+
+
+def while_predictions_locked(database_url: str, fire: Callable[[], object], hold_s: float):
+    """Run `fire` in a thread while the predictions table is locked for `hold_s` seconds.
+
+    The one query that gets through waits on the lock, so every concurrent request
+    really overlaps with it, however slowly the threads of a busy machine start.
+    """
+    with psycopg.connect(database_url) as blocker:
+        blocker.execute("LOCK TABLE predictions IN ACCESS EXCLUSIVE MODE")
+        with ThreadPoolExecutor(1) as pool:
+            result = pool.submit(fire)
+            time.sleep(hold_s)
+            blocker.rollback()
+            return result.result()

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 import redis
 
-from tests.api.conftest import settings_for
+from tests.api.conftest import settings_for, while_predictions_locked
 from tests.support.prometheus import sample_value
 
 URL = "/api/predictions/matched"
@@ -129,14 +129,20 @@ def test_bad_input_gets_400_naming_the_parameter(api_app, count_queries, query, 
     assert count_queries() == 0
 
 
-def test_20_concurrent_requests_for_a_cold_key_in_one_process_query_once(api_app, count_queries):
-    responses = get_many(api_app, f"{URL}?limit=20&status=lost", 20)
+def test_20_concurrent_requests_for_a_cold_key_in_one_process_query_once(
+    api_app, api_database_url, count_queries
+):
+    before = metrics_text(api_app)
+    responses = while_predictions_locked(
+        api_database_url, lambda: get_many(api_app, f"{URL}?limit=20&status=lost", 20), 0.5
+    )
     assert {r.status_code for r in responses} == {200}
     assert {r.headers["X-Cache"] for r in responses} == {"MISS"}
     assert len({r.data for r in responses}) == 1
     assert count_queries() == 1
-    text = metrics_text(api_app)
-    assert sample_value(text, "goalgpt_singleflight_total", level="process") >= 20
+    after = metrics_text(api_app)
+    name, labels = "goalgpt_singleflight_total", {"level": "process", "outcome": "deduplicated"}
+    assert sample_value(after, name, **labels) - sample_value(before, name, **labels) == 19
 
 
 def test_a_database_error_is_returned_not_cached_and_the_next_call_succeeds(
@@ -211,12 +217,14 @@ def test_stale_window_of_zero_turns_stale_serving_off(
 
 
 def test_redis_down_serves_from_postgres_then_the_cache_is_used_again(
-    api_app, redis_server, count_queries
+    api_app, api_database_url, redis_server, count_queries
 ):
     path = f"{URL}?limit=11"
     redis_server.stop()
     try:
-        responses = get_many(api_app, path, 20)
+        responses = while_predictions_locked(
+            api_database_url, lambda: get_many(api_app, path, 20), 0.5
+        )
         assert {r.status_code for r in responses} == {200}
         assert {r.headers["X-Cache"] for r in responses} == {"MISS"}
         assert count_queries() == 1  # in-process single-flight still holds
