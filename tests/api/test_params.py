@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from dataclasses import fields
 
 import pytest
 from hypothesis import given
@@ -138,3 +139,7 @@ def test_bad_input_names_the_parameter(items, parameter):
 def test_cursor_round_trips_through_its_text():
     cursor = Cursor(dt.datetime(2026, 1, 24, 10, 30, 0, 123456, tzinfo=dt.UTC), 42)
     assert parse_matched([("cursor", str(cursor))]).cursor == cursor
+
+
+def test_key_params_name_every_field_so_no_parameter_is_left_out_of_the_key():
+    assert set(MatchedQuery().key_params()) == {f.name for f in fields(MatchedQuery)}
