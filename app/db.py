@@ -31,8 +31,10 @@ from app.config import Settings
 WEB = "goalgpt-web"
 WORKER = "goalgpt-worker"
 TOO_MANY_CLIENTS_SQLSTATE = "53300"
-# PostgreSQL, PgBouncer (max_client_conn) and Supavisor-style poolers ("max clients reached").
-_TOO_MANY_CLIENTS_TEXT = ("too many clients", "max clients", "maxclients", "max_client_conn")
+# PostgreSQL ("sorry, too many clients already"), PgBouncer ("no more connections allowed
+# (max_client_conn)"), Supavisor ("MaxClientsInSessionMode: max clients reached"), others
+# ("max client connections reached"); compared without spaces, underscores and case.
+_TOO_MANY_CLIENTS_TEXT = ("too many clients", "max clients", "max client conn")
 GAUGE_REFRESH_S = 1.0
 
 
@@ -48,8 +50,12 @@ def is_too_many_clients(exc: BaseException) -> bool:
     """True for every form of "no connection slot left" we know of."""
     if getattr(exc, "sqlstate", None) == TOO_MANY_CLIENTS_SQLSTATE:
         return True
-    text = str(exc).lower().replace(" ", "")
-    return any(pattern.replace(" ", "") in text for pattern in _TOO_MANY_CLIENTS_TEXT)
+    text = _squeeze(str(exc))
+    return any(_squeeze(pattern) in text for pattern in _TOO_MANY_CLIENTS_TEXT)
+
+
+def _squeeze(text: str) -> str:
+    return text.lower().replace(" ", "").replace("_", "")
 
 
 def classify(exc: BaseException) -> str | None:
