@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     PREDICTIONS_CACHE_TTL_S: int = Field(30, ge=1, le=3600)
     PREDICTIONS_CACHE_STALE_S: int = Field(30, ge=0, le=3600)
     SINGLEFLIGHT_TIMEOUT_S: float = Field(10.0, gt=0, le=120)
+    # Fresh entries each web worker also keeps in memory until they expire; 0 = off.
+    PREDICTIONS_LOCAL_CACHE_ENTRIES: int = Field(256, ge=0, le=100_000)
     # Redis calls fail fast instead of hanging a request: the cache is optional.
     REDIS_SOCKET_TIMEOUT_S: float = Field(0.5, gt=0, le=30)
 
@@ -187,6 +189,7 @@ def summary(settings: Settings) -> dict[str, dict[str, Any]]:
             "TTL_S": values["PREDICTIONS_CACHE_TTL_S"],
             "STALE_S": values["PREDICTIONS_CACHE_STALE_S"],
             "SINGLEFLIGHT_TIMEOUT_S": values["SINGLEFLIGHT_TIMEOUT_S"],
+            "LOCAL_CACHE_ENTRIES": values["PREDICTIONS_LOCAL_CACHE_ENTRIES"],
             "REDIS_SOCKET_TIMEOUT_S": values["REDIS_SOCKET_TIMEOUT_S"],
         },
         "WEB": {

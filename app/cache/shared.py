@@ -12,9 +12,11 @@ once at a time for the key across every thread, process and host:
   expired because the holder died (one of them takes over).
 
 Entries live in Redis for TTL + stale window; past the TTL they are served as
-STALE while one background refresh runs. Only a body that `load` returned is
-stored: an exception is never cached. When Redis fails, `get` serves from
-`load` with in-process single-flight only and counts the failure.
+STALE while one background refresh runs. Fresh entries are also kept in process
+memory until they expire (`LocalEntries`), so most hits skip the round trip.
+Only a body that `load` returned is stored: an exception is never cached.
+When Redis fails, `get` serves from `load` with in-process single-flight only
+and counts the failure.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 import redis
 
 from app import metrics
+from app.cache.local import LocalEntries
 from app.cache.redis_lock import RedisLock
 from app.cache.singleflight import Group, SingleFlightTimeout
 
@@ -69,8 +72,12 @@ class SharedCache:
         stale_s: float,
         flight_timeout_s: float,
         singleflight: bool = True,
+        local_entries: int = 0,
     ) -> None:
-        """`singleflight=False` exists for the stampede benchmark only."""
+        """`singleflight=False` exists for the stampede benchmark only.
+
+        `local_entries` fresh entries are also kept in this process's memory.
+        """
         self.client = client
         self.ttl_s = ttl_s
         self.stale_s = stale_s
@@ -79,9 +86,14 @@ class SharedCache:
         # Waiting in-process callers are bounded by the holder's own deadline;
         # this is a liveness guard on top of it.
         self._group: Group[bytes | None] = Group(wait_timeout_s=2 * flight_timeout_s + 1)
+        self._local = LocalEntries(local_entries)
 
     def get(self, key: str, load: Loader) -> Lookup:
         """The body for `key`: cached (hit or stale) or loaded now (miss)."""
+        body = self._local.get(key)
+        if body is not None:
+            metrics.CACHE_REQUESTS.labels(result="hit").inc()
+            return Lookup(body, "hit")
         try:
             entry = self._read(key)
         except redis.RedisError:
@@ -193,19 +205,27 @@ class SharedCache:
 
     def _load_and_store(self, key: str, load: Loader, deadline: float) -> bytes:
         body = load(deadline)
-        payload = b"%.6f\n" % (time.time() + self.ttl_s) + body
+        fresh_until = time.time() + self.ttl_s
         try:
-            self.client.set(key, payload, px=int((self.ttl_s + self.stale_s) * 1000))
+            self.client.set(
+                key, b"%.6f\n" % fresh_until + body, px=int((self.ttl_s + self.stale_s) * 1000)
+            )
         except redis.RedisError:
             _redis_failed("set")
+            return body  # not shared, so not kept either: the next request tries Redis again
+        self._local.put(key, body, fresh_until)
         return body
 
     def _read(self, key: str) -> _Entry | None:
         raw = self.client.get(key)
         if raw is None:
             return None
-        fresh_until, _, body = raw.partition(b"\n")
-        return _Entry(body, float(fresh_until) > time.time())
+        head, _, body = raw.partition(b"\n")
+        fresh_until = float(head)
+        if fresh_until <= time.time():
+            return _Entry(body, fresh=False)
+        self._local.put(key, body, fresh_until)
+        return _Entry(body, fresh=True)
 
     def _publish(self, key: str, message: bytes) -> None:
         try:

@@ -33,6 +33,7 @@ class Services:
             stale_s=settings.PREDICTIONS_CACHE_STALE_S,
             flight_timeout_s=settings.SINGLEFLIGHT_TIMEOUT_S,
             singleflight=singleflight,
+            local_entries=settings.PREDICTIONS_LOCAL_CACHE_ENTRIES,
         )
         return cls(settings, Database(settings, WEB).open(), client, cache)
 

@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from app.cache import Group, HolderFailed, SharedCache
+from app.cache.local import LocalEntries
 from app.cache.redis_lock import RedisLock
 
 KEY = "goalgpt:v1:predictions:matched:test"
@@ -187,3 +188,27 @@ def test_waiters_are_woken_by_the_store_not_by_polling(redis_url):
     reads = client.info("commandstats")["cmdstat_get"]["calls"]
     assert loader.calls == 1
     assert reads <= 5
+
+
+def test_local_copies_expire_with_the_entry_and_the_oldest_go_first():
+    local = LocalEntries(max_entries=2)
+    now = time.time()
+    local.put("a", b"A", now + 30)
+    local.put("b", b"B", now - 1)  # already expired
+    local.put("c", b"C", now + 30)
+    assert local.get("b") is None
+    local.put("d", b"D", now + 30)  # evicts the least recently used: a
+    assert (local.get("a"), local.get("c"), local.get("d")) == (None, b"C", b"D")
+    assert LocalEntries(0).get("x") is None
+
+
+def test_a_hit_from_the_local_copy_skips_redis_until_the_entry_expires(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    cache = make_cache(redis_url, ttl_s=1, local_entries=16)
+    loader = Loader(b"v1")
+    assert cache.get(KEY, loader).result == "miss"
+    client.config_resetstat()
+    assert cache.get(KEY, loader).result == "hit"
+    assert "cmdstat_get" not in client.info("commandstats")
+    time.sleep(1.1)
+    assert cache.get(KEY, loader).result == "stale"  # expired here too: back to Redis
