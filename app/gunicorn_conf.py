@@ -19,6 +19,8 @@ bind = _settings.GUNICORN_BIND
 workers = _settings.GUNICORN_WORKERS
 threads = _settings.GUNICORN_THREADS
 worker_class = "gthread"
+# Each worker builds its own app, pool and Redis client after the fork: never share sockets.
+preload_app = False
 # A request waits at most for the pool and one single-flight; kill a worker stuck well past that.
 timeout = int(max(30, 3 * (_settings.POOL_TIMEOUT_S + _settings.SINGLEFLIGHT_TIMEOUT_S)))
 graceful_timeout = 10

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+import psycopg
 import pytest
 import redis
 
@@ -52,6 +53,20 @@ def get_many(server: GunicornServer, path: str, n: int):
 
 def scrape(server: GunicornServer) -> str:
     return server.get("/metrics").body.decode()
+
+
+def test_each_worker_has_its_own_pool_named_goalgpt_web(server, api_database_url):
+    def web_connections() -> int:
+        with psycopg.connect(api_database_url) as conn:
+            query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'goalgpt-web'"
+            return conn.execute(query).fetchone()[0]
+
+    # Pools open in the background and the gauges are sampled every second: let them settle.
+    deadline = time.monotonic() + 5
+    while (seen := web_connections()) != sample_value(scrape(server), "goalgpt_db_pool_size"):
+        assert time.monotonic() < deadline, "pool gauges never matched pg_stat_activity"
+        time.sleep(0.2)
+    assert seen >= WORKERS  # each worker's pool keeps connections open
 
 
 def test_probes_answer(server):
