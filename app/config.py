@@ -41,6 +41,15 @@ class Settings(BaseSettings):
     PREDICTIONS_CACHE_TTL_S: int = Field(30, ge=1, le=3600)
     PREDICTIONS_CACHE_STALE_S: int = Field(30, ge=0, le=3600)
     SINGLEFLIGHT_TIMEOUT_S: float = Field(10.0, gt=0, le=120)
+    # Fresh entries each web worker also keeps in memory until they expire; 0 = off.
+    PREDICTIONS_LOCAL_CACHE_ENTRIES: int = Field(256, ge=0, le=100_000)
+    # Redis calls fail fast instead of hanging a request: the cache is optional.
+    REDIS_SOCKET_TIMEOUT_S: float = Field(0.5, gt=0, le=30)
+
+    # Web server (app/gunicorn_conf.py)
+    GUNICORN_BIND: str = "127.0.0.1:8000"
+    GUNICORN_WORKERS: int = Field(2, ge=1, le=64)
+    GUNICORN_THREADS: int = Field(8, ge=1, le=256)
 
     # Jobs (the seed's JOB_CONFIG)
     MATCH_MINUTE_TIMEOUT_MS: int = Field(120_000, ge=1_000, le=3_600_000)
@@ -83,6 +92,14 @@ class Settings(BaseSettings):
         if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
             raise ValueError("a redis:// URL")
         return value
+
+    @field_validator("GUNICORN_BIND")
+    @classmethod
+    def _bind_address(cls, value: str) -> str:
+        _host, sep, port = value.rpartition(":")
+        if value.startswith("unix:/") or (sep and port.isdigit() and 0 < int(port) < 65536):
+            return value
+        raise ValueError("HOST:PORT (e.g. 127.0.0.1:8000) or unix:/path/to.sock")
 
     @property
     def updates_per_tick(self) -> int:
@@ -181,6 +198,13 @@ def summary(settings: Settings) -> dict[str, dict[str, Any]]:
             "TTL_S": values["PREDICTIONS_CACHE_TTL_S"],
             "STALE_S": values["PREDICTIONS_CACHE_STALE_S"],
             "SINGLEFLIGHT_TIMEOUT_S": values["SINGLEFLIGHT_TIMEOUT_S"],
+            "LOCAL_CACHE_ENTRIES": values["PREDICTIONS_LOCAL_CACHE_ENTRIES"],
+            "REDIS_SOCKET_TIMEOUT_S": values["REDIS_SOCKET_TIMEOUT_S"],
+        },
+        "WEB": {
+            "GUNICORN_BIND": values["GUNICORN_BIND"],
+            "GUNICORN_WORKERS": values["GUNICORN_WORKERS"],
+            "GUNICORN_THREADS": values["GUNICORN_THREADS"],
         },
         "MATCH_MINUTE": {
             "TIMEOUT_MS": values["MATCH_MINUTE_TIMEOUT_MS"],
