@@ -9,7 +9,6 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import psycopg
 import pytest
@@ -20,6 +19,7 @@ from checks.thresholds import DEFAULT_PATH
 from tests.conftest import create_database, drop_database
 from tests.operator_checks.metrics_server import ScriptedMetricsServer, Step
 from tests.operator_checks.pgsessions import Sessions
+from tests.support.gunicorn import GunicornServer
 from tests.support.servers import PostgresServer, RedisServer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -159,10 +159,8 @@ def live_redis() -> Iterator[RedisServer]:
 
 
 @pytest.fixture(scope="module")
-def start_app() -> Iterator[Callable[..., Any]]:
+def start_app() -> Iterator[Callable[..., GunicornServer]]:
     """Start the real service under gunicorn (one worker: its gauges are always fresh)."""
-    from tests.support.gunicorn import GunicornServer  # comes with the predictions service
-
     started: list[GunicornServer] = []
 
     def start(database_url: str, redis_url: str, **env: str) -> GunicornServer:

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ from contextlib import contextmanager
 import psycopg
 
 from tests.operator_checks.conftest import REPO, Probe
+from tests.support.prometheus import sample_value
 
 
 def monitor_during(action: Callable[[], None], *args: str) -> Probe:
@@ -42,6 +44,28 @@ def monitor_during(action: Callable[[], None], *args: str) -> Probe:
     return Probe(monitor.returncode, first + rest, errors)
 
 
+def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 20) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout_s}s: {what}")
+        time.sleep(0.1)
+
+
+def pool_waiting(metrics_url: str) -> float:
+    with urllib.request.urlopen(metrics_url, timeout=10) as answer:
+        return sample_value(answer.read().decode(), "goalgpt_db_pool_waiting")
+
+
+def app_queries_waiting_for_a_lock(database_url: str) -> int:
+    sql = (
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'goalgpt-web' "
+        "AND state = 'active' AND wait_event_type = 'Lock'"
+    )
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(sql).fetchone()[0]
+
+
 def alerts(probe: Probe) -> list[str]:
     return [json.loads(line)["metric"] for line in probe.stdout.splitlines() if '"alert"' in line]
 
@@ -55,22 +79,19 @@ def get_status(url: str, timeout: float = 30) -> int:
 
 
 @contextmanager
-def predictions_locked(database_url: str) -> Iterator[None]:
-    """Hold an exclusive lock on `predictions`: the app's queries wait (state active)."""
+def requests_stuck_behind_a_lock(database_url: str, urls: list[str]) -> Iterator[None]:
+    """GET every url concurrently while `predictions` is locked: their queries wait (active).
+
+    Leaving the block releases the lock first, then waits for every request.
+    """
+    threads = [threading.Thread(target=get_status, args=(url,)) for url in urls]
     with psycopg.connect(database_url) as holder:
         holder.execute("LOCK TABLE predictions IN ACCESS EXCLUSIVE MODE")
-        yield
-        holder.rollback()
-
-
-@contextmanager
-def requests_in_flight(urls: list[str]) -> Iterator[None]:
-    """GET every url concurrently; leaving the block waits for all of them."""
-    threads = [threading.Thread(target=get_status, args=(url,)) for url in urls]
-    for thread in threads:
-        thread.start()
-    try:
-        yield
-    finally:
         for thread in threads:
-            thread.join(timeout=60)
+            thread.start()
+        try:
+            yield
+        finally:
+            holder.rollback()
+            for thread in threads:
+                thread.join(timeout=60)

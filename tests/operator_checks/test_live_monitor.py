@@ -15,13 +15,13 @@ import pytest
 from app.migrations import apply
 from tests.operator_checks.live import (
     alerts,
+    app_queries_waiting_for_a_lock,
     get_status,
     monitor_during,
-    predictions_locked,
-    requests_in_flight,
+    pool_waiting,
+    requests_stuck_behind_a_lock,
+    wait_until,
 )
-
-pytest.importorskip("tests.support.gunicorn", reason="needs the predictions service (issue 3)")
 
 
 def fill_every_slot(url: str) -> list[psycopg.Connection]:
@@ -81,7 +81,8 @@ def test_requests_queued_for_the_pool_fire_only_the_waiting_alert(app, live_data
     # Two requests hold the pool's 2 connections behind a lock; 7 more wait for one.
     urls = [app.url(f"{PREDICTIONS}?limit={n}&user_id=1") for n in range(1, 10)]
 
-    with predictions_locked(live_database), requests_in_flight(urls):
+    with requests_stuck_behind_a_lock(live_database, urls):
+        wait_until(lambda: pool_waiting(app.url("/metrics")) >= 7, "7 requests queue for the pool")
         probe = monitor_during(lambda: None, "--metrics-url", app.url("/metrics"), *RUN)
 
     assert probe.returncode == 1, probe.stdout
@@ -96,7 +97,11 @@ def test_queries_active_for_the_sustained_span_fire_only_that_alert(
     )
     urls = [app.url(f"{PREDICTIONS}?limit={n}&user_id=2") for n in (1, 2)]
 
-    with predictions_locked(live_database), requests_in_flight(urls):
+    with requests_stuck_behind_a_lock(live_database, urls):
+        wait_until(
+            lambda: app_queries_waiting_for_a_lock(live_database) == 2,
+            "2 queries wait for the lock",
+        )
         probe = monitor_during(
             lambda: None,
             "--metrics-url",

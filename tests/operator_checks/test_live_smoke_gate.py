@@ -6,8 +6,6 @@ import pytest
 
 from tests.operator_checks.test_smoke_gate import run_gate
 
-pytest.importorskip("tests.support.gunicorn", reason="needs the predictions service (issue 3)")
-
 
 @pytest.fixture(scope="module")
 def app(start_app, live_database, live_redis):
@@ -41,8 +39,7 @@ def test_gate_fails_readably_when_redis_is_down(gate_env, live_redis):
 
     assert done.returncode == 1
     assert "/readyz answered 503 - the app cannot reach redis (ConnectionError)" in done.stdout
-    assert "was not served from the cache" in done.stdout
-    assert "is Redis reachable? see /readyz" in done.stdout
-    assert "test_every_migration_is_applied PASSED" in done.stdout
+    # Degraded, not down: the rest of the gate still passes (predictions served without Redis).
+    assert "1 failed, 8 passed" in done.stdout, done.stdout
     assert "Traceback" not in done.stdout
     assert elapsed < 30
