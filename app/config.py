@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     ORCHESTRATOR_LOCK_TIMEOUT_MS: int = Field(10_000, ge=100, le=600_000)
     ORCHESTRATOR_MAX_RETRIES: int = Field(3, ge=0, le=20)
 
+    # Schema migrations (python -m app.migrations)
+    MIGRATION_LOCK_TIMEOUT_MS: int = Field(2_000, ge=10, le=60_000)
+    MIGRATION_LOCK_RETRIES: int = Field(5, ge=0, le=50)
+
     @field_validator("MATCH_MINUTE_CRON", "MATCH_WATCHDOG_CRON", "DATA_COMPLETENESS_CRON")
     @classmethod
     def _valid_cron(cls, value: str) -> str:
@@ -191,6 +195,10 @@ def summary(settings: Settings) -> dict[str, dict[str, Any]]:
         "ORCHESTRATOR": {
             "LOCK_TIMEOUT_MS": values["ORCHESTRATOR_LOCK_TIMEOUT_MS"],
             "MAX_RETRIES": values["ORCHESTRATOR_MAX_RETRIES"],
+        },
+        "MIGRATIONS": {
+            "LOCK_TIMEOUT_MS": values["MIGRATION_LOCK_TIMEOUT_MS"],
+            "LOCK_RETRIES": values["MIGRATION_LOCK_RETRIES"],
         },
     }
 
