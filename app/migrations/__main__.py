@@ -32,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--dsn",
         default=os.environ.get("DATABASE_URL"),
-        help="postgresql:// URL (default: $DATABASE_URL)",
+        help="postgresql:// URL, or - to read it from stdin (keeps it off command lines "
+        "and environment dumps; default: $DATABASE_URL)",
     )
     common.add_argument("--json", action="store_true", help="machine-readable output")
     parser = argparse.ArgumentParser(
@@ -128,6 +129,8 @@ def _one_line(exc: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.dsn == "-":
+        args.dsn = sys.stdin.readline().strip()
     if not args.dsn:
         print("error: no database given: set DATABASE_URL or pass --dsn", file=sys.stderr)
         return 2
