@@ -54,9 +54,9 @@ def at_baseline(big_url: str) -> str:
 class Writer(threading.Thread):
     """Writes in a loop as the jobs do: one short transaction per statement, each timed."""
 
-    def __init__(self, dsn: str):
+    def __init__(self, dsn: str, id_prefix: str = "w"):
         super().__init__(daemon=True)
-        self.dsn = dsn
+        self.dsn, self.id_prefix = dsn, id_prefix
         self.stop = threading.Event()
         self.updates = 0
         self.inserts = 0
@@ -80,7 +80,7 @@ class Writer(threading.Thread):
             conn.execute(
                 "INSERT INTO ts_matches (id, competition, home_team, away_team, kickoff_at) "
                 "VALUES (%s, 'Serie A', 'Lake FC', 'Bay City', now())",
-                (f"w{self.inserts:09d}",),
+                (f"{self.id_prefix}{self.inserts:09d}",),
             )
         else:
             conn.execute(
