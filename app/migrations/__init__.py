@@ -78,7 +78,10 @@ def yoyo_url(database_url: str, **params: str) -> str:
     parts = urlsplit(database_url)
     if parts.scheme not in ("postgresql", "postgres"):
         raise ValueError(f"not a postgresql:// URL: {parts.scheme or '(none)'}://...")
-    query = dict(parse_qsl(parts.query)) | params
+    query = dict(parse_qsl(parts.query))
+    if "options" in query and "options" in params:
+        params = params | {"options": f"{query['options']} {params['options']}"}
+    query |= params
     url = parts._replace(scheme="postgresql+psycopg", query=urlencode(query))
     return url.geturl()
 
@@ -95,10 +98,6 @@ def _backend(database_url: str, policy: LockPolicy | None = None) -> DatabaseBac
 
 def _migrations() -> MigrationList:
     return read_migrations(str(SQL_DIR))
-
-
-def known_ids() -> list[str]:
-    return [m.id for m in _migrations()]
 
 
 def _index_of(migrations: MigrationList, target: str) -> int:
@@ -145,12 +144,13 @@ def apply(
 def rollback(
     database_url: str, target: str = BASELINE, policy: LockPolicy | None = None
 ) -> list[str]:
-    """Roll back every applied migration after `target`, newest first; returns their ids."""
+    """Roll back every applied migration after `target`, newest first; returns their ids.
+
+    `target` itself stays; the earliest target is BASELINE, so it always stays.
+    """
     policy = policy or LockPolicy()
     migrations = _migrations()
     keep = _index_of(migrations, target)
-    if keep < _index_of(migrations, BASELINE):
-        raise ValueError(f"{BASELINE} is the baseline schema and is never rolled back")
     rolled_back = []
     with exclusive_run(database_url) as guard, _locked_backend(database_url, policy) as backend:
         for migration in backend.to_rollback(migrations[keep + 1 :]):
