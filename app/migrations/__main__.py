@@ -22,6 +22,7 @@ EXIT_CODES = """exit codes:
             granted after the retries; nothing half-done, run again later; 2 failed
   rollback  as apply
   verify    0 schema as expected, 1 not, 2 could not check
+  any       130 interrupted (Ctrl-C)
 
 MIGRATION_LOCK_TIMEOUT_MS and MIGRATION_LOCK_RETRIES (environment) bound how long
 apply/rollback wait for a table lock."""
@@ -141,6 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("yoyo").setLevel(logging.CRITICAL)
     try:
         return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print(
+            f"error: {args.command} interrupted: run it again to finish, every step is idempotent",
+            file=sys.stderr,
+        )
+        return 130
     except migrations.MigrationBlocked as exc:
         print(f"error: {args.command} blocked: {_one_line(exc)}", file=sys.stderr)
         return 1

@@ -1,6 +1,7 @@
 """Locks: a long reader, two runners, runs killed mid-way, yoyo's stale lock row."""
 
 import json
+import signal
 
 import psycopg
 
@@ -136,4 +137,25 @@ def test_a_run_killed_during_create_index_concurrently_is_finished_by_the_next_r
     assert "cleared a stale yoyo_lock row" in result.stderr
     assert "is INVALID (an interrupted build): dropping and rebuilding it" in result.stderr
     assert _index_state(baseline_url) == "valid"
+    assert run_cli("verify", dsn=baseline_url).returncode == 0
+
+
+def test_ctrl_c_during_the_build_is_one_line_and_the_next_run_finishes(baseline_url):
+    migrations.apply(baseline_url, target="0002_half_stats_columns")
+    with OpenTransaction(
+        baseline_url, "SELECT count(*) FROM predictions", isolation="REPEATABLE READ"
+    ):
+        runner = start_cli("apply", dsn=baseline_url)
+        wait_until(lambda: _waiting_for_old_snapshots(baseline_url), "the build to be under way")
+        runner.send_signal(signal.SIGINT)
+        _, err = runner.communicate(timeout=60)
+
+    assert runner.returncode == 130
+    assert err.strip().splitlines()[-1] == (
+        "error: apply interrupted: run it again to finish, every step is idempotent"
+    )
+    assert "Traceback" not in err
+    assert yoyo_lock_rows(baseline_url) == 0
+    result = run_cli("apply", dsn=baseline_url)
+    assert result.returncode == 0, result.stderr
     assert run_cli("verify", dsn=baseline_url).returncode == 0
