@@ -1,20 +1,17 @@
-"""The data-completeness validator of the jobs issue, before and after this migration.
+"""The data-completeness validator (jobs) before and after this migration."""
 
-Skipped until `app.jobs.data_completeness` exists on the branch (the jobs issue);
-once both have landed it runs: the validator must return its summary without
-error on the baseline schema (columns absent) and on the migrated one.
-"""
-
-import pytest
+import psycopg
 
 from app import migrations
+from app.jobs import data_completeness
 
-data_completeness = pytest.importorskip(
-    "app.jobs.data_completeness", reason="the jobs issue (app.jobs) has not landed here yet"
-)
+HALF_STATS = """
+UPDATE ts_matches SET statistics_first_half = '{"shots": [3, 4]}',
+    incidents_first_half = '[]' WHERE id = 'm000000001'
+"""
 
 
-def test_the_validator_runs_without_error_before_and_after_the_migration(
+def test_the_validator_skips_before_and_sets_the_flags_after_the_migration(
     baseline_url, redis_url, monkeypatch
 ):
     monkeypatch.setenv("DATABASE_URL", baseline_url)
@@ -22,7 +19,16 @@ def test_the_validator_runs_without_error_before_and_after_the_migration(
 
     before = data_completeness.run()
     migrations.apply(baseline_url)
+    with psycopg.connect(baseline_url) as conn:
+        conn.execute(HALF_STATS)
     after = data_completeness.run()
 
+    assert before["columns_present"] is False
     assert before["updated"] == 0
-    assert {"updated", "skipped", "rejected"} <= set(after)
+    assert after["columns_present"] is True
+    assert after["updated"] == 1
+    with psycopg.connect(baseline_url) as conn:
+        flags = conn.execute(
+            "SELECT data_completeness FROM ts_matches WHERE id = 'm000000001'"
+        ).fetchone()[0]
+    assert flags == {"first_half": True, "second_half": False, "full_time": False}
