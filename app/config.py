@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     WATCHDOG_STALE_AFTER_S: int = Field(600, ge=60, le=86_400)
     WATCHDOG_FULL_TIME_AFTER_MIN: int = Field(150, ge=100, le=1440)
     DATA_COMPLETENESS_BATCH_SIZE: int = Field(500, ge=1, le=10_000)
+    # Schema migrations (python -m app.migrations)
+    MIGRATION_LOCK_TIMEOUT_MS: int = Field(2_000, ge=10, le=60_000)
+    MIGRATION_LOCK_RETRIES: int = Field(5, ge=0, le=50)
 
     @field_validator("MATCH_MINUTE_CRON", "MATCH_WATCHDOG_CRON", "DATA_COMPLETENESS_CRON")
     @classmethod
@@ -233,6 +236,10 @@ def summary(settings: Settings) -> dict[str, dict[str, Any]]:
             "WATCHDOG_STALE_AFTER_S": values["WATCHDOG_STALE_AFTER_S"],
             "WATCHDOG_FULL_TIME_AFTER_MIN": values["WATCHDOG_FULL_TIME_AFTER_MIN"],
             "DATA_COMPLETENESS_BATCH_SIZE": values["DATA_COMPLETENESS_BATCH_SIZE"],
+        },
+        "MIGRATIONS": {
+            "LOCK_TIMEOUT_MS": values["MIGRATION_LOCK_TIMEOUT_MS"],
+            "LOCK_RETRIES": values["MIGRATION_LOCK_RETRIES"],
         },
     }
 

@@ -13,6 +13,7 @@ from redis.retry import Retry
 from app.cache import SharedCache
 from app.config import Settings
 from app.db import WEB, Database
+from app.jobs.stats import JobStatsCollector
 
 
 @dataclass
@@ -35,7 +36,9 @@ class Services:
             singleflight=singleflight,
             local_entries=settings.PREDICTIONS_LOCAL_CACHE_ENTRIES,
         )
-        return cls(settings, Database(settings, WEB).open(), client, cache)
+        # Job statistics live in Redis, so any web host's /metrics shows the fleet's jobs.
+        collectors: list[Collector] = [JobStatsCollector(client)]
+        return cls(settings, Database(settings, WEB).open(), client, cache, collectors)
 
     def close(self) -> None:
         self.db.close()

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 import redis
 
+from app.jobs import stats
 from tests.api.conftest import settings_for, while_predictions_locked
 from tests.support.prometheus import sample_value
 
@@ -248,3 +249,18 @@ def test_requests_are_counted_by_route_and_status(api_app):
     assert sample_value(text, "goalgpt_http_requests_total", status="400") == before + 1
     assert sample_value(text, "goalgpt_http_request_duration_seconds_count", route="/healthz") >= 1
     assert sample_value(text, "goalgpt_db_pool_max") >= 50
+
+
+def test_metrics_include_the_fleets_job_statistics_from_redis(api_app, redis_url):
+    client = redis.Redis.from_url(redis_url)
+    stats.record_run(client, "match_minute", "succeeded", duration_s=0.2, matches={"updated": 7})
+
+    text = metrics_text(api_app)
+
+    assert sample_value(text, "goalgpt_job_stats_up") == 1
+    assert (
+        sample_value(text, "goalgpt_job_runs_total", job="match_minute", outcome="succeeded") == 1
+    )
+    assert (
+        sample_value(text, "goalgpt_job_matches_total", job="match_minute", result="updated") == 7
+    )

@@ -13,12 +13,21 @@ from app.jobs.context import JobContext, job_context
 from tests.support.rq_worker import RQProcess, rq_processes
 
 
+@pytest.fixture(scope="module")
+def baseline_database_url(database_url: str) -> str:
+    """The module's database at the 0001 schema: the jobs must work without half-stats."""
+    from app.migrations import apply
+
+    apply(database_url, target="0001_initial")
+    return database_url
+
+
 @pytest.fixture
-def db(migrated_database_url: str) -> str:
-    """The module's migrated database, emptied for this test."""
-    with psycopg.connect(migrated_database_url) as conn:
+def db(baseline_database_url: str) -> str:
+    """The module's 0001-schema database, emptied for this test."""
+    with psycopg.connect(baseline_database_url) as conn:
         conn.execute("TRUNCATE predictions, ts_matches")
-    return migrated_database_url
+    return baseline_database_url
 
 
 @pytest.fixture

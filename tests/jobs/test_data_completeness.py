@@ -9,34 +9,20 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from app import migrations
 from app.jobs import data_completeness
 from tests.jobs.matches import add_match, match_rows
 
-# Migration 0002 belongs to another change; these tests add its columns themselves.
-HALF_STATS_COLUMNS = """
-ALTER TABLE ts_matches
-    ADD COLUMN statistics_second_half jsonb,
-    ADD COLUMN incidents_first_half jsonb,
-    ADD COLUMN incidents_second_half jsonb,
-    ADD COLUMN data_completeness jsonb
-        DEFAULT '{"first_half": false, "second_half": false, "full_time": false}'
-"""
-DROP_HALF_STATS_COLUMNS = """
-ALTER TABLE ts_matches
-    DROP COLUMN statistics_second_half, DROP COLUMN incidents_first_half,
-    DROP COLUMN incidents_second_half, DROP COLUMN data_completeness
-"""
 HALF = json.dumps({"shots": [3, 4]})
 ALL_FALSE = {"first_half": False, "second_half": False, "full_time": False}
 
 
 @pytest.fixture
 def with_half_stats(db: str) -> Iterator[str]:
-    with psycopg.connect(db) as conn:
-        conn.execute(HALF_STATS_COLUMNS)
+    """The same database after the real half-stats migration, rolled back afterwards."""
+    migrations.apply(db)
     yield db
-    with psycopg.connect(db) as conn:
-        conn.execute(DROP_HALF_STATS_COLUMNS)
+    migrations.rollback(db, target="0001_initial")
 
 
 def test_without_the_half_stats_columns_it_logs_at_debug_and_returns_an_empty_result(
