@@ -58,6 +58,5 @@ def test_gate_names_the_pending_migration_and_the_command_to_apply_it(unmigrated
     done, _ = run_gate("-k", "migration", DATABASE_URL=unmigrated_url)
 
     assert done.returncode == 1
-    assert "migrations not applied: 0001_initial. Run: ansible-playbook playbooks/migrate.yml" in (
-        done.stdout
-    )
+    assert "migrations not applied: 0001_initial, " in done.stdout
+    assert "Run: ansible-playbook playbooks/migrate.yml" in done.stdout
