@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 INVENTORY ?= inventory/local
+ALERT_RULES ?= build/prometheus/goalgpt-alerts.yml
 # Tools run from the venv find its other tools (ansible-lint, ansible-playbook) first.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
@@ -41,6 +42,9 @@ deploy: venv ## deploy everything to $(INVENTORY) (localhost by default)
 
 check: venv ## smoke gate against a running deployment
 	$(BIN)/pytest checks/
+
+alert-rules: venv ## render Prometheus alerting rules from checks/thresholds.yml to $(ALERT_RULES)
+	$(BIN)/python -m checks.alert_rules --output $(ALERT_RULES)
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
