@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum |
 INVENTORY ?= inventory/local
 # e.g. DEPLOY_ARGS='--check --diff' or DEPLOY_ARGS='-e goalgpt_base_web_workers=4'
 DEPLOY_ARGS ?=
+ALERT_RULES ?= build/prometheus/goalgpt-alerts.yml
 # Tools run from the venv find its other tools (ansible-lint, ansible-playbook) first.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
@@ -43,6 +44,9 @@ deploy: venv ## deploy everything to $(INVENTORY) (localhost by default); more o
 
 check: venv ## smoke gate against a running deployment
 	$(BIN)/pytest checks/
+
+alert-rules: venv ## render Prometheus alerting rules from checks/thresholds.yml to $(ALERT_RULES)
+	$(BIN)/python -m checks.alert_rules --output $(ALERT_RULES)
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

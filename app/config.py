@@ -41,6 +41,15 @@ class Settings(BaseSettings):
     PREDICTIONS_CACHE_TTL_S: int = Field(30, ge=1, le=3600)
     PREDICTIONS_CACHE_STALE_S: int = Field(30, ge=0, le=3600)
     SINGLEFLIGHT_TIMEOUT_S: float = Field(10.0, gt=0, le=120)
+    # Fresh entries each web worker also keeps in memory until they expire; 0 = off.
+    PREDICTIONS_LOCAL_CACHE_ENTRIES: int = Field(256, ge=0, le=100_000)
+    # Redis calls fail fast instead of hanging a request: the cache is optional.
+    REDIS_SOCKET_TIMEOUT_S: float = Field(0.5, gt=0, le=30)
+
+    # Web server (app/gunicorn_conf.py)
+    GUNICORN_BIND: str = "127.0.0.1:8000"
+    GUNICORN_WORKERS: int = Field(2, ge=1, le=64)
+    GUNICORN_THREADS: int = Field(8, ge=1, le=256)
 
     # Jobs (the seed's JOB_CONFIG)
     MATCH_MINUTE_TIMEOUT_MS: int = Field(120_000, ge=1_000, le=3_600_000)
@@ -53,6 +62,18 @@ class Settings(BaseSettings):
     DATA_COMPLETENESS_CRON: str = "*/10 * * * *"
     ORCHESTRATOR_LOCK_TIMEOUT_MS: int = Field(10_000, ge=100, le=600_000)
     ORCHESTRATOR_MAX_RETRIES: int = Field(3, ge=0, le=20)
+
+    # Job runtime (app/jobs): fleet lock, retries, abandoned-job detection, repairs
+    JOB_LOCK_LEASE_S: int = Field(30, ge=1, le=600)
+    JOB_RETRY_MAX: int = Field(3, ge=0, le=20)
+    JOB_RETRY_INTERVAL_S: int = Field(10, ge=0, le=600)
+    WORKER_HEARTBEAT_GRACE_S: int = Field(15, ge=1, le=600)
+    WATCHDOG_STALE_AFTER_S: int = Field(600, ge=60, le=86_400)
+    WATCHDOG_FULL_TIME_AFTER_MIN: int = Field(150, ge=100, le=1440)
+    DATA_COMPLETENESS_BATCH_SIZE: int = Field(500, ge=1, le=10_000)
+    # Schema migrations (python -m app.migrations)
+    MIGRATION_LOCK_TIMEOUT_MS: int = Field(2_000, ge=10, le=60_000)
+    MIGRATION_LOCK_RETRIES: int = Field(5, ge=0, le=50)
 
     @field_validator("MATCH_MINUTE_CRON", "MATCH_WATCHDOG_CRON", "DATA_COMPLETENESS_CRON")
     @classmethod
@@ -74,6 +95,14 @@ class Settings(BaseSettings):
         if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
             raise ValueError("a redis:// URL")
         return value
+
+    @field_validator("GUNICORN_BIND")
+    @classmethod
+    def _bind_address(cls, value: str) -> str:
+        _host, sep, port = value.rpartition(":")
+        if value.startswith("unix:/") or (sep and port.isdigit() and 0 < int(port) < 65536):
+            return value
+        raise ValueError("HOST:PORT (e.g. 127.0.0.1:8000) or unix:/path/to.sock")
 
     @property
     def updates_per_tick(self) -> int:
@@ -172,6 +201,13 @@ def summary(settings: Settings) -> dict[str, dict[str, Any]]:
             "TTL_S": values["PREDICTIONS_CACHE_TTL_S"],
             "STALE_S": values["PREDICTIONS_CACHE_STALE_S"],
             "SINGLEFLIGHT_TIMEOUT_S": values["SINGLEFLIGHT_TIMEOUT_S"],
+            "LOCAL_CACHE_ENTRIES": values["PREDICTIONS_LOCAL_CACHE_ENTRIES"],
+            "REDIS_SOCKET_TIMEOUT_S": values["REDIS_SOCKET_TIMEOUT_S"],
+        },
+        "WEB": {
+            "GUNICORN_BIND": values["GUNICORN_BIND"],
+            "GUNICORN_WORKERS": values["GUNICORN_WORKERS"],
+            "GUNICORN_THREADS": values["GUNICORN_THREADS"],
         },
         "MATCH_MINUTE": {
             "TIMEOUT_MS": values["MATCH_MINUTE_TIMEOUT_MS"],
@@ -191,6 +227,19 @@ def summary(settings: Settings) -> dict[str, dict[str, Any]]:
         "ORCHESTRATOR": {
             "LOCK_TIMEOUT_MS": values["ORCHESTRATOR_LOCK_TIMEOUT_MS"],
             "MAX_RETRIES": values["ORCHESTRATOR_MAX_RETRIES"],
+        },
+        "JOBS": {
+            "LOCK_LEASE_S": values["JOB_LOCK_LEASE_S"],
+            "RETRY_MAX": values["JOB_RETRY_MAX"],
+            "RETRY_INTERVAL_S": values["JOB_RETRY_INTERVAL_S"],
+            "WORKER_HEARTBEAT_GRACE_S": values["WORKER_HEARTBEAT_GRACE_S"],
+            "WATCHDOG_STALE_AFTER_S": values["WATCHDOG_STALE_AFTER_S"],
+            "WATCHDOG_FULL_TIME_AFTER_MIN": values["WATCHDOG_FULL_TIME_AFTER_MIN"],
+            "DATA_COMPLETENESS_BATCH_SIZE": values["DATA_COMPLETENESS_BATCH_SIZE"],
+        },
+        "MIGRATIONS": {
+            "LOCK_TIMEOUT_MS": values["MIGRATION_LOCK_TIMEOUT_MS"],
+            "LOCK_RETRIES": values["MIGRATION_LOCK_RETRIES"],
         },
     }
 

@@ -1,0 +1,78 @@
+"""Operator commands for the jobs: `python -m app.jobs run|enqueue|stats`.
+
+Exit codes: 0 done, 1 the job failed (e.g. the database is unreachable),
+2 bad input or configuration. Errors are one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any
+
+import psycopg
+import redis
+
+from app import config
+from app.jobs import stats
+from app.jobs.context import DatabaseUnavailable
+from app.jobs.queues import ENTRY_POINTS, enqueue_job
+
+SCHEDULED = [name for name in ENTRY_POINTS if name != "orchestrator"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m app.jobs",
+        description="Run, enqueue or inspect the scheduled jobs. Reads DATABASE_URL, REDIS_URL "
+        "and the job settings from the environment. Exit 0 done, 1 job failed, 2 bad input.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run one job now in this process and print its summary")
+    run.add_argument("job", choices=SCHEDULED)
+    enqueue = commands.add_parser("enqueue", help="queue one run of a job for the RQ workers")
+    enqueue.add_argument("job", choices=SCHEDULED)
+    commands.add_parser("stats", help="print the job counters kept in Redis")
+    for sub in commands.choices.values():
+        sub.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def _print(data: Any, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(data, indent=2, sort_keys=True, default=str))
+        return
+    for key, value in data.items():
+        print(f"{key}: {value}")
+
+
+def _execute(args: argparse.Namespace, settings: config.Settings) -> Any:
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=5)
+    if args.command == "run":
+        return ENTRY_POINTS[args.job](settings)
+    if args.command == "enqueue":
+        job = enqueue_job(client, args.job, settings)
+        return {"job": args.job, "id": job.id, "queue": job.origin, "timeout_s": job.timeout}
+    return stats.read(client)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    # The pool logs each failed connection attempt over several lines; the error line says it.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+    settings = config.load_or_exit()
+    try:
+        result = _execute(args, settings)
+    except (DatabaseUnavailable, psycopg.Error, redis.RedisError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"error: {args.command} failed: {first}", file=sys.stderr)
+        return 1
+    _print(result, args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""Job metrics kept in Redis, so every worker on every host adds to one set of numbers.
+
+Workers write with `record_run` (a few HINCRBYs in one round trip); the web
+app's /metrics reads them at scrape time through `JobStatsCollector`, which
+plugs into a prometheus_client registry like any other collector.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterator, Mapping
+
+import redis
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+from app.jobs import keys
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = ("succeeded", "failed", "retried", "skipped", "abandoned")
+MATCH_RESULTS = ("updated", "skipped", "rejected", "failed")
+DURATION_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, math.inf)
+
+
+def _bucket_field(bound: float) -> str:
+    return "bucket:+Inf" if bound == math.inf else f"bucket:{bound:g}"
+
+
+def record_run(
+    client: redis.Redis,
+    job: str,
+    outcome: str,
+    *,
+    duration_s: float | None = None,
+    matches: Mapping[str, int] | None = None,
+) -> None:
+    """Count one run of `job` that ended with `outcome` (one of OUTCOMES)."""
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown job outcome {outcome!r}")
+    key = keys.JOB_STATS.format(job)
+    pipe = client.pipeline(transaction=False)
+    pipe.sadd(keys.JOB_NAMES, job)
+    pipe.hincrby(key, f"runs:{outcome}", 1)
+    if duration_s is not None:
+        for bound in DURATION_BUCKETS:
+            if duration_s <= bound:
+                pipe.hincrby(key, _bucket_field(bound), 1)
+        pipe.hincrbyfloat(key, "duration_sum", duration_s)
+    for result, count in (matches or {}).items():
+        if result in MATCH_RESULTS and count:
+            pipe.hincrby(key, f"matches:{result}", count)
+    if outcome == "succeeded":
+        pipe.hset(key, "last_success", time.time())
+    pipe.execute()
+
+
+def read(client: redis.Redis) -> dict[str, dict[str, float]]:
+    """Every job's counters as {job: {field: value}}."""
+    jobs = sorted(name.decode() for name in client.smembers(keys.JOB_NAMES))
+    pipe = client.pipeline(transaction=False)
+    for job in jobs:
+        pipe.hgetall(keys.JOB_STATS.format(job))
+        pipe.exists(keys.JOB_LOCK.format(job))
+    replies = pipe.execute()
+    stats = {}
+    for job, fields, running in zip(jobs, replies[::2], replies[1::2], strict=True):
+        values = {k.decode(): float(v) for k, v in fields.items()}
+        values["running"] = float(running)
+        stats[job] = values
+    return stats
+
+
+class JobStatsCollector(Collector):
+    """Exposes the jobs' Redis counters as Prometheus metrics at scrape time."""
+
+    def __init__(self, redis_client: redis.Redis) -> None:
+        self.redis = redis_client
+
+    def describe(self) -> list[Metric]:
+        # Registering must not touch Redis; the metrics are known only at collect time.
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        up = GaugeMetricFamily("goalgpt_job_stats_up", "1 when job stats could be read from Redis")
+        try:
+            stats = read(self.redis)
+        except redis.RedisError as exc:
+            log.warning("job stats unavailable: %s", exc)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from _families(stats)
+
+
+def _families(stats: Mapping[str, Mapping[str, float]]) -> Iterator[Metric]:
+    runs = CounterMetricFamily("goalgpt_job_runs", "Job runs by outcome", labels=["job", "outcome"])
+    matches = CounterMetricFamily(
+        "goalgpt_job_matches", "Matches handled by jobs, by result", labels=["job", "result"]
+    )
+    duration = HistogramMetricFamily(
+        "goalgpt_job_duration_seconds", "Duration of job runs that did work", labels=["job"]
+    )
+    running = GaugeMetricFamily(
+        "goalgpt_job_running", "1 while a run of the job holds the fleet lock", labels=["job"]
+    )
+    last_success = GaugeMetricFamily(
+        "goalgpt_job_last_success_timestamp_seconds",
+        "Unix time of the job's last successful run",
+        labels=["job"],
+    )
+    for job, values in stats.items():
+        for outcome in OUTCOMES:
+            runs.add_metric([job, outcome], values.get(f"runs:{outcome}", 0))
+        for result in MATCH_RESULTS:
+            matches.add_metric([job, result], values.get(f"matches:{result}", 0))
+        buckets = [(floatToGoString(b), values.get(_bucket_field(b), 0)) for b in DURATION_BUCKETS]
+        duration.add_metric([job], buckets, values.get("duration_sum", 0))
+        running.add_metric([job], values.get("running", 0))
+        if "last_success" in values:
+            last_success.add_metric([job], values["last_success"])
+    yield from (runs, matches, duration, running, last_success)

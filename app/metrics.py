@@ -1,0 +1,118 @@
+"""Prometheus metrics of the web service, safe under gunicorn's worker processes.
+
+With PROMETHEUS_MULTIPROC_DIR set (before this module is imported), every process
+writes its values to files in that directory and `render()` sums them, so one
+scrape counts every worker. Gauges use `livesum`: the pool gauges of a worker
+that died disappear with it (gunicorn's `child_exit` hook marks it dead).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.registry import Collector
+
+HTTP_REQUESTS = Counter(
+    "goalgpt_http_requests_total",
+    "HTTP requests answered, by route template, method and status code.",
+    ["route", "method", "status"],
+)
+HTTP_DURATION = Histogram(
+    "goalgpt_http_request_duration_seconds",
+    "Time to answer an HTTP request, by route template.",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+CACHE_REQUESTS = Counter(
+    "goalgpt_cache_requests_total",
+    "Predictions cache lookups: hit (fresh), stale (served while refreshing) or miss.",
+    ["result"],
+)
+SINGLEFLIGHT = Counter(
+    "goalgpt_singleflight_total",
+    "Single-flight calls: executed (ran the query) or deduplicated (shared a result), "
+    "inside one process or across the fleet.",
+    ["level", "outcome"],
+)
+DB_POOL_SIZE = Gauge(
+    "goalgpt_db_pool_size", "Connections open in the pool.", multiprocess_mode="livesum"
+)
+DB_POOL_AVAILABLE = Gauge(
+    "goalgpt_db_pool_available", "Idle connections in the pool.", multiprocess_mode="livesum"
+)
+DB_POOL_WAITING = Gauge(
+    "goalgpt_db_pool_waiting",
+    "Requests waiting for a pooled connection.",
+    multiprocess_mode="livesum",
+)
+DB_POOL_MAX = Gauge(
+    "goalgpt_db_pool_max", "Largest size the pool may reach.", multiprocess_mode="livesum"
+)
+DB_TOO_MANY_CLIENTS = Counter(
+    "goalgpt_db_too_many_clients_total",
+    "Refusals for lack of connection slots (SQLSTATE 53300, pooler 'max clients'), "
+    "by where they were seen: connect (opening a pool connection) or query.",
+    ["source"],
+)
+DB_ERRORS = Counter(
+    "goalgpt_db_errors_total",
+    "Database failures seen by requests, by kind "
+    "(pool_timeout, too_many_clients, timeout, connection, query).",
+    ["kind"],
+)
+REDIS_ERRORS = Counter(
+    "goalgpt_redis_errors_total",
+    "Redis commands that failed (the request went on without the shared cache).",
+    ["operation"],
+)
+
+POOL_GAUGES = {
+    "pool_size": DB_POOL_SIZE,
+    "pool_available": DB_POOL_AVAILABLE,
+    "requests_waiting": DB_POOL_WAITING,
+    "pool_max": DB_POOL_MAX,
+}
+
+
+def multiprocess_dir() -> str | None:
+    """The directory shared by gunicorn's workers, or None in a single process."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+class _DefaultRegistry(Collector):
+    """The process-local registry, as one collector of a bigger registry."""
+
+    def collect(self):
+        return REGISTRY.collect()
+
+
+def render(extra_collectors: Iterable[Collector] = ()) -> tuple[bytes, str]:
+    """The Prometheus text of this service plus `extra_collectors`, and its content type.
+
+    Extra collectors (e.g. job statistics read from Redis) are asked on every scrape.
+    """
+    registry = CollectorRegistry(auto_describe=False)
+    if multiprocess_dir():
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry.register(_DefaultRegistry())
+    for collector in extra_collectors:
+        registry.register(collector)
+    return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def mark_process_dead(pid: int) -> None:
+    """Drop a dead worker's live gauges (called from gunicorn's master)."""
+    if multiprocess_dir():
+        multiprocess.mark_process_dead(pid)

@@ -1,0 +1,106 @@
+"""The seed's decision and the fleet-aware pool recommendation, as pure functions.
+
+Not safe to raise the pool when slow queries > max_slow_queries, lock waits >
+max_lock_waits or utilisation > max_utilization_pct (of the usable slots), or
+when the fleet has no room for even one connection per process.
+
+Recommended per-process pool max, for N processes that each hold a pool:
+
+    headroom = max(headroom_connections, reserved slots)
+    budget   = max_connections - headroom - connections held by other applications
+    per_pool = max(0, min(pool_max_cap, floor(budget / N)))
+
+so N * per_pool + others + reserved slots <= max_connections. With one process
+and no other applications it is the seed's min(max_connections - 23, 80).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from checks.capacity.stats import DbStats
+from checks.thresholds import Capacity
+
+
+@dataclass(frozen=True)
+class Decision:
+    safe: bool
+    recommended_pool_max: int
+    budget: int  # connections all pools together may hold
+    utilization_pct: float
+    warnings: tuple[str, ...]
+
+
+def budget(max_connections: int, reserved_slots: int, others: int, limits: Capacity) -> int:
+    """Connections all the pools together may hold."""
+    headroom = max(limits.headroom_connections, reserved_slots)
+    return max_connections - headroom - others
+
+
+def recommend(
+    max_connections: int, reserved_slots: int, others: int, instances: int, limits: Capacity
+) -> int:
+    """Per-process pool max so that `instances` pools together stay within the budget."""
+    room = budget(max_connections, reserved_slots, others, limits)
+    return max(0, min(limits.pool_max_cap, room // instances))
+
+
+def utilization_pct(stats: DbStats) -> float:
+    if stats.usable_slots <= 0:
+        return 100.0
+    return round(100.0 * stats.total / stats.usable_slots, 1)
+
+
+def decide(stats: DbStats, instances: int, current_pool_max: int, limits: Capacity) -> Decision:
+    util = utilization_pct(stats)
+    room = budget(stats.max_connections, stats.reserved_slots, stats.other_connections, limits)
+    per_pool = recommend(
+        stats.max_connections,
+        stats.reserved_slots,
+        stats.other_connections,
+        instances,
+        limits,
+    )
+    blocking: list[str] = []
+    if stats.slow_queries > limits.max_slow_queries:
+        blocking.append(
+            f"{stats.slow_queries} slow queries detected (>{limits.slow_query_s:g}s) - "
+            "Optimize queries before increasing pool"
+        )
+    if stats.lock_waits > limits.max_lock_waits:
+        blocking.append(
+            f"{stats.lock_waits} lock waits detected - Investigate lock contention first"
+        )
+    if util > limits.max_utilization_pct:
+        blocking.append(
+            f"Connection utilization high: {util:.1f}% - Consider query optimization first"
+        )
+    if per_pool < 1:
+        blocking.append(
+            f"No room for {instances} pool(s): budget is {room} connections - "
+            "Reduce other connections or raise max_connections"
+        )
+    return Decision(
+        safe=not blocking,
+        recommended_pool_max=per_pool,
+        budget=room,
+        utilization_pct=util,
+        warnings=tuple(blocking + _advice(stats, instances, current_pool_max, room)),
+    )
+
+
+def _advice(stats: DbStats, instances: int, current_pool_max: int, room: int) -> list[str]:
+    """Warnings that do not block raising the pool but deserve a look."""
+    advice = []
+    if stats.idle_transactions:
+        oldest = max(t.age_s for t in stats.idle_transactions)
+        advice.append(
+            f"{len(stats.idle_transactions)} idle-in-transaction session(s), oldest "
+            f"{oldest:.0f}s - possible transaction leak; find the code that does not commit"
+        )
+    if current_pool_max * instances > room > 0:
+        advice.append(
+            f"Current pools oversubscribe: {instances} x {current_pool_max} = "
+            f"{instances * current_pool_max} > budget {room}"
+        )
+    return advice

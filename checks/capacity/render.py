@@ -1,0 +1,118 @@
+"""The probe's report: the seed's text sections, or one JSON object for Ansible."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from checks.capacity.decide import Decision
+from checks.capacity.stats import DbStats
+
+
+def as_dict(stats: DbStats, decision: Decision, instances: int, current: int) -> dict[str, Any]:
+    return {
+        "safe": decision.safe,
+        "refused": False,
+        "recommended_pool_max": decision.recommended_pool_max,
+        "current_pool_max": current,
+        "pool_instances": instances,
+        "budget": decision.budget,
+        "server_version": stats.server_version,
+        "max_connections": stats.max_connections,
+        "reserved_connections": stats.reserved_slots,
+        "usable_connections": stats.usable_slots,
+        "connections": {
+            "total": stats.total,
+            "active": stats.active,
+            "idle": stats.idle,
+            "idle_in_transaction": stats.idle_in_transaction,
+            "pools": stats.pool_connections,
+            "other_applications": stats.other_connections,
+        },
+        "slow_queries": stats.slow_queries,
+        "lock_waits": stats.lock_waits,
+        "utilization_pct": decision.utilization_pct,
+        "idle_in_transaction_sessions": [
+            {
+                "pid": t.pid,
+                "user": t.user,
+                "application": t.application,
+                "age_s": round(t.age_s, 1),
+                "query": t.query,
+            }
+            for t in stats.idle_transactions
+        ],
+        "warnings": list(decision.warnings),
+    }
+
+
+def refused_dict(reason: str) -> dict[str, Any]:
+    return {
+        "safe": False,
+        "refused": True,
+        "reason": reason,
+        "recommended_pool_max": None,
+        "warnings": [f"PostgreSQL refused a new connection: {reason}"],
+    }
+
+
+def text(stats: DbStats, decision: Decision, instances: int, current: int) -> str:
+    s, d = stats, decision
+    lines = [
+        "=== DB CAPACITY CHECK ===",
+        f"Current pool max: {current}",
+        f"Pool instances: {instances}",
+        "",
+        "--- CONNECTION STATS ---",
+        f"DB max_connections: {s.max_connections}",
+        f"Reserved slots: {s.reserved_slots} (usable by clients: {s.usable_slots})",
+        f"Current connections: {s.total}",
+        f"  Active: {s.active}",
+        f"  Idle: {s.idle}",
+        f"  Idle in transaction: {s.idle_in_transaction}",
+        f"  Held by other applications: {s.other_connections}",
+        f"Connection utilization: {d.utilization_pct:.1f}%",
+        "",
+        "--- PERFORMANCE METRICS ---",
+        f"Slow queries (>{s.slow_query_s:g}s): {s.slow_queries}",
+        f"Lock waits: {s.lock_waits}",
+    ]
+    if s.idle_transactions:
+        lines += ["", "--- IDLE IN TRANSACTION ---"]
+        lines += [
+            f"  pid {t.pid} {t.user or '?'}/{t.application or '?'} for {t.age_s:.0f}s: {t.query}"
+            for t in s.idle_transactions
+        ]
+    lines += [
+        "",
+        "--- RECOMMENDATIONS ---",
+        f"Recommended pool max: {d.recommended_pool_max}"
+        + (
+            f" per process ({instances} x {d.recommended_pool_max} <= {d.budget})"
+            if instances > 1
+            else ""
+        ),
+        f"Can increase pool? {'✅ YES' if d.safe else '❌ NO'}",
+    ]
+    if d.warnings:
+        lines += ["", "--- WARNINGS ---", *(f"⚠️ {w}" for w in d.warnings)]
+    lines.append("")
+    if not d.safe:
+        lines.append("⚠️ FIX WARNINGS BEFORE INCREASING POOL MAX")
+    else:
+        passed = "All checks passed" if not d.warnings else "Checks passed (see warnings)"
+        lines.append(f"✅ {passed} - safe to increase pool max")
+        if d.recommended_pool_max < current:
+            lines.append(f"⚠️ The current pool max {current} is above the recommendation")
+        lines.append(f"Suggested: DB_MAX_CONNECTIONS={d.recommended_pool_max}")
+    return "\n".join(lines)
+
+
+def refused_text(reason: str) -> str:
+    return "\n".join(
+        [
+            "=== DB CAPACITY CHECK ===",
+            f"❌ PostgreSQL refused the probe's connection: {reason}",
+            "Every usable connection slot is taken (SQLSTATE 53300).",
+            "Can increase pool? ❌ NO - lower the pools or raise max_connections first",
+        ]
+    )

@@ -1,0 +1,66 @@
+"""Helpers of the smoke gate (`pytest checks/`): where the deployment is, and plain HTTP.
+
+The target comes from the environment, so the gate runs anywhere:
+GOALGPT_BASE_URL (one app host, or several separated by commas; default
+http://127.0.0.1:8000), DATABASE_URL (migration state), GOALGPT_MONITOR_DSN
+(the capacity probe's pg_monitor role; default DATABASE_URL) and
+GOALGPT_THRESHOLDS (default checks/thresholds.yml).
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import NoReturn
+
+import pytest
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: str
+
+
+def base_urls() -> list[str]:
+    raw = os.environ.get("GOALGPT_BASE_URL") or DEFAULT_BASE_URL
+    return [url.strip().rstrip("/") for url in raw.split(",") if url.strip()]
+
+
+def get(url: str) -> Response:
+    """GET `url`; an HTTP error status is a response, no answer at all fails the gate."""
+    try:
+        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as answer:
+            return Response(answer.status, _headers(answer), answer.read().decode())
+    except urllib.error.HTTPError as exc:
+        return Response(exc.code, _headers(exc), exc.read().decode(errors="replace"))
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+    fail(
+        f"{url} did not answer ({reason}). Is the app running there? "
+        "Set GOALGPT_BASE_URL to the deployment's address."
+    )
+    raise AssertionError("unreachable")
+
+
+def _headers(answer) -> dict[str, str]:
+    return {k.lower(): v for k, v in answer.headers.items()}
+
+
+def fail(message: str) -> NoReturn:
+    """Fail the check with the operator's message only (no Python traceback).
+
+    Call it outside `except` blocks, or pytest also prints the exception chain.
+    """
+    pytest.fail(message, pytrace=False)
+
+
+def short(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "..."

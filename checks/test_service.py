@@ -1,0 +1,63 @@
+"""The app answers: alive, ready, and the predictions endpoint serves and caches."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from checks.smoke import fail, get, short
+
+PREDICTIONS = "/api/predictions/matched"
+
+
+def test_app_is_alive(base_url):
+    answer = get(f"{base_url}/healthz")
+    if answer.status != 200:
+        fail(f"{base_url}/healthz answered {answer.status}: {short(answer.body)}")
+
+
+def test_app_is_ready_database_and_redis_reachable(base_url):
+    answer = get(f"{base_url}/readyz")
+    if answer.status != 200:
+        fail(
+            f"{base_url}/readyz answered {answer.status} - the app cannot reach "
+            f"{_failing_dependencies(answer.body)}"
+        )
+
+
+def test_predictions_endpoint_serves_json_then_a_cache_hit(base_url):
+    url = f"{base_url}{PREDICTIONS}"
+    first = _get_retrying(url)
+    if first.status != 200:
+        fail(f"GET {PREDICTIONS} answered {first.status}: {short(first.body)}")
+    try:
+        json.loads(first.body)
+    except ValueError:
+        fail(f"GET {PREDICTIONS} did not return JSON: {short(first.body)}")
+    repeat = get(url)
+    cache = repeat.headers.get("x-cache", "(no X-Cache header)")
+    if repeat.status != 200 or cache.upper() != "HIT":
+        fail(
+            f"the repeated GET {PREDICTIONS} was not served from the cache "
+            f"(status {repeat.status}, X-Cache: {cache}); is Redis reachable? see /readyz"
+        )
+
+
+def _failing_dependencies(body: str) -> str:
+    """'redis (ConnectionError)' from {"checks": {"postgres": "ok", "redis": "ConnectionError"}}."""
+    try:
+        checks = json.loads(body)["checks"]
+        failing = [f"{name} ({state})" for name, state in checks.items() if state != "ok"]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return f"a dependency: {short(body)}"
+    return " and ".join(failing) or f"a dependency: {short(body)}"
+
+
+def _get_retrying(url: str, attempts: int = 3):
+    """The first request may meet a cold pool right after a deploy; retry briefly."""
+    for attempt in range(attempts):
+        answer = get(url)
+        if answer.status < 500 or attempt == attempts - 1:
+            return answer
+        time.sleep(1)
+    raise AssertionError("unreachable")

@@ -1,0 +1,47 @@
+"""Which failures mean "the database is unavailable", and every form of "too many clients"."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from psycopg import errors
+from psycopg_pool import PoolTimeout
+
+from app.db import classify, is_too_many_clients
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        errors.TooManyConnections("sorry, too many clients already"),  # SQLSTATE 53300
+        psycopg.OperationalError(  # refused while connecting: sqlstate is None
+            "connection failed: FATAL:  sorry, too many clients already"
+        ),
+        psycopg.OperationalError("ERROR:  no more connections allowed (max_client_conn)"),
+        psycopg.OperationalError(
+            "(EMAXCONNSESSION) MaxClientsInSessionMode: max clients reached - in Session mode "
+            "max clients are limited to pool_size: 15"
+        ),
+        psycopg.OperationalError("FATAL: Max client connections reached"),
+        errors.TooManyConnections("remaining connection slots are reserved for superusers"),
+    ],
+)
+def test_every_form_of_too_many_clients_is_recognised(exc):
+    assert is_too_many_clients(exc)
+    assert classify(exc) == "too_many_clients"
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (PoolTimeout("couldn't get a connection after 5.00 sec"), "pool_timeout"),
+        (errors.QueryCanceled("canceling statement due to statement timeout"), "timeout"),
+        (psycopg.OperationalError("connection refused"), "connection"),
+        (errors.AdminShutdown("terminating connection due to administrator command"), "connection"),
+        (errors.UndefinedTable('relation "predictions" does not exist'), None),
+        (errors.SyntaxError("syntax error at or near"), None),
+        (ValueError("not a database error"), None),
+    ],
+)
+def test_failures_are_classified_by_what_they_mean_for_a_request(exc, kind):
+    assert classify(exc) == kind

@@ -1,0 +1,1 @@
+"""Tests of the operator checks: capacity probe, monitor, thresholds, alert rules, smoke gate."""

@@ -1,0 +1,174 @@
+"""Fixtures of the operator-check tests: a PostgreSQL with password auth and monitoring roles."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+
+from app.migrations import apply
+from checks.thresholds import DEFAULT_PATH
+from tests.conftest import create_database, drop_database
+from tests.operator_checks.metrics_server import ScriptedMetricsServer, Step
+from tests.operator_checks.pgsessions import Sessions
+from tests.support.gunicorn import GunicornServer
+from tests.support.servers import PostgresServer, RedisServer
+
+REPO = Path(__file__).resolve().parents[2]
+MONITOR_PASSWORD = "monitor-secret"
+NOGRANT_PASSWORD = "nogrant-secret"
+
+# The superuser keeps trust (the harness needs it); every other role needs its password.
+HBA = """\
+local all all trust
+host all postgres 127.0.0.1/32 trust
+host all all 127.0.0.1/32 scram-sha-256
+"""
+
+
+@dataclass
+class Probe:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def data(self) -> dict:
+        return json.loads(self.stdout)
+
+
+@pytest.fixture(scope="session")
+def capacity_pg(start_postgres) -> PostgresServer:
+    """A PostgreSQL like the seed's (max_connections 100, 3 reserved) for probe tests only.
+
+    Roles: `monitor` (pg_monitor, the documented grant) and `nogrant` (none); both
+    log in with a password, so a wrong one is refused.
+    """
+    server = start_postgres(max_connections=100)
+    (server.datadir / "data" / "pg_hba.conf").write_text(HBA)
+    with psycopg.connect(server.url(), autocommit=True) as conn:
+        conn.execute("SELECT pg_reload_conf()")
+        conn.execute(f"CREATE ROLE monitor LOGIN PASSWORD '{MONITOR_PASSWORD}' IN ROLE pg_monitor")
+        conn.execute(f"CREATE ROLE nogrant LOGIN PASSWORD '{NOGRANT_PASSWORD}'")
+        conn.execute("CREATE TABLE contended (id int)")
+    return server
+
+
+@pytest.fixture
+def monitor_url(capacity_pg) -> str:
+    """The probe's DSN: the non-superuser with only pg_monitor."""
+    return capacity_pg.url(user="monitor", password=MONITOR_PASSWORD)
+
+
+@pytest.fixture
+def sessions(capacity_pg) -> Iterator[Sessions]:
+    opened = Sessions(capacity_pg.url())
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def run_check() -> Callable[..., Probe]:
+    """Run `python -m <module> ARGS` as an operator would, with a fixed pool max."""
+
+    def run(module: str, *args: str, timeout: float = 60, **env: str) -> Probe:
+        environ = {**os.environ, "DB_MAX_CONNECTIONS": "50", **env}
+        done = subprocess.run(
+            [sys.executable, "-m", module, *args],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            env=environ,
+            timeout=timeout,
+        )
+        return Probe(done.returncode, done.stdout, done.stderr)
+
+    return run
+
+
+@pytest.fixture
+def thresholds_file(tmp_path) -> Callable[..., str]:
+    """Write the shipped thresholds with some values changed; returns the path."""
+
+    def write(**changes: dict) -> str:
+        data = yaml.safe_load(DEFAULT_PATH.read_text())
+        for section, values in changes.items():
+            _merge(data[section], values)
+        path = tmp_path / "thresholds.yml"
+        path.write_text(yaml.safe_dump(data))
+        return str(path)
+
+    return write
+
+
+def _merge(target: dict, changes: dict) -> None:
+    for key, value in changes.items():
+        if isinstance(value, dict):
+            _merge(target[key], value)
+        else:
+            target[key] = value
+
+
+@pytest.fixture
+def metrics_server() -> Iterator[Callable[..., ScriptedMetricsServer]]:
+    """Start scripted /metrics servers (see metrics_server.py); all stopped afterwards."""
+    started: list[ScriptedMetricsServer] = []
+
+    def start(*steps: Step) -> ScriptedMetricsServer:
+        server = ScriptedMetricsServer(steps).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def live_pg(start_postgres) -> PostgresServer:
+    """The database server of the live-app tests, with a pg_monitor role (trust auth)."""
+    server = start_postgres(max_connections=100)
+    with psycopg.connect(server.url(), autocommit=True) as conn:
+        conn.execute("CREATE ROLE monitor LOGIN IN ROLE pg_monitor")
+    return server
+
+
+@pytest.fixture(scope="module")
+def live_database(live_pg) -> Iterator[str]:
+    """A migrated database of its own for one module's app."""
+    name = create_database(live_pg)
+    apply(live_pg.url(name))
+    yield live_pg.url(name)
+    drop_database(live_pg, name)
+
+
+@pytest.fixture(scope="module")
+def live_redis() -> Iterator[RedisServer]:
+    """A Redis of this module's own: the smoke-gate tests stop and restart it."""
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def start_app() -> Iterator[Callable[..., GunicornServer]]:
+    """Start the real service under gunicorn (one worker: its gauges are always fresh)."""
+    started: list[GunicornServer] = []
+
+    def start(database_url: str, redis_url: str, **env: str) -> GunicornServer:
+        settings = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, **env}
+        server = GunicornServer(settings, workers=1, threads=16).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

@@ -1,0 +1,77 @@
+"""`make alert-rules` renders Prometheus rules from the same thresholds the monitor uses."""
+
+from __future__ import annotations
+
+import subprocess
+
+import yaml
+
+from checks import alert_rules, thresholds
+from tests.operator_checks.conftest import REPO
+
+
+def by_name(text: str) -> dict[str, dict]:
+    (group,) = yaml.safe_load(text)["groups"]
+    return {rule["alert"]: rule for rule in group["rules"]}
+
+
+def test_shipped_thresholds_render_the_seeds_four_triggers():
+    rules = by_name(alert_rules.render(thresholds.load()))
+
+    assert rules["GoalGPTMaxClientsErrors"]["expr"] == (
+        "sum(increase(goalgpt_db_too_many_clients_total[1h])) > 3"
+    )
+    assert " < 50 and " in rules["GoalGPTCacheHitRateLow"]["expr"]
+    assert 'result=~"hit|stale"' in rules["GoalGPTCacheHitRateLow"]["expr"]
+    assert rules["GoalGPTDbActiveConnectionsHigh"]["for"] == "5m"
+    assert rules["GoalGPTDbActiveConnectionsHigh"]["expr"].endswith(" > 45")
+    assert rules["GoalGPTPoolWaiting"]["expr"] == "sum(goalgpt_db_pool_waiting) > 5"
+    assert rules["GoalGPTPoolWaiting"]["annotations"]["action"] == "Check for connection leaks"
+
+
+def test_changed_thresholds_change_the_rules(thresholds_file):
+    path = thresholds_file(
+        monitor={
+            "max_clients_errors": {"trigger_above": 7, "window_s": 1800},
+            "db_active_connections": {"trigger_above": 90, "sustained_s": 90},
+        }
+    )
+
+    rules = by_name(alert_rules.render(thresholds.load(path)))
+
+    assert rules["GoalGPTMaxClientsErrors"]["expr"] == (
+        "sum(increase(goalgpt_db_too_many_clients_total[30m])) > 7"
+    )
+    assert rules["GoalGPTDbActiveConnectionsHigh"]["for"] == "90s"
+    assert rules["GoalGPTDbActiveConnectionsHigh"]["expr"].endswith(" > 90")
+
+
+def test_durations_are_valid_prometheus_durations():
+    assert [alert_rules.duration(s) for s in (3600, 300, 90, 0.5, 0)] == [
+        "1h",
+        "5m",
+        "90s",
+        "500ms",
+        "0s",
+    ]
+
+
+def test_make_alert_rules_writes_the_file(tmp_path):
+    target = tmp_path / "rules" / "goalgpt.yml"
+
+    done = subprocess.run(
+        ["make", "-s", "alert-rules", f"ALERT_RULES={target}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert f"wrote 4 alerting rules to {target}" in done.stdout
+    assert set(by_name(target.read_text())) == {
+        "GoalGPTMaxClientsErrors",
+        "GoalGPTCacheHitRateLow",
+        "GoalGPTDbActiveConnectionsHigh",
+        "GoalGPTPoolWaiting",
+    }

@@ -1,0 +1,62 @@
+"""`pytest checks/` fails in words an operator understands, and fast.
+
+The checks against a live app (all green, then Redis down) need the
+predictions service; these cover what runs without it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import create_database, drop_database
+from tests.operator_checks.conftest import REPO
+from tests.support.servers import free_port
+
+
+def run_gate(*args: str, **env: str) -> tuple[subprocess.CompletedProcess, float]:
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "checks/", "-v", "-p", "no:cacheprovider", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+    )
+    return done, time.monotonic() - started
+
+
+@pytest.fixture
+def unmigrated_url(pg_server):
+    name = create_database(pg_server)
+    yield pg_server.url(name)
+    drop_database(pg_server, name)
+
+
+def test_gate_against_a_stopped_app_says_so_without_tracebacks_within_30s(migrated_database_url):
+    base = f"http://127.0.0.1:{free_port()}"
+
+    done, elapsed = run_gate(GOALGPT_BASE_URL=base, DATABASE_URL=migrated_database_url)
+
+    assert done.returncode == 1
+    assert f"{base}/healthz did not answer ([Errno 111] Connection refused)" in done.stdout
+    assert "Set GOALGPT_BASE_URL to the deployment's address." in done.stdout
+    assert "test_every_migration_is_applied PASSED" in done.stdout
+    assert "test_capacity_probe_runs PASSED" in done.stdout
+    assert "test_database_active_connections_are_within_thresholds PASSED" in done.stdout
+    assert "Traceback" not in done.stdout
+    assert "During handling" not in done.stdout
+    assert elapsed < 30
+
+
+def test_gate_names_the_pending_migration_and_the_command_to_apply_it(unmigrated_url):
+    done, _ = run_gate("-k", "migration", DATABASE_URL=unmigrated_url)
+
+    assert done.returncode == 1
+    assert "migrations not applied: 0001_initial, " in done.stdout
+    assert "Run: ansible-playbook playbooks/migrate.yml" in done.stdout

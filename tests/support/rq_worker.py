@@ -1,0 +1,139 @@
+"""Real `rq worker` (and `rq cron`) processes for tests.
+
+Each process runs `python -m rq.cli ...` from this interpreter with the
+environment it is given, logs to a file of its own, and is stopped (or killed)
+by the fixture that started it. `kill_hard()` sends SIGKILL to the worker and
+to its work horse, which RQ puts in a process group of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+STOP_TIMEOUT_S = 15.0
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str, every: float = 0.1):
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@dataclass
+class RQProcess:
+    """One `rq` command line running as a child process."""
+
+    argv: Sequence[str]
+    env: Mapping[str, str]
+    log_path: Path = field(default_factory=lambda: Path(tempfile.mkstemp(suffix=".log")[1]))
+    process: subprocess.Popen | None = None
+
+    def start(self) -> RQProcess:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "rq.cli", *self.argv],
+                env={**os.environ, **self.env},
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait(self, timeout: float) -> int:
+        """Wait for the process to exit by itself (e.g. a burst worker); its exit code."""
+        assert self.process is not None
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill_hard()
+            message = f"rq {self.argv[0]} still running after {timeout}s:\n{self.log()}"
+            raise AssertionError(message) from None
+
+    def children(self) -> list[int]:
+        """Direct children (a worker's work horse), from /proc."""
+        path = Path(f"/proc/{self.pid}/task/{self.pid}/children")
+        try:
+            return [int(pid) for pid in path.read_text().split()]
+        except FileNotFoundError:
+            return []
+
+    def kill_hard(self) -> list[int]:
+        """SIGKILL the process and its children at once, as a crashed host would."""
+        victims = [*self.children(), self.pid]
+        for pid in victims:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if self.process is not None:
+            self.process.wait()
+        return victims
+
+    def stop(self) -> None:
+        """SIGTERM (RQ's warm shutdown), then SIGKILL if it does not exit."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.kill_hard()
+
+
+def worker_argv(
+    redis_url: str,
+    queues: Sequence[str],
+    *,
+    burst: bool = False,
+    scheduler: bool = False,
+    worker_class: str | None = "app.jobs.worker.JobWorker",
+    extra: Sequence[str] = (),
+) -> list[str]:
+    argv = ["worker", "--url", redis_url]
+    if worker_class:
+        argv += ["--worker-class", worker_class]
+    if burst:
+        argv.append("--burst")
+    if scheduler:
+        argv.append("--with-scheduler")
+    return [*argv, *extra, *queues]
+
+
+@contextmanager
+def rq_processes() -> Iterator[Callable[..., RQProcess]]:
+    """A factory for rq processes; every one started is stopped at the end."""
+    started: list[RQProcess] = []
+
+    def start(argv: Sequence[str], env: Mapping[str, str]) -> RQProcess:
+        proc = RQProcess(list(argv), dict(env)).start()
+        started.append(proc)
+        return proc
+
+    try:
+        yield start
+    finally:
+        for proc in started:
+            proc.stop()
+            proc.log_path.unlink(missing_ok=True)
