@@ -49,9 +49,6 @@ def test_testinfra_suite_passes_against_the_deployment(first_deploy, deployment:
 def test_smoke_gate_passes_against_the_deployment(first_deploy, deployment: Deployment):
     assert first_deploy.returncode == 0
     service = deployment.env()
-    # The gate's cache check wants a first request that misses and a repeat that hits;
-    # a key left 30-60 s old by the deploy's own gate answers STALE twice instead.
-    deployment.forget_cached_predictions()
     env = os.environ | {
         "GOALGPT_BASE_URL": deployment.base_url,
         "DATABASE_URL": service["DATABASE_URL"],

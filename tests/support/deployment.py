@@ -20,8 +20,6 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import redis
-
 from tests.support.servers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -183,12 +181,6 @@ class Deployment:
             text=True,
             timeout=120,
         )
-
-    def forget_cached_predictions(self) -> None:
-        """Delete the cached API responses in this deployment's Redis."""
-        client = redis.Redis(port=self.redis_port)
-        for key in client.scan_iter("goalgpt:v1:predictions:*"):
-            client.delete(key)
 
     def service_pids(self) -> dict[str, int]:
         """supervisord's program -> pid for the web app, the workers and rq cron."""
