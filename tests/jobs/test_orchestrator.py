@@ -142,16 +142,22 @@ def test_a_failed_expectation_changes_nothing(db, match, make_ctx):
     assert one_match(db, match) == before
 
 
-def test_a_busy_match_gives_up_as_rejected_locked_after_the_retries(db, match, make_ctx):
-    ctx = make_ctx(db, ORCHESTRATOR_MAX_RETRIES=2)
+@pytest.mark.parametrize("retries", [0, 2])
+def test_a_busy_match_gives_up_as_rejected_locked_after_the_configured_retries(
+    db, match, make_ctx, retries
+):
+    ctx = make_ctx(db, ORCHESTRATOR_MAX_RETRIES=retries)
     held = ctx.redis.lock(keys.MATCH_LOCK.format(match), timeout=30, thread_local=False)
     assert held.acquire(blocking=False)
     before = one_match(db, match)
+    ctx.redis.config_resetstat()
 
     result = update_match(match, {"minute": 11}, ctx=ctx)
 
     assert result.status == "rejected_locked"
     assert one_match(db, match) == before
+    # Counted by Redis itself: each attempt is one SET NX on the match lock.
+    assert ctx.redis.info("commandstats")["cmdstat_set"]["calls"] == retries + 1
     held.release()
 
 
