@@ -67,8 +67,8 @@ DB_TOO_MANY_CLIENTS = Counter(
 )
 DB_ERRORS = Counter(
     "goalgpt_db_errors_total",
-    "Database failures seen by requests, by kind "
-    "(pool_timeout, too_many_clients, timeout, connection, query).",
+    "Database failures answered with 503, by kind "
+    "(pool_timeout, too_many_clients, timeout, connection).",
     ["kind"],
 )
 REDIS_ERRORS = Counter(
