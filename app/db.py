@@ -14,7 +14,6 @@ and every one is counted in `goalgpt_db_too_many_clients_total`:
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -173,19 +172,3 @@ def _unavailable_or_same(exc: Exception) -> Exception:
         metrics.DB_TOO_MANY_CLIENTS.labels(source="query").inc()
     metrics.DB_ERRORS.labels(kind=kind).inc()
     return DatabaseUnavailable(kind, str(exc).strip().splitlines()[0] if str(exc) else "")
-
-
-_shared: dict[tuple[str, str, int], Database] = {}
-_shared_lock = threading.Lock()
-
-
-def shared(settings: Settings, application_name: str = WEB) -> Database:
-    """The process's one open Database for these settings (created on first use).
-
-    Keyed by process id too: a pool inherited through fork is never reused.
-    """
-    key = (settings.DATABASE_URL, application_name, os.getpid())
-    with _shared_lock:
-        if key not in _shared:
-            _shared[key] = Database(settings, application_name).open()
-        return _shared[key]

@@ -283,3 +283,11 @@ def test_update_match_run_by_a_real_worker_rejects_bad_ids_instead_of_failing(
         assert job.return_value().status == "rejected_invalid"
     assert Queue(QUEUE_LIVE, connection=connection).failed_job_registry.count == 0
     assert one_match(db, match)["minute"] == 20
+
+
+def test_job_connections_tell_the_database_they_are_goalgpt_worker(db, make_ctx):
+    with make_ctx(db).pool.connection() as conn:
+        name = conn.execute(
+            "SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+        ).fetchone()[0]
+    assert name == "goalgpt-worker"
