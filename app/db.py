@@ -77,7 +77,7 @@ class CountingConnection(psycopg.Connection):
     """A psycopg connection that counts "too many clients" refusals at connect time."""
 
     @classmethod
-    def connect(cls, conninfo: str = "", **kwargs: Any):  # type: ignore[override]
+    def connect(cls, conninfo: str = "", **kwargs: Any) -> CountingConnection:  # type: ignore[override]
         try:
             return super().connect(conninfo, **kwargs)
         except psycopg.Error as exc:
