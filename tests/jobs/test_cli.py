@@ -12,7 +12,7 @@ import redis
 from rq import Queue
 
 from app.jobs.queues import QUEUE_MAINTENANCE
-from tests.jobs.matches import add_match, match_rows
+from tests.jobs.matches import add_long_over_match, match_rows
 from tests.support.rq_worker import REPO
 from tests.support.servers import free_port
 
@@ -30,15 +30,7 @@ def _jobs_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 def test_run_executes_one_job_now_and_prints_its_summary_as_json(db, make_env):
     with psycopg.connect(db) as conn:
-        add_match(
-            conn,
-            "longover01",
-            status="second_half",
-            kickoff_ago=200,
-            minute=88,
-            second_half_ago=140,
-            updated_ago=30,
-        )
+        add_long_over_match(conn)
 
     done = _jobs_cli("run", "watchdog", "--json", env=make_env(db))
 
