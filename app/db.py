@@ -118,23 +118,17 @@ class Database:
             gauge.set(0)
 
     @contextmanager
-    def connection(self, deadline: float | None = None) -> Iterator[psycopg.Connection]:
-        """A pooled connection; failures that mean "unavailable" become DatabaseUnavailable.
+    def connection(self, deadline: float) -> Iterator[psycopg.Connection]:
+        """A pooled connection in a transaction; "unavailable" failures become DatabaseUnavailable.
 
-        With a `deadline` (time.monotonic()), waiting for the pool and every
-        statement end by then: the caller's lock is never outlived.
+        Waiting for the pool (at most POOL_TIMEOUT_S) and every statement end by
+        `deadline` (time.monotonic()): the caller's lock is never outlived.
         """
-        timeout = self.pool_timeout_s
-        if deadline is not None:
-            timeout = min(timeout, deadline - time.monotonic())
+        timeout = min(self.pool_timeout_s, deadline - time.monotonic())
         try:
-            with self.pool.connection(timeout=max(timeout, 0.001)) as conn:
-                if deadline is None:
-                    yield conn
-                    return
-                with conn.transaction():
-                    _limit_statements(conn, deadline)
-                    yield conn
+            with self.pool.connection(timeout=max(timeout, 0.001)) as conn, conn.transaction():
+                _limit_statements(conn, deadline)
+                yield conn
         except (psycopg.Error, PoolTimeout) as exc:
             raise _unavailable_or_same(exc) from exc
         finally:
