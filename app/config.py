@@ -21,6 +21,8 @@ from croniter import croniter
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app import cli
+
 log = logging.getLogger(__name__)
 
 
@@ -284,4 +286,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

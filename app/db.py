@@ -14,7 +14,6 @@ and every one is counted in `goalgpt_db_too_many_clients_total`:
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -78,7 +77,7 @@ class CountingConnection(psycopg.Connection):
     """A psycopg connection that counts "too many clients" refusals at connect time."""
 
     @classmethod
-    def connect(cls, conninfo: str = "", **kwargs: Any):  # type: ignore[override]
+    def connect(cls, conninfo: str = "", **kwargs: Any) -> CountingConnection:  # type: ignore[override]
         try:
             return super().connect(conninfo, **kwargs)
         except psycopg.Error as exc:
@@ -119,23 +118,17 @@ class Database:
             gauge.set(0)
 
     @contextmanager
-    def connection(self, deadline: float | None = None) -> Iterator[psycopg.Connection]:
-        """A pooled connection; failures that mean "unavailable" become DatabaseUnavailable.
+    def connection(self, deadline: float) -> Iterator[psycopg.Connection]:
+        """A pooled connection in a transaction; "unavailable" failures become DatabaseUnavailable.
 
-        With a `deadline` (time.monotonic()), waiting for the pool and every
-        statement end by then: the caller's lock is never outlived.
+        Waiting for the pool (at most POOL_TIMEOUT_S) and every statement end by
+        `deadline` (time.monotonic()): the caller's lock is never outlived.
         """
-        timeout = self.pool_timeout_s
-        if deadline is not None:
-            timeout = min(timeout, deadline - time.monotonic())
+        timeout = min(self.pool_timeout_s, deadline - time.monotonic())
         try:
-            with self.pool.connection(timeout=max(timeout, 0.001)) as conn:
-                if deadline is None:
-                    yield conn
-                    return
-                with conn.transaction():
-                    _limit_statements(conn, deadline)
-                    yield conn
+            with self.pool.connection(timeout=max(timeout, 0.001)) as conn, conn.transaction():
+                _limit_statements(conn, deadline)
+                yield conn
         except (psycopg.Error, PoolTimeout) as exc:
             raise _unavailable_or_same(exc) from exc
         finally:
@@ -173,19 +166,3 @@ def _unavailable_or_same(exc: Exception) -> Exception:
         metrics.DB_TOO_MANY_CLIENTS.labels(source="query").inc()
     metrics.DB_ERRORS.labels(kind=kind).inc()
     return DatabaseUnavailable(kind, str(exc).strip().splitlines()[0] if str(exc) else "")
-
-
-_shared: dict[tuple[str, str, int], Database] = {}
-_shared_lock = threading.Lock()
-
-
-def shared(settings: Settings, application_name: str = WEB) -> Database:
-    """The process's one open Database for these settings (created on first use).
-
-    Keyed by process id too: a pool inherited through fork is never reused.
-    """
-    key = (settings.DATABASE_URL, application_name, os.getpid())
-    with _shared_lock:
-        if key not in _shared:
-            _shared[key] = Database(settings, application_name).open()
-        return _shared[key]

@@ -8,6 +8,11 @@ the directory is emptied at start and a dead worker's gauges are dropped.
 from __future__ import annotations
 
 from pathlib import Path as _Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gunicorn.arbiter import Arbiter
+    from gunicorn.workers.base import Worker
 
 # Underscored: gunicorn reads every public name here as a setting (`config` is one).
 from app import config as _config
@@ -29,7 +34,7 @@ accesslog = None
 control_socket_disable = True
 
 
-def on_starting(server) -> None:
+def on_starting(server: Arbiter) -> None:
     directory = _metrics.multiprocess_dir()
     if directory:
         # Files left by a previous run would be summed into this one's metrics.
@@ -38,5 +43,5 @@ def on_starting(server) -> None:
             stale.unlink()
 
 
-def child_exit(server, worker) -> None:
+def child_exit(server: Arbiter, worker: Worker) -> None:
     _metrics.mark_process_dead(worker.pid)

@@ -21,6 +21,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 HTTP_REQUESTS = Counter(
@@ -67,8 +68,8 @@ DB_TOO_MANY_CLIENTS = Counter(
 )
 DB_ERRORS = Counter(
     "goalgpt_db_errors_total",
-    "Database failures seen by requests, by kind "
-    "(pool_timeout, too_many_clients, timeout, connection, query).",
+    "Database failures answered with 503, by kind "
+    "(pool_timeout, too_many_clients, timeout, connection).",
     ["kind"],
 )
 REDIS_ERRORS = Counter(
@@ -93,7 +94,7 @@ def multiprocess_dir() -> str | None:
 class _DefaultRegistry(Collector):
     """The process-local registry, as one collector of a bigger registry."""
 
-    def collect(self):
+    def collect(self) -> Iterable[Metric]:
         return REGISTRY.collect()
 
 

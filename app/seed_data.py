@@ -19,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from app import cli
+
 COMPETITIONS = [
     "Premier League",
     "La Liga",
@@ -342,4 +344,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

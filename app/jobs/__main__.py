@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import redis
 
-from app import config
+from app import cli, config
 from app.jobs import stats
 from app.jobs.context import DatabaseUnavailable
 from app.jobs.queues import ENTRY_POINTS, enqueue_job
@@ -75,4 +75,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

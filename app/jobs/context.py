@@ -15,8 +15,8 @@ import redis
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from app import config
+from app.db import WORKER as APPLICATION_NAME
 
-APPLICATION_NAME = "goalgpt-worker"
 # Jobs update matches one at a time; a second connection covers a reconnect.
 POOL_MAX_SIZE = 2
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import psycopg
 import yoyo.exceptions
 
-from app import config, migrations
+from app import cli, config, migrations
 from app.migrations import verify
 
 YOYO_ERRORS = (yoyo.exceptions.LockTimeout, yoyo.exceptions.BadMigration)
@@ -160,4 +160,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

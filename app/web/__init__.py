@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import time
 
-from flask import Flask, g, request
-from flask.typing import ResponseReturnValue
+from flask import Flask, Response, g, request
 
 from app import config, metrics
 from app.config import Settings
@@ -39,7 +38,7 @@ def _start_timer() -> None:
     g.started = time.perf_counter()
 
 
-def _count_request(response: ResponseReturnValue):
+def _count_request(response: Response) -> Response:
     route = request.url_rule.rule if request.url_rule else "unmatched"
     metrics.HTTP_REQUESTS.labels(
         route=route, method=request.method, status=str(response.status_code)

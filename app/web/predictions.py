@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from app.cache import cache_key
+from app.cache.shared import Loader
 from app.db import Database
 from app.web.params import MatchedQuery, parse_matched
 from app.web.query import fetch_matched
@@ -23,7 +24,7 @@ def matched() -> Response:
     return response
 
 
-def _loader(db: Database, query: MatchedQuery):
+def _loader(db: Database, query: MatchedQuery) -> Loader:
     # May run in a background refresh thread: it must not need the request context.
     def load(deadline: float) -> bytes:
         with db.connection(deadline) as conn:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import pytest
 from hypothesis import given
@@ -73,6 +73,54 @@ def test_every_spelling_of_a_request_parses_to_it_and_shares_its_key(query, rnd)
 def test_requests_that_differ_in_meaning_never_share_a_key(a, b):
     if a != b:
         assert cache_key(a.key_params()) != cache_key(b.key_params())
+
+
+def _step(value: int, low: int, high: int) -> int:
+    return value + 1 if value < high else value - 1 if value > low else value
+
+
+US = dt.timedelta(microseconds=1)
+FIRST_CURSOR = Cursor(dt.datetime(1970, 1, 1, tzinfo=dt.UTC), 1)
+
+
+def _next_day(day: dt.date | None) -> dt.date:
+    if day is None:
+        return dt.date(2026, 1, 24)
+    return day + dt.timedelta(1) if day.year < 9999 else day - dt.timedelta(1)
+
+
+def _next_status(status: str | None) -> str:
+    return "won" if status is None else STATUSES[(STATUSES.index(status) + 1) % len(STATUSES)]
+
+
+# The closest different value of each parameter: a key that drops precision, or
+# maps None and a value alike, collides here even when random pairs never meet.
+NEIGHBOURS = {
+    "limit": ("limit", lambda v: _step(v, 1, 200)),
+    "user_id": ("user_id", lambda v: 1 if v is None else _step(v, 1, MAX_BIGINT)),
+    "date": ("date", _next_day),
+    "status": ("status", _next_status),
+    "cursor time": (
+        "cursor",
+        lambda v: replace(v, created_at=v.created_at + US) if v else FIRST_CURSOR,
+    ),
+    "cursor id": (
+        "cursor",
+        lambda v: FIRST_CURSOR if v is None else replace(v, id=_step(v.id, 1, MAX_BIGINT)),
+    ),
+}
+
+
+@given(queries, st.sampled_from(sorted(NEIGHBOURS)))
+def test_the_smallest_change_of_any_parameter_changes_the_key(query, neighbour):
+    name, step = NEIGHBOURS[neighbour]
+    changed = replace(query, **{name: step(getattr(query, name))})
+    assert changed != query
+    assert cache_key(changed.key_params()) != cache_key(query.key_params())
+
+
+def test_every_parameter_has_a_neighbour_in_the_key_test():
+    assert {name for name, _ in NEIGHBOURS.values()} == {f.name for f in fields(MatchedQuery)}
 
 
 @given(queries)

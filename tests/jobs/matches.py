@@ -42,6 +42,20 @@ def add_match(
     conn.execute(f"INSERT INTO ts_matches ({names}) VALUES ({marks})", list(values.values()))
 
 
+def add_long_over_match(conn: psycopg.Connection, match_id: str = "longover01") -> None:
+    """A second half still "live" long past full time, untouched for 30 minutes: the
+    watchdog must finish it."""
+    add_match(
+        conn,
+        match_id,
+        status="second_half",
+        kickoff_ago=200,
+        minute=88,
+        second_half_ago=140,
+        updated_ago=30,
+    )
+
+
 def match_rows(database_url: str, columns: str = "minute, status") -> dict[str, tuple]:
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(f"SELECT id, {columns} FROM ts_matches").fetchall()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -11,9 +12,10 @@ import psycopg
 import redis
 from rq import Queue
 
+from app.jobs import keys, match_minute
 from app.jobs.queues import QUEUE_MAINTENANCE
-from tests.jobs.matches import add_match, match_rows
-from tests.support.rq_worker import REPO
+from tests.jobs.matches import add_long_over_match, match_rows
+from tests.support.rq_worker import REPO, wait_for
 from tests.support.servers import free_port
 
 
@@ -30,15 +32,7 @@ def _jobs_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 
 def test_run_executes_one_job_now_and_prints_its_summary_as_json(db, make_env):
     with psycopg.connect(db) as conn:
-        add_match(
-            conn,
-            "longover01",
-            status="second_half",
-            kickoff_ago=200,
-            minute=88,
-            second_half_ago=140,
-            updated_ago=30,
-        )
+        add_long_over_match(conn)
 
     done = _jobs_cli("run", "watchdog", "--json", env=make_env(db))
 
@@ -80,3 +74,26 @@ def test_bad_input_is_exit_2_with_one_line(db, make_env):
     assert bad_setting.stderr.strip() == (
         "config error: invalid JOB_RETRY_MAX='many': must be a whole number from 0 to 20"
     )
+
+
+def test_ctrl_c_during_a_run_is_one_line_exit_130_and_frees_the_fleet_lock(make_env, redis_url):
+    dead = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    connection = redis.Redis.from_url(redis_url)
+    lock = keys.JOB_LOCK.format(match_minute.JOB)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "app.jobs", "run", match_minute.JOB],
+        env={**os.environ, **make_env(dead, POOL_TIMEOUT_S="30")},
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # Holding the fleet lock and waiting for a database that never answers.
+        wait_for(lambda: connection.exists(lock), 30, "the run to take the fleet lock")
+        run.send_signal(signal.SIGINT)
+        stderr = run.communicate(timeout=30)[1]
+    finally:
+        run.kill()
+    assert run.returncode == 130
+    assert stderr.splitlines() == ["error: interrupted"]
+    assert not connection.exists(lock)

@@ -11,7 +11,7 @@ import redis
 from rq.cron import CronScheduler
 
 from app.jobs.queues import QUEUE_LIVE, QUEUE_MAINTENANCE
-from tests.jobs.matches import add_match, match_rows
+from tests.jobs.matches import add_long_over_match, match_rows
 from tests.support.rq_worker import REPO, wait_for, worker_argv
 
 CONFIGURED = {
@@ -95,15 +95,7 @@ def test_a_job_enqueued_by_the_cron_schedule_runs_on_a_real_worker_with_its_time
     db, make_env, rq, monkeypatch, redis_url
 ):
     with psycopg.connect(db) as conn:
-        add_match(
-            conn,
-            "longover01",
-            status="second_half",
-            kickoff_ago=200,
-            minute=88,
-            second_half_ago=140,
-            updated_ago=30,
-        )
+        add_long_over_match(conn)
     scheduler = _load(monkeypatch, redis_url, **CONFIGURED)
     (watchdog,) = [job for job in scheduler.get_jobs() if job.name == "watchdog"]
 

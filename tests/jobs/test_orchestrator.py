@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import psycopg
@@ -16,7 +17,7 @@ from app.jobs import keys
 from app.jobs.orchestrator import update_match
 from app.jobs.queues import QUEUE_LIVE, enqueue_update
 from tests.jobs.matches import add_match, one_match
-from tests.support.rq_worker import worker_argv
+from tests.support.rq_worker import wait_for, worker_argv
 from tests.support.servers import free_port
 
 INVALID_IDS = [
@@ -142,16 +143,22 @@ def test_a_failed_expectation_changes_nothing(db, match, make_ctx):
     assert one_match(db, match) == before
 
 
-def test_a_busy_match_gives_up_as_rejected_locked_after_the_retries(db, match, make_ctx):
-    ctx = make_ctx(db, ORCHESTRATOR_MAX_RETRIES=2)
+@pytest.mark.parametrize("retries", [0, 2])
+def test_a_busy_match_gives_up_as_rejected_locked_after_the_configured_retries(
+    db, match, make_ctx, retries
+):
+    ctx = make_ctx(db, ORCHESTRATOR_MAX_RETRIES=retries)
     held = ctx.redis.lock(keys.MATCH_LOCK.format(match), timeout=30, thread_local=False)
     assert held.acquire(blocking=False)
     before = one_match(db, match)
+    ctx.redis.config_resetstat()
 
     result = update_match(match, {"minute": 11}, ctx=ctx)
 
     assert result.status == "rejected_locked"
     assert one_match(db, match) == before
+    # Counted by Redis itself: each attempt is one SET NX on the match lock.
+    assert ctx.redis.info("commandstats")["cmdstat_set"]["calls"] == retries + 1
     held.release()
 
 
@@ -167,12 +174,18 @@ def test_a_busy_match_is_updated_when_its_lock_frees_during_the_backoff(db, matc
     assert one_match(db, match)["minute"] == 11
 
 
-def test_the_match_lock_expires_by_itself_after_the_lock_timeout(db, match, make_ctx):
-    ctx = make_ctx(db, ORCHESTRATOR_LOCK_TIMEOUT_MS=1500)
+def test_the_match_lock_the_orchestrator_holds_expires_after_the_lock_timeout(db, match, make_ctx):
+    ctx = make_ctx(db, ORCHESTRATOR_LOCK_TIMEOUT_MS=1500, ORCHESTRATOR_MAX_RETRIES=0)
     key = keys.MATCH_LOCK.format(match)
-    lock = ctx.redis.lock(key, timeout=ctx.settings.ORCHESTRATOR_LOCK_TIMEOUT_MS / 1000)
-    assert lock.acquire(blocking=False)
-    assert 0 < ctx.redis.pttl(key) <= 1500
+    with psycopg.connect(db) as holder, ThreadPoolExecutor(1) as pool:
+        # The row is held, so the update waits inside its Redis lock where we can look at it.
+        holder.execute("SELECT 1 FROM ts_matches WHERE id = %s FOR UPDATE", (match,))
+        update = pool.submit(update_match, match, {"minute": 11}, ctx=ctx)
+        wait_for(lambda: ctx.redis.exists(key), 5, "the orchestrator to take the match lock")
+        expires_in_ms = ctx.redis.pttl(key)
+        assert update.result(timeout=10).status == "rejected_locked"
+    assert 0 < expires_in_ms <= 1500  # a killed updater frees the match within the timeout
+    assert not ctx.redis.exists(key)  # released by the updater itself when done
 
 
 def test_a_row_held_in_the_database_is_rejected_locked_within_the_lock_timeout(db, match, make_ctx):
@@ -277,3 +290,11 @@ def test_update_match_run_by_a_real_worker_rejects_bad_ids_instead_of_failing(
         assert job.return_value().status == "rejected_invalid"
     assert Queue(QUEUE_LIVE, connection=connection).failed_job_registry.count == 0
     assert one_match(db, match)["minute"] == 20
+
+
+def test_job_connections_tell_the_database_they_are_goalgpt_worker(db, make_ctx):
+    with make_ctx(db).pool.connection() as conn:
+        name = conn.execute(
+            "SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+        ).fetchone()[0]
+    assert name == "goalgpt-worker"

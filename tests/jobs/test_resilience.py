@@ -18,6 +18,7 @@ from app.jobs.queues import QUEUE_LIVE, enqueue_job
 from tests.jobs.matches import add_match, match_rows
 from tests.support.pg_outage import restart, stop_keeping_data
 from tests.support.rq_worker import wait_for, worker_argv
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -129,3 +130,23 @@ def test_postgres_down_mid_tick_fails_the_run_and_rq_retries_it_once_postgres_is
     assert counts["runs:retried"] >= 1
     assert counts["runs:succeeded"] == 1
     assert counts.get("runs:failed", 0) == 0
+
+
+def test_a_job_that_never_reaches_postgres_is_retried_job_retry_max_times_then_fails(
+    make_env, rq, redis_url
+):
+    dead = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
+    # Interval 0: RQ requeues at once, so a burst worker without a scheduler runs every retry.
+    env = make_env(dead, POOL_TIMEOUT_S="0.3", JOB_RETRY_MAX=2, JOB_RETRY_INTERVAL_S=0)
+    connection = redis.Redis.from_url(redis_url)
+    job = enqueue_job(connection, match_minute.JOB, config.load(env))
+
+    worker = rq(worker_argv(redis_url, [QUEUE_LIVE], burst=True), env)
+    assert worker.wait(timeout=60) == 0
+
+    job.refresh()
+    assert job.get_status() == "failed", worker.log()
+    assert job.number_of_retries == 2
+    assert "gave up after 2 retries" in job.latest_result().exc_string
+    counts = stats.read(connection)[match_minute.JOB]
+    assert (counts["runs:retried"], counts["runs:failed"]) == (2, 1)

@@ -9,7 +9,7 @@ import pytest
 
 from app import config
 from app.jobs import watchdog
-from tests.jobs.matches import add_match, match_rows, one_match
+from tests.jobs.matches import add_long_over_match, add_match, match_rows, one_match
 
 NOW = datetime(2026, 5, 1, 20, 0, tzinfo=UTC)
 SETTINGS = config.load({})
@@ -35,15 +35,7 @@ def test_repair_follows_the_clock(status, minute, kickoff_ago_min, repair):
 
 def test_the_watchdog_repairs_stale_matches_and_leaves_fresh_and_plausible_ones(db, make_ctx):
     with psycopg.connect(db) as conn:
-        add_match(
-            conn,
-            "longover01",
-            status="second_half",
-            kickoff_ago=200,
-            minute=88,
-            second_half_ago=140,
-            updated_ago=30,
-        )
+        add_long_over_match(conn)
         add_match(
             conn, "stuckfirst", status="first_half", kickoff_ago=70, minute=44, updated_ago=20
         )
