@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 INVENTORY ?= inventory/local
+# e.g. DEPLOY_ARGS='--check --diff' or DEPLOY_ARGS='-e goalgpt_base_web_workers=4'
+DEPLOY_ARGS ?=
 ALERT_RULES ?= build/prometheus/goalgpt-alerts.yml
 # Tools run from the venv find its other tools (ansible-lint, ansible-playbook) first.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -37,8 +39,8 @@ format: venv ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-deploy: venv ## deploy everything to $(INVENTORY) (localhost by default)
-	@echo "make deploy is not built yet (see the runbooks issue)" >&2; exit 1
+deploy: venv ## deploy everything to $(INVENTORY) (localhost by default); more options in DEPLOY_ARGS
+	$(BIN)/ansible-playbook playbooks/deploy.yml -i $(INVENTORY) $(DEPLOY_ARGS)
 
 check: venv ## smoke gate against a running deployment
 	$(BIN)/pytest checks/

@@ -36,7 +36,9 @@ def test_predictions_endpoint_serves_json_then_a_cache_hit(base_url):
         fail(f"GET {PREDICTIONS} did not return JSON: {short(first.body)}")
     repeat = get(url)
     cache = repeat.headers.get("x-cache", "(no X-Cache header)")
-    if repeat.status != 200 or cache.upper() != "HIT":
+    # STALE is served from the cache too: a key 30-60 s old answers STALE while one
+    # refresh runs, so a gate run at that moment must not fail the deploy.
+    if repeat.status != 200 or cache.upper() not in ("HIT", "STALE"):
         fail(
             f"the repeated GET {PREDICTIONS} was not served from the cache "
             f"(status {repeat.status}, X-Cache: {cache}); is Redis reachable? see /readyz"

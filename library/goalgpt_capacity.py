@@ -1,0 +1,175 @@
+#!/usr/bin/python
+"""Ansible module: run the capacity probe (python -m checks.capacity) and return its verdict."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: goalgpt_capacity
+short_description: Ask the capacity probe whether PostgreSQL can take a larger pool
+description:
+  - Runs C(python -m checks.capacity --json --pool-instances N) with the service
+    environment of the host (its env file, so the database URL never passes
+    through Ansible's arguments or logs) and returns the probe's verdict as facts.
+  - Read-only; never reports a change and runs in check mode too, so
+    C(--check) still evaluates the gate.
+  - Fails only when the probe could not check (its exit status 2).
+options:
+  python:
+    description: Interpreter of the app's virtualenv (has the C(checks) package).
+    type: path
+    required: true
+  env_file:
+    description: The service env file (KEY="value" lines) the probe runs with.
+    type: path
+    required: true
+  pool_instances:
+    description: Processes in the fleet that each hold a pool (web workers + job workers).
+    type: int
+    required: true
+  thresholds:
+    description: Thresholds file (default the probe's checks/thresholds.yml).
+    type: path
+  chdir:
+    description: Directory to run the probe in.
+    type: path
+  timeout:
+    description: Seconds before the probe is given up on.
+    type: int
+    default: 60
+"""
+
+EXAMPLES = r"""
+- name: Probe the database
+  goalgpt_capacity:
+    python: /opt/goalgpt/venv/bin/python
+    env_file: /etc/goalgpt/goalgpt.env
+    pool_instances: 4
+  register: probe
+
+- name: Refuse when not safe
+  ansible.builtin.fail:
+    msg: "{{ probe.probe_warnings }}"
+  when: not probe.safe
+"""
+
+RETURN = r"""
+safe:
+  description: The probe's verdict (exit 0).
+  type: bool
+  returned: always
+recommended_pool_max:
+  description: Largest per-process pool max the probe recommends (null when refused).
+  type: int
+  returned: always
+current_pool_max:
+  description: DB_MAX_CONNECTIONS of the env file the probe ran with.
+  type: int
+  returned: when the probe connected
+probe_warnings:
+  description: Why it is not safe, and advice (empty when all is well). Not called
+    C(warnings), which Ansible takes for its own.
+  type: list
+  elements: str
+  returned: always
+probe_exit:
+  description: The probe's exit status (0 safe, 1 not safe).
+  type: int
+  returned: always
+capacity:
+  description: The probe's whole JSON report.
+  type: dict
+  returned: always
+"""
+
+import json  # noqa: E402 (Ansible modules open with their documentation)
+import subprocess  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+EXIT_SAFE, EXIT_NOT_SAFE = 0, 1
+
+
+def read_env_file(path: str) -> dict[str, str]:
+    """KEY="value" lines as systemd's EnvironmentFile reads them (comments skipped)."""
+    env = {}
+    with open(path, encoding="utf-8") as lines:
+        for line in lines:
+            line = line.strip()
+            if not line or line.startswith("#") or "=" not in line:
+                continue
+            name, _, value = line.partition("=")
+            env[name.strip()] = value.strip().strip('"')
+    return env
+
+
+def probe_argv(params: dict) -> list[str]:
+    argv = [params["python"], "-m", "checks.capacity", "--json"]
+    argv += ["--pool-instances", str(params["pool_instances"])]
+    if params["thresholds"]:
+        argv += ["--thresholds", params["thresholds"]]
+    return argv
+
+
+def last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else ""
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "python": {"type": "path", "required": True},
+            "env_file": {"type": "path", "required": True},
+            "pool_instances": {"type": "int", "required": True},
+            "thresholds": {"type": "path"},
+            "chdir": {"type": "path"},
+            "timeout": {"type": "int", "default": 60},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params["pool_instances"] < 1:
+        module.fail_json(msg=f"pool_instances must be 1 or more, not {params['pool_instances']}")
+    try:
+        env = read_env_file(params["env_file"])
+    except OSError as exc:
+        module.fail_json(msg=f"cannot read the env file {params['env_file']}: {exc.strerror}")
+    argv = probe_argv(params)
+    try:
+        done = subprocess.run(
+            argv,
+            env=env | {"PATH": "/usr/bin:/bin"},
+            cwd=params["chdir"],
+            capture_output=True,
+            text=True,
+            timeout=params["timeout"],
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        module.fail_json(msg=f"the capacity probe did not run: {exc}", cmd=argv)
+    try:
+        report = json.loads(last_line(done.stdout))
+    except ValueError:
+        report = None
+    if done.returncode not in (EXIT_SAFE, EXIT_NOT_SAFE) or not isinstance(report, dict):
+        reason = last_line(done.stderr) or last_line(done.stdout) or f"exit {done.returncode}"
+        module.fail_json(
+            msg=f"the capacity probe could not check: {reason}",
+            probe_exit=done.returncode,
+            cmd=argv,
+        )
+    module.exit_json(
+        changed=False,
+        safe=done.returncode == EXIT_SAFE and bool(report.get("safe")),
+        recommended_pool_max=report.get("recommended_pool_max"),
+        current_pool_max=report.get("current_pool_max"),
+        probe_warnings=list(report.get("warnings") or []),
+        capacity=report,
+        # Not 'rc': Ansible fails any result whose rc is not 0.
+        probe_exit=done.returncode,
+    )
+
+
+if __name__ == "__main__":
+    main()

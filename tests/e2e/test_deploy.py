@@ -1,0 +1,73 @@
+"""End to end on this machine: deploy from nothing, testinfra, the smoke gate, a second
+deploy that changes nothing. The tests share one deployment and run in file order."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.support.deployment import REPO, Deployment, PlaybookRun
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def pytest_run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """pytest in a child process, with this venv's tools (ansible-inventory) on PATH."""
+    env = dict(env or os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_deploy_from_nothing_succeeds(first_deploy: PlaybookRun):
+    assert first_deploy.returncode == 0, first_deploy.tail()
+    assert first_deploy.failed() == {"localhost": 0}
+
+
+def test_testinfra_suite_passes_against_the_deployment(first_deploy, deployment: Deployment):
+    assert first_deploy.returncode == 0
+    done = pytest_run(
+        "tests/infra",
+        "--hosts=ansible://app",
+        f"--ansible-inventory={deployment.inventory}",
+    )
+    assert done.returncode == 0, done.stdout[-4000:]
+    assert " passed" in done.stdout and "skipped" not in done.stdout, done.stdout[-2000:]
+
+
+def test_smoke_gate_passes_against_the_deployment(first_deploy, deployment: Deployment):
+    assert first_deploy.returncode == 0
+    service = deployment.env()
+    env = os.environ | {
+        "GOALGPT_BASE_URL": deployment.base_url,
+        "DATABASE_URL": service["DATABASE_URL"],
+    }
+    done = pytest_run("checks/", env=env)
+    assert done.returncode == 0, done.stdout[-4000:]
+
+
+def test_second_deploy_changes_nothing(first_deploy, deployment: Deployment):
+    assert first_deploy.returncode == 0
+    again = deployment.playbook("deploy.yml")
+    assert again.returncode == 0, again.tail()
+    assert again.changed() == {"localhost": 0}, again.changed_tasks()
+
+
+def test_check_mode_with_diff_runs_clean(first_deploy, deployment: Deployment):
+    assert first_deploy.returncode == 0
+    checked = deployment.playbook("deploy.yml", "--check", "--diff")
+    assert checked.returncode == 0, checked.tail()
+    assert checked.changed() == {"localhost": 0}, checked.changed_tasks()
+    password = urlsplit(deployment.env()["DATABASE_URL"]).password
+    assert password and password not in checked.output

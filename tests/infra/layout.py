@@ -1,0 +1,80 @@
+"""Where a deployment put things: inventory variables over the roles' defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Layout:
+    groups: tuple[str, ...]
+    user: str = "goalgpt"
+    home: str = "/opt/goalgpt"
+    config_dir: str = "/etc/goalgpt"
+    web_bind: str = "127.0.0.1"
+    web_port: int = 8000
+    web_workers: int = 2
+    workers: int = 2
+    db_max_connections: int = 50
+    redis_port: int = 6379
+    postgresql_port: int = 5432
+    supervisor_venv: str = "/opt/goalgpt/supervisor"
+    supervisor_conf_dir: str = "/etc/goalgpt/supervisor"
+    web_service: str = "goalgpt-web"
+    worker_service: str = "goalgpt-worker"
+    cron_service: str = "goalgpt-cron"
+
+    @classmethod
+    def from_variables(cls, found: Mapping[str, Any]) -> Layout:
+        names = {
+            "user": "goalgpt_base_user",
+            "home": "goalgpt_base_home",
+            "config_dir": "goalgpt_base_config_dir",
+            "web_bind": "goalgpt_base_web_bind",
+            "web_port": "goalgpt_base_web_port",
+            "web_workers": "goalgpt_base_web_workers",
+            "workers": "goalgpt_workers_count",
+            "db_max_connections": "goalgpt_base_db_max_connections",
+            "redis_port": "redis_port",
+            "postgresql_port": "postgresql_port",
+            "supervisor_venv": "supervisor_venv",
+            "supervisor_conf_dir": "supervisor_conf_dir",
+            "web_service": "goalgpt_app_service_name",
+            "worker_service": "goalgpt_workers_service_name",
+            "cron_service": "goalgpt_workers_cron_service_name",
+        }
+        given = {field: found[var] for field, var in names.items() if var in found}
+        for field in ("web_port", "web_workers", "workers", "db_max_connections"):
+            if field in given:
+                given[field] = int(given[field])
+        for field in ("redis_port", "postgresql_port"):
+            if field in given:
+                given[field] = int(given[field])
+        return cls(groups=tuple(found.get("group_names", ())), **given)
+
+    @property
+    def env_file(self) -> str:
+        return f"{self.config_dir}/goalgpt.env"
+
+    @property
+    def env_wrapper(self) -> str:
+        return f"{self.home}/bin/goalgpt-env"
+
+    @property
+    def python(self) -> str:
+        return f"{self.home}/venv/bin/python"
+
+    @property
+    def base_url(self) -> str:
+        host = "127.0.0.1" if self.web_bind in ("0.0.0.0", "::") else self.web_bind
+        return f"http://{host}:{self.web_port}"
+
+    @property
+    def supervisorctl(self) -> str:
+        return f"{self.supervisor_venv}/bin/supervisorctl"
+
+    @property
+    def supervisor_conf(self) -> str:
+        return f"{self.supervisor_conf_dir}/supervisord.conf"

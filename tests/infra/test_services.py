@@ -1,0 +1,96 @@
+"""The deployed services: processes, ports, the env file, the pool size, /readyz."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.infra.layout import Layout
+
+
+def processes(host, layout: Layout, needle: str) -> list:
+    """The service user's processes whose command line contains `needle`."""
+    return [p for p in host.process.filter(user=layout.user) if needle in p.args]
+
+
+def environ(host, pid: int) -> dict[str, str]:
+    raw = host.check_output(f"tr '\\0' '\\n' < /proc/{pid}/environ")
+    return dict(line.split("=", 1) for line in raw.splitlines() if "=" in line)
+
+
+def needs(layout: Layout, group: str) -> None:
+    if group not in layout.groups:
+        pytest.skip(f"not in group {group}")
+
+
+def test_gunicorn_runs_a_master_and_its_workers(host, layout):
+    needs(layout, "app")
+    gunicorns = processes(host, layout, "gunicorn")
+    masters = [p for p in gunicorns if p.ppid not in {g.pid for g in gunicorns}]
+    assert len(masters) == 1, [p.args for p in gunicorns]
+    children = [p for p in gunicorns if p.ppid == masters[0].pid]
+    assert len(children) == layout.web_workers
+
+
+def test_rq_workers_run(host, layout):
+    needs(layout, "workers")
+    workers = [p for p in processes(host, layout, "rq worker") if "--worker-class" in p.args]
+    listeners = [p for p in workers if p.ppid not in {w.pid for w in workers}]
+    assert len(listeners) == layout.workers, [p.args for p in workers]
+
+
+def test_exactly_one_rq_cron_runs_in_the_fleet(fleet, layout):
+    crons = []
+    for worker_host in fleet.workers:
+        crons += [p for p in worker_host.process.filter(user=layout.user) if "rq cron" in p.args]
+    assert len(crons) == 1, [p.args for p in crons]
+
+
+def test_the_web_port_listens(host, layout):
+    needs(layout, "app")
+    assert host.socket(f"tcp://{layout.web_bind}:{layout.web_port}").is_listening
+
+
+def test_redis_listens(host, layout):
+    needs(layout, "redis")
+    assert any(
+        host.socket(f"tcp://{address}:{layout.redis_port}").is_listening
+        for address in ("127.0.0.1", "0.0.0.0")
+    )
+
+
+def test_postgresql_listens(host, layout):
+    needs(layout, "db")
+    assert any(
+        host.socket(f"tcp://{address}:{layout.postgresql_port}").is_listening
+        for address in ("127.0.0.1", "0.0.0.0")
+    )
+
+
+def test_env_file_is_private_to_the_service_user(host, layout):
+    env_file = host.file(layout.env_file)
+    assert env_file.is_file
+    assert env_file.mode == 0o600
+    assert env_file.user == layout.user
+
+
+def test_env_file_holds_the_configured_pool_size(host, layout):
+    content = host.file(layout.env_file).content_string
+    assert f'DB_MAX_CONNECTIONS="{layout.db_max_connections}"' in content.splitlines()
+
+
+def test_every_process_runs_with_the_configured_pool_size(host, layout):
+    pids = [p.pid for p in processes(host, layout, "gunicorn")]
+    pids += [p.pid for p in processes(host, layout, "rq ")]
+    assert pids
+    sizes = {pid: environ(host, pid).get("DB_MAX_CONNECTIONS") for pid in pids}
+    assert set(sizes.values()) == {str(layout.db_max_connections)}, sizes
+
+
+def test_readyz_answers_ready(host, layout):
+    needs(layout, "app")
+    # Retried briefly: a restart may have just happened.
+    answer = host.run(f"curl -sS --retry 5 --retry-connrefused {layout.base_url}/readyz")
+    assert answer.rc == 0, answer.stderr
+    assert json.loads(answer.stdout)["status"] == "ready"
