@@ -66,7 +66,8 @@ class Deployment:
     def __post_init__(self) -> None:
         # The service user and postgres must reach their files below the root.
         self.root.chmod(0o755)
-        for sub in ("etc", "log", "pglog"):
+        # etc/ is left for the roles to create, as on a fresh host.
+        for sub in ("log", "pglog"):
             (self.root / sub).mkdir(exist_ok=True)
         shutil.chown(self.root / "pglog", "postgres", "postgres")
         self.inventory.write_text(json.dumps(self.inventory_data(), indent=2))
