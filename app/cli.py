@@ -1,4 +1,6 @@
-"""What every `python -m app....` command shares: ending on a signal is one line, not a traceback.
+"""What every operator command shares: endings and argument types.
+
+Ending on a signal is one line, not a traceback:
 
 - The reader of stdout went away (`... | head` closes the pipe after the lines
   it wants): end quietly with the status a shell gives a command killed by
@@ -9,6 +11,8 @@
 
 from __future__ import annotations
 
+import argparse
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -33,3 +37,29 @@ def run(main: Callable[[], int]) -> NoReturn:
         print("error: interrupted", file=sys.stderr)
         sys.exit(INTERRUPTED_EXIT)
     sys.exit(code)
+
+
+def whole_number(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of `minimum` or more, else a one-line error."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} must be {minimum} or more")
+        return value
+
+    return parse
+
+
+def positive_number(text: str) -> float:
+    """An argparse type: a finite number above 0, else a one-line error."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} must be above 0")
+    return value

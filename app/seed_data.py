@@ -260,16 +260,6 @@ def load(
         cur.execute("ANALYZE predictions")
 
 
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more: {value}")
-    return value
-
-
 def _timestamp(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
@@ -290,17 +280,20 @@ def _parser() -> argparse.ArgumentParser:
         help="postgresql:// URL (default: $DATABASE_URL)",
     )
     parser.add_argument(
-        "--matches", type=_non_negative, default=10_000, help="matches to create (default 10000)"
+        "--matches",
+        type=cli.whole_number(0),
+        default=10_000,
+        help="matches to create (default 10000)",
     )
     parser.add_argument(
         "--predictions",
-        type=_non_negative,
+        type=cli.whole_number(0),
         default=100_000,
         help="predictions to create (default 100000)",
     )
     parser.add_argument(
         "--live",
-        type=_non_negative,
+        type=cli.whole_number(0),
         default=50,
         help="matches in play now, minute behind the clock (default 50)",
     )

@@ -7,22 +7,13 @@ import json
 import sys
 
 from app import config
+from app.cli import whole_number
 from checks import thresholds
 from checks.capacity import decide, render, stats
 from checks.dbconnect import CheckError, NoFreeSlots, connect
 
 EXIT_SAFE, EXIT_NOT_SAFE, EXIT_UNKNOWN = 0, 1, 2
 DEFAULT_POOL_APPS = ("goalgpt-web", "goalgpt-worker")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be 1 or more")
-    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--dsn", help="postgresql:// URL (default: $DATABASE_URL)")
     parser.add_argument(
         "--pool-instances",
-        type=_positive_int,
+        type=whole_number(1),
         default=1,
         metavar="N",
         help="processes that each hold a pool (web workers + job workers); default 1",

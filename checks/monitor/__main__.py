@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
+from app.cli import positive_number
 from checks import thresholds
 from checks.dbconnect import CheckError, MissingGrant, NoFreeSlots
 from checks.monitor import report, sources
@@ -54,16 +55,6 @@ class Printer:
         print(json.dumps(data) if self.as_json else text, flush=True)
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be above 0")
-    return value
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m checks.monitor",
@@ -82,10 +73,10 @@ def _parser() -> argparse.ArgumentParser:
         "--dsn", help="postgresql:// URL for active connections (default: $DATABASE_URL)"
     )
     parser.add_argument(
-        "--interval", type=_positive, metavar="S", help="seconds between samples (default 60)"
+        "--interval", type=positive_number, metavar="S", help="seconds between samples (default 60)"
     )
     parser.add_argument(
-        "--duration", type=_positive, metavar="S", help="seconds to run (default 86400)"
+        "--duration", type=positive_number, metavar="S", help="seconds to run (default 86400)"
     )
     parser.add_argument(
         "--thresholds", metavar="FILE", help="thresholds file (default: checks/thresholds.yml)"
