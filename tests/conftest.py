@@ -86,12 +86,14 @@ def redis_url(redis_server: RedisServer) -> str:
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Lab]:
     """The fleet lab (GOALGPT_LAB_ID, default 0), booted once per run for every test that
-    asks; torn down at the end, even on failure. A lab already up (`make lab-up`) is
-    reused and left up. A test that breaks a host puts it back with lab.restore(host)."""
+    asks; torn down at the end, even on failure. A lab already there (`make lab-up`) is
+    reused (its stopped hosts started) and left up. A test that breaks a host puts it
+    back with lab.restore(host)."""
     from tests.lab import Lab
 
     lab = Lab()
-    if lab.is_up():
+    if lab.is_present():
+        lab.up()
         yield lab
         return
     previous = signal.signal(signal.SIGTERM, _interrupt)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 from collections.abc import Sequence
+from pathlib import Path
 
 import yaml
 
@@ -24,6 +25,18 @@ def ensure_key(config: LabConfig) -> str:
         sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)])
     key.chmod(0o600)
     return key.with_suffix(".pub").read_text()
+
+
+def write_owner(config: LabConfig) -> None:
+    """Mark the build dir as this lab's, so another lab id never takes it over."""
+    (config.build_dir / "lab-id").write_text(f"{config.lab_id}\n")
+
+
+def read_owner(build_dir: Path) -> int | None:
+    try:
+        return int((build_dir / "lab-id").read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def write_inventory(config: LabConfig) -> None:

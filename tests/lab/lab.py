@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tests.lab import cgroups, network
-from tests.lab.config import HOSTS, LabConfig, LabError, lab_id_from_env
+from tests.lab.config import HOSTS, STATE_ROOT, LabConfig, LabError, lab_id_from_env
 from tests.lab.hosts import Host
 from tests.lab.image import ensure_image
-from tests.lab.inventory import ensure_key, ssh, write_inventory
+from tests.lab.inventory import ensure_key, read_owner, ssh, write_inventory, write_owner
 from tests.lab.mounts import mounts_under
 from tests.lab.procs import container_inits
 from tests.lab.shell import progress, sh
@@ -56,20 +58,40 @@ class Lab:
 
     # -- whole lab -----------------------------------------------------------
 
+    def is_present(self) -> bool:
+        """True when this lab's bridge, proxy, host overlays and inventory all exist
+        (hosts may be stopped): `up` then only starts what is stopped."""
+        return (
+            read_owner(self.config.build_dir) == self.config.lab_id
+            and self.inventory_path.exists()
+            and network.bridge_exists(self.config)
+            and bool(network.proxy_pids(self.config))
+            and all(os.path.ismount(h.root) for h in self.hosts.values())
+        )
+
     def is_up(self) -> bool:
-        """True when every host runs, the proxy serves and the inventory exists."""
-        if not (self.inventory_path.exists() and network.proxy_pids(self.config)):
-            return False
-        return all(h.system_state() in ("running", "degraded") for h in self.hosts.values())
+        """True when the lab is present and every host runs."""
+        return self.is_present() and all(
+            h.system_state() in ("running", "degraded") for h in self.hosts.values()
+        )
 
     def up(self) -> None:
-        """Boot every host (in parallel) and write the inventory; a no-op if already up."""
+        """Boot every host (in parallel) and write the inventory. On a lab already
+        present it only starts the hosts that are stopped."""
         _require_root()
-        if self.is_up():
-            progress(f"lab {self.config.lab_id} is already up: {self.inventory_path}")
-            return
         started = time.monotonic()
-        self._remove_leftovers()
+        with self._lock():
+            if self.is_present():
+                progress(f"lab {self.config.lab_id} is present: starting what is stopped")
+                self._each(lambda h: h.start())
+                self._each(lambda h: self._wait_ready(h, not_init=None))
+            else:
+                self._check_build_dir_free()
+                self._remove_leftovers()
+                self._boot_fresh()
+        progress(f"lab {self.config.lab_id} up in {time.monotonic() - started:.1f}s")
+
+    def _boot_fresh(self) -> None:
         image = ensure_image(self.config.cache_dir)
         try:
             self._boot(image)
@@ -77,12 +99,23 @@ class Lab:
             progress("lab up failed: removing what it started")
             self._teardown()
             raise
-        progress(f"lab {self.config.lab_id} up in {time.monotonic() - started:.1f}s")
+
+    def _lock(self) -> contextlib.AbstractContextManager[None]:
+        return flocked(STATE_ROOT / f"lab-{self.config.lab_id}.lock")
+
+    def _check_build_dir_free(self) -> None:
+        owner = read_owner(self.config.build_dir)
+        if owner not in (None, self.config.lab_id) and Lab(owner).is_present():
+            raise LabError(
+                f"{self.config.build_dir} belongs to lab {owner}, which is up: "
+                f"run 'GOALGPT_LAB_ID={owner} make lab-down' first or use another clone"
+            )
 
     def _boot(self, image: Path) -> None:
         self.config.state_dir.mkdir(parents=True, exist_ok=True)
         (self.config.state_dir / "build_dir").write_text(str(self.config.build_dir))
         public_key = ensure_key(self.config)
+        write_owner(self.config)
         network.create_bridge(self.config)
         network.start_proxy(self.config)
         progress(f"bridge {self.config.bridge} {self.config.gateway}, proxy on it")
@@ -111,7 +144,8 @@ class Lab:
         """Remove every trace of this lab: processes, mounts, bridge, proxy, keys, dirs."""
         _require_root()
         started = time.monotonic()
-        self._teardown()
+        with self._lock():
+            self._teardown()
         progress(f"lab {self.config.lab_id} down in {time.monotonic() - started:.1f}s")
 
     def _remove_leftovers(self) -> None:
@@ -132,6 +166,8 @@ class Lab:
         recorded = self.config.state_dir / "build_dir"
         if recorded.exists():
             build_dirs.add(Path(recorded.read_text().strip()))
+        # Only a build dir this lab wrote: another lab id may own this clone's build/lab.
+        build_dirs = {d for d in build_dirs if read_owner(d) in (None, self.config.lab_id)}
         if mounts_under(self.config.state_dir):
             raise LabError(f"still mounted: {mounts_under(self.config.state_dir)[0]}")
         for directory in [self.config.state_dir, *build_dirs]:
@@ -151,9 +187,10 @@ class Lab:
         found += [f"cgroup {g}" for g in cgroups.lab_cgroups(self.config.name) if g.exists()]
         if network.bridge_exists(self.config):
             found.append(f"bridge {self.config.bridge}")
-        found += [
-            f"directory {d}" for d in (self.config.state_dir, self.config.build_dir) if d.exists()
-        ]
+        if self.config.state_dir.exists():
+            found.append(f"directory {self.config.state_dir}")
+        if read_owner(self.config.build_dir) == self.config.lab_id:
+            found.append(f"directory {self.config.build_dir}")
         return found
 
     def status(self) -> dict[str, dict[str, str]]:
@@ -210,3 +247,12 @@ class Lab:
 def _require_root() -> None:
     if os.geteuid() != 0:
         raise LabError("the lab needs root (mounts, bridges, nspawn): run it as root")
+
+
+@contextlib.contextmanager
+def flocked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on path: one up or down of a lab at a time."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.lab import Lab
+from tests.lab import Lab, LabError
 from tests.lab.config import HOSTS
 from tests.lab.procs import find_processes, kill_all
 
@@ -157,6 +157,24 @@ def test_a_stopped_host_stays_down_until_started(lab: Lab) -> None:
         assert lab.run("mon-1", "true").returncode == 0
     finally:
         lab.restore("mon-1")
+
+
+def test_up_on_a_lab_with_a_stopped_host_starts_only_that_host(lab: Lab) -> None:
+    others = {name: host.init_pid() for name, host in lab.hosts.items() if name != "mon-1"}
+    try:
+        lab.stop("mon-1")
+        lab.up()
+        assert lab.status()["mon-1"]["state"] == "running"
+        assert {name: lab.hosts[name].init_pid() for name in others} == others
+    finally:
+        lab.restore("mon-1")
+
+
+def test_a_second_lab_id_refuses_a_build_dir_in_use(lab: Lab) -> None:
+    other = Lab(lab_id=(lab.config.lab_id + 5) % 10, build_dir=lab.config.build_dir)
+    with pytest.raises(LabError, match="belongs to lab"):
+        other.up()
+    assert lab.inventory_path.exists()
 
 
 def scratch_lab(lab: Lab, build_dir: Path) -> Lab:
