@@ -94,13 +94,20 @@ class Host:
         self._write(
             "/etc/environment",
             f"http_proxy={proxy}\nhttps_proxy={proxy}\nHTTP_PROXY={proxy}\nHTTPS_PROXY={proxy}\n"
-            f"no_proxy=localhost,127.0.0.1,{self.config.network}\n",
+            f"no_proxy={','.join(self._no_proxy())}\n"
+            f"NO_PROXY={','.join(self._no_proxy())}\n",
         )
         # The box's bundle (which trusts its TLS-inspecting egress), also kept where
         # update-ca-certificates finds it if a role installs ca-certificates later.
         bundle = CA_BUNDLE.read_text()
         self._write(str(CA_BUNDLE), bundle)
         self._write("/usr/local/share/ca-certificates/goalgpt-lab-box.crt", bundle)
+
+    def _no_proxy(self) -> list[str]:
+        # Every lab host by name and address: Python's urllib (Ansible's uri module)
+        # ignores a CIDR entry, so the subnet alone would send lab traffic to the proxy.
+        hosts = [name for host in self.config.hosts for name in (host, self.config.address(host))]
+        return ["localhost", "127.0.0.1", *hosts, str(self.config.network)]
 
     def _write_login(self, public_key: str) -> None:
         keys = self._write("/home/deploy/.ssh/authorized_keys", public_key, mode=0o600)

@@ -45,6 +45,14 @@ class Lab:
     def inventory_path(self) -> Path:
         return self.config.inventory_path
 
+    @property
+    def groups(self) -> dict[str, list[str]]:
+        """Inventory group -> its host names, e.g. groups["app"] == ["app-1", "app-2"]."""
+        found: dict[str, list[str]] = {}
+        for host in self.hosts:
+            found.setdefault(self.config.group(host), []).append(host)
+        return found
+
     def address(self, host: str) -> str:
         self._host(host)
         return self.config.address(host)
@@ -154,14 +162,30 @@ class Lab:
             self._teardown()
 
     def _teardown(self) -> None:
+        """Remove everything, carrying on past a failed step; raise the first failure."""
+        errors: list[LabError] = []
         # Every host of the layout, not only self.hosts: a leftover may be a bigger lab.
         every = [Host(self.config, name) for name in HOSTS]
         with ThreadPoolExecutor(max_workers=len(every)) as pool:
-            list(pool.map(Host.remove, every))
-        network.stop_proxy(self.config)
-        network.delete_bridge(self.config)
+            futures = [pool.submit(host.remove) for host in every]
+        for step in [f.result for f in futures] + [
+            lambda: network.stop_proxy(self.config),
+            lambda: network.delete_bridge(self.config),
+            self._remove_cgroups,
+            self._remove_dirs,
+        ]:
+            try:
+                step()
+            except LabError as error:
+                errors.append(error)
+        if errors:
+            raise errors[0]
+
+    def _remove_cgroups(self) -> None:
         for group in cgroups.lab_cgroups(self.config.name):
             cgroups.remove(group)
+
+    def _remove_dirs(self) -> None:
         build_dirs = {self.config.build_dir}
         recorded = self.config.state_dir / "build_dir"
         if recorded.exists():

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -127,6 +128,19 @@ def test_the_proxy_refuses_anything_but_the_package_registries(lab: Lab) -> None
 
 def test_the_proxy_serves_pypi_over_tls_with_the_boxs_ca_bundle(lab: Lab) -> None:
     assert python_on(lab, "app-2", FETCH, "https://pypi.org/simple/rq/") == "200"
+
+
+def test_http_between_lab_hosts_bypasses_the_proxy(lab: Lab) -> None:
+    server = f"timeout 30 python3 -m http.server 8765 --bind {lab.address('app-2')}"
+    lab.run("app-2", f"nohup {server} >/dev/null 2>&1 &")
+    url = f"http://{lab.address('app-2')}:8765/"
+    # With the proxy variables of /etc/environment set, as for any login.
+    for _ in range(20):
+        answer = python_on(lab, "app-1", FETCH, url)
+        if answer == "200":
+            break
+        time.sleep(0.5)
+    assert answer == "200"
 
 
 def test_apt_get_update_works_through_the_proxy(lab: Lab) -> None:
