@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 
 from tests.lab.config import HOSTS, LabError
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
             return _status(lab, args.json)
         action = getattr(lab, args.command)
         action(*([args.host] if hasattr(args, "host") else []))
-    except LabError as error:
+    except (LabError, OSError, subprocess.SubprocessError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
