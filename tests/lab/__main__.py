@@ -1,7 +1,8 @@
 """`python -m tests.lab up|down|status|ssh|stop|start|reboot`: the lab for people and make.
 
 Exit codes: 0 done; 1 the operation failed (one line on stderr says why);
-2 bad usage. `ssh` exits with the remote command's status.
+2 bad usage; 130 interrupted (an interrupted `up` removes what it started);
+141 the reader of stdout went away. `ssh` exits with the remote command's status.
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ import os
 import subprocess
 import sys
 
+from app.cli import run
 from tests.lab.config import HOSTS, LabError
 from tests.lab.lab import Lab
 
 EPILOG = """\
 GOALGPT_LAB_ID=N (0..9, default 0) selects an independent lab: its own bridge,
 subnet 10.213.(7+N).0/24, machines and state, so labs run side by side.
-Exit codes: 0 done, 1 failed (one-line reason on stderr), 2 bad usage;
-`ssh` exits with the remote command's status."""
+Exit codes: 0 done, 1 failed (one-line reason on stderr), 2 bad usage,
+130 interrupted; `ssh` exits with the remote command's status."""
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -56,11 +58,10 @@ def main(argv: list[str] | None = None) -> int:
             return _status(lab, args.json)
         action = getattr(lab, args.command)
         action(*([args.host] if hasattr(args, "host") else []))
+    except BrokenPipeError:
+        raise  # app.cli.run ends quietly with 141
     except (LabError, OSError, subprocess.SubprocessError) as error:
         print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("error: interrupted (run 'make lab-down' to clean up)", file=sys.stderr)
         return 1
     return 0
 
@@ -78,6 +79,8 @@ def _ssh(lab: Lab, host: str, cmd: list[str]) -> int:
 
 
 def _status(lab: Lab, as_json: bool) -> int:
+    if not lab.is_present():
+        print(f"lab {lab.config.lab_id} is not up: run 'make lab-up'", file=sys.stderr)
     report = lab.status()
     if as_json:
         print(json.dumps(report, indent=2))
@@ -88,4 +91,4 @@ def _status(lab: Lab, as_json: bool) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)
