@@ -149,6 +149,17 @@ def test_apt_get_update_works_through_the_proxy(lab: Lab) -> None:
     assert "deb.debian.org" in done.stdout
 
 
+def test_tls_through_the_proxy_still_works_after_a_role_installs_ca_certificates(
+    lab: Lab,
+) -> None:
+    # python3-pip pulls in ca-certificates, whose update-ca-certificates rewrites the
+    # bundle: the box's certificates must survive it.
+    install = "sudo apt-get update -qq && sudo apt-get install -y -qq ca-certificates"
+    done = lab.run("mon-1", f"{install} >/dev/null", timeout=300)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert python_on(lab, "mon-1", FETCH, "https://pypi.org/simple/rq/") == "200"
+
+
 def test_a_reboot_inside_a_host_brings_it_back_running(lab: Lab) -> None:
     host = lab.hosts["worker-2"]
     before = host.init_pid()
