@@ -45,7 +45,17 @@ def ensure_image(cache_dir: Path) -> Path:
             return final
         _remove_half_builds(cache_dir)
         _build(final)
+        _remove_unused_images(cache_dir, keep=final)
     return final
+
+
+def _remove_unused_images(cache_dir: Path, keep: Path) -> None:
+    """Older images (another key) that no running lab host has as its overlay's lower dir."""
+    mounts = Path("/proc/mounts").read_text()
+    for old in cache_dir.glob("image-*"):
+        if old != keep and f"lowerdir={old}" not in mounts:
+            progress(f"removing the unused older image {old.name}")
+            sh(["rm", "-rf", "--one-file-system", str(old)])
 
 
 def _remove_half_builds(cache_dir: Path) -> None:

@@ -44,3 +44,27 @@ def test_a_complete_image_is_reused_without_building(tmp_path: Path, monkeypatch
     final.mkdir()
     monkeypatch.setattr(image, "_build", lambda final: pytest.fail("built again"))
     assert image.ensure_image(tmp_path) == final
+
+
+def test_a_new_build_removes_older_images_no_host_uses(tmp_path: Path, monkeypatch) -> None:
+    older = tmp_path / "image-0000000000000000"
+    (older / "etc").mkdir(parents=True)
+    monkeypatch.setattr(image, "_build", lambda final: final.mkdir())
+    image.ensure_image(tmp_path)
+    assert not older.exists()
+
+
+def test_an_older_image_a_running_host_uses_is_kept(tmp_path: Path, monkeypatch) -> None:
+    older = tmp_path / "image-0000000000000000"
+    for sub in ("image-0000000000000000", "upper", "work", "root"):
+        (tmp_path / sub).mkdir()
+    options = f"lowerdir={older},upperdir={tmp_path / 'upper'},workdir={tmp_path / 'work'}"
+    subprocess.run(
+        ["mount", "-t", "overlay", "overlay", "-o", options, str(tmp_path / "root")], check=True
+    )
+    try:
+        monkeypatch.setattr(image, "_build", lambda final: final.mkdir())
+        image.ensure_image(tmp_path)
+        assert older.is_dir()
+    finally:
+        subprocess.run(["umount", str(tmp_path / "root")], check=True)
