@@ -23,6 +23,10 @@ options:
     description: The service env file (KEY="value" lines) the probe runs with.
     type: path
     required: true
+  checks_env_file:
+    description: The operator checks' env file (monitoring role URL), read after
+      I(env_file) when it exists.
+    type: path
   pool_instances:
     description: Processes in the fleet that each hold a pool (web workers + job workers).
     type: int
@@ -44,7 +48,11 @@ EXAMPLES = r"""
   goalgpt_capacity:
     python: /opt/goalgpt/venv/bin/python
     env_file: /etc/goalgpt/goalgpt.env
-    pool_instances: 4
+    checks_env_file:
+    description: The operator checks' env file (monitoring role URL), read after
+      I(env_file) when it exists.
+    type: path
+  pool_instances: 4
   register: probe
 
 - name: Refuse when not safe
@@ -83,6 +91,7 @@ capacity:
 """
 
 import json  # noqa: E402 (Ansible modules open with their documentation)
+import os  # noqa: E402
 import subprocess  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
@@ -121,6 +130,7 @@ def main() -> None:
         argument_spec={
             "python": {"type": "path", "required": True},
             "env_file": {"type": "path", "required": True},
+            "checks_env_file": {"type": "path"},
             "pool_instances": {"type": "int", "required": True},
             "thresholds": {"type": "path"},
             "chdir": {"type": "path"},
@@ -133,8 +143,11 @@ def main() -> None:
         module.fail_json(msg=f"pool_instances must be 1 or more, not {params['pool_instances']}")
     try:
         env = read_env_file(params["env_file"])
+        checks_env = params["checks_env_file"]
+        if checks_env and os.path.exists(checks_env):
+            env |= read_env_file(checks_env)
     except OSError as exc:
-        module.fail_json(msg=f"cannot read the env file {params['env_file']}: {exc.strerror}")
+        module.fail_json(msg=f"cannot read the env file {exc.filename}: {exc.strerror}")
     argv = probe_argv(params)
     try:
         done = subprocess.run(
