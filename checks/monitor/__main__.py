@@ -14,7 +14,7 @@ from typing import Any
 
 from app.cli import positive_number
 from checks import thresholds
-from checks.dbconnect import CheckError, MissingGrant, NoFreeSlots
+from checks.dbconnect import MONITOR_DSN_ENV, CheckError, MissingGrant, NoFreeSlots
 from checks.monitor import report, sources
 from checks.monitor.triggers import METRICS, Evaluator, Reading, Trigger
 
@@ -70,7 +70,9 @@ def _parser() -> argparse.ArgumentParser:
         help="an app host's /metrics (repeat for each host; default: $GOALGPT_BASE_URL/metrics)",
     )
     parser.add_argument(
-        "--dsn", help="postgresql:// URL for active connections (default: $DATABASE_URL)"
+        "--dsn",
+        help="postgresql:// URL for active connections "
+        "(default: $GOALGPT_MONITOR_DSN, else $DATABASE_URL)",
     )
     parser.add_argument(
         "--interval", type=positive_number, metavar="S", help="seconds between samples (default 60)"
@@ -93,7 +95,7 @@ def _default_urls() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     urls = args.metrics_url or _default_urls()
-    dsn = args.dsn or os.environ.get("DATABASE_URL")
+    dsn = args.dsn or os.environ.get(MONITOR_DSN_ENV) or os.environ.get("DATABASE_URL")
     try:
         limits = thresholds.load(args.thresholds).monitor
         if not urls and not dsn:
