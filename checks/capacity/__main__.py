@@ -105,10 +105,19 @@ def _fleet(args: argparse.Namespace) -> demand.Fleet:
 
 
 def _env_pool_max() -> int | None:
-    """DB_MAX_CONNECTIONS when set (raise_pool writes it to the env file), validated."""
-    if "DB_MAX_CONNECTIONS" not in os.environ:
+    """DB_MAX_CONNECTIONS when set (raise_pool writes it to the env file), within app/config's
+    range. Only this variable: the probe never needs the app's DATABASE_URL."""
+    text = os.environ.get("DB_MAX_CONNECTIONS")
+    if not text:
         return None
-    return config.load().DB_MAX_CONNECTIONS
+    field = config.Settings.model_fields["DB_MAX_CONNECTIONS"]
+    low = next(m.ge for m in field.metadata if hasattr(m, "ge"))
+    high = next(m.le for m in field.metadata if hasattr(m, "le"))
+    if not (text.strip().isdigit() and low <= int(text) <= high):
+        raise config.ConfigError(
+            f"invalid DB_MAX_CONNECTIONS={text!r}: a whole number {low}-{high}"
+        )
+    return int(text)
 
 
 def _print(as_json: bool, data: dict, text: str) -> None:
