@@ -21,7 +21,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from app import metrics
 from app.config import Settings
-from app.refusal import counting_connection, is_too_many_clients
+from app.refusal import RecentRefusals, counting_connection, is_too_many_clients
 
 WEB = "goalgpt-web"
 WORKER = "goalgpt-worker"
@@ -52,8 +52,16 @@ def classify(exc: BaseException) -> str | None:
     return None
 
 
+RECENT_REFUSALS = RecentRefusals()
+
+
+def _count_refusal(source: str) -> None:
+    metrics.DB_TOO_MANY_CLIENTS.labels(source=source).inc()
+    RECENT_REFUSALS.add()
+
+
 def _count_connect_refusal() -> None:
-    metrics.DB_TOO_MANY_CLIENTS.labels(source="connect").inc()
+    _count_refusal("connect")
 
 
 CountingConnection = counting_connection(_count_connect_refusal)
@@ -116,6 +124,7 @@ class Database:
         stats = self.pool.get_stats()
         for name, gauge in metrics.POOL_GAUGES.items():
             gauge.set(stats.get(name, 0))
+        metrics.DB_TOO_MANY_CLIENTS_LAST_HOUR.set(RECENT_REFUSALS.count())
 
     def _refresh_gauges(self) -> None:
         # Waiting requests are only visible while they wait: sample them.
@@ -136,6 +145,6 @@ def _unavailable_or_same(exc: Exception) -> Exception:
     if kind is None:
         return exc
     if kind == "too_many_clients":
-        metrics.DB_TOO_MANY_CLIENTS.labels(source="query").inc()
+        _count_refusal("query")
     metrics.DB_ERRORS.labels(kind=kind).inc()
     return DatabaseUnavailable(kind, str(exc).strip().splitlines()[0] if str(exc) else "")

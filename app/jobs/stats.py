@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 
 import redis
@@ -22,6 +23,7 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from app import refusal
 from app.jobs import keys
 
 log = logging.getLogger(__name__)
@@ -69,14 +71,24 @@ def record_refusal(client: redis.Redis, source: str) -> None:
 
     Never raises: a job that cannot reach Redis either still runs, uncounted, with a warning.
     """
+    now = time.time()
     try:
-        client.hincrby(keys.DB_REFUSALS, source, 1)
+        pipe = client.pipeline(transaction=False)
+        pipe.hincrby(keys.DB_REFUSALS, source, 1)
+        pipe.zadd(keys.DB_REFUSALS_RECENT, {f"{now}:{uuid.uuid4().hex[:8]}": now})
+        pipe.zremrangebyscore(keys.DB_REFUSALS_RECENT, "-inf", now - refusal.WINDOW_S)
+        pipe.execute()
     except redis.RedisError as exc:
         log.warning("could not count a database refusal (%s) in Redis: %s", source, exc)
 
 
 def read_refusals(client: redis.Redis) -> dict[str, float]:
     return {k.decode(): float(v) for k, v in client.hgetall(keys.DB_REFUSALS).items()}
+
+
+def recent_refusals(client: redis.Redis) -> int:
+    """Refusals the jobs met in the last refusal.WINDOW_S seconds, fleet-wide."""
+    return client.zcount(keys.DB_REFUSALS_RECENT, time.time() - refusal.WINDOW_S, "+inf")
 
 
 def read(client: redis.Redis) -> dict[str, dict[str, float]]:
@@ -118,6 +130,12 @@ class JobStatsCollector(Collector):
         yield up
         yield from _families(stats)
         yield _refusals(read_refusals(self.redis))
+        recent = GaugeMetricFamily(
+            JOB_REFUSALS + "_last_hour",
+            "Refusals for lack of connection slots met by job processes in the last hour",
+        )
+        recent.add_metric([], recent_refusals(self.redis))
+        yield recent
 
 
 def _refusals(counts: Mapping[str, float]) -> Metric:
