@@ -176,6 +176,8 @@ def _run(
     if unread:
         print(f"monitor failed: never read: {', '.join(unread)}", file=sys.stderr)
         return EXIT_UNKNOWN
+    if stop.by == "SIGINT":
+        return cli.INTERRUPTED_EXIT  # Ctrl-C: summary printed, then as every CLI (130)
     return EXIT_FIRED if any(t.fired for t in triggers.values()) else EXIT_OK
 
 

@@ -121,3 +121,11 @@ def test_pg_stat_statements_is_preloaded(urls):
     with psycopg.connect(urls["monitor"]) as conn:
         (libraries,) = conn.execute("SHOW shared_preload_libraries").fetchone()
     assert "pg_stat_statements" in libraries
+
+
+def test_no_password_shows_even_with_vvv_and_pgpassword_is_never_used(urls, deployment):
+    run = deployment.playbook("deploy.yml", "-vvv")
+    assert run.returncode == 0, run.tail()
+    for url in urls.values():
+        assert urlsplit(url).password not in run.output
+    assert "PGPASSWORD" not in run.output
