@@ -16,6 +16,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from app import config
 from app.db import WORKER as APPLICATION_NAME
+from app.jobs import queue_redis
 
 # Jobs update matches one at a time; a second connection covers a reconnect.
 POOL_MAX_SIZE = 2
@@ -60,7 +61,8 @@ def open_context(settings: config.Settings | None = None) -> JobContext:
     # Do not wait for the first connection here: a database that is down must
     # surface as a PoolTimeout inside the job, where it is counted and retried.
     pool.open(wait=False)
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+    # The jobs' locks and stats live with the queues: on a Redis that never evicts.
+    client = queue_redis.connect(settings, socket_timeout=5)
     return JobContext(settings, pool, client)
 
 

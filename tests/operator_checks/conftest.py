@@ -164,7 +164,12 @@ def start_app() -> Iterator[Callable[..., GunicornServer]]:
     started: list[GunicornServer] = []
 
     def start(database_url: str, redis_url: str, **env: str) -> GunicornServer:
-        settings = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, **env}
+        settings = {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "RQ_REDIS_URL": redis_url,
+            **env,
+        }
         server = GunicornServer(settings, workers=1, threads=16).start()
         started.append(server)
         return server
