@@ -49,7 +49,9 @@ class Services:
         collectors: list[Collector] = [JobStatsCollector(queues), QueueMetricsCollector(queues)]
         db = Database(settings, WEB).open()
         svc = cls(settings, db, client, queues, cache, collectors)
-        svc.extra_collectors.append(DependencyCollector(svc.dependency_states))
+        svc.extra_collectors.append(
+            DependencyCollector(lambda: dependencies.check_optional(client, queues))
+        )
         return svc
 
     def dependency_states(self) -> dict[str, str]:
