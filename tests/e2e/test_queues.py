@@ -54,6 +54,7 @@ def test_a_deployed_worker_sigkilled_mid_job_has_its_job_failed_within_a_minute(
         "time.sleep", 300, job_timeout=600
     )
     wait_for(lambda: job.get_status(refresh=True) == "started", 60, "a worker to take the job")
+    job.refresh()
     worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + job.worker_name, queue_redis)
     horse = wait_for(lambda: children(worker.pid), 10, "the work horse")
 

@@ -20,7 +20,7 @@ class Process:
 def processes(host, layout: Layout, needle: str) -> list[Process]:
     """The service user's processes whose command line contains `needle`, in one snapshot
     (work horses come and go every minute: asking ps again per process races them)."""
-    listing = host.check_output(f"ps -u {layout.user} -o pid=,ppid=,args=")
+    listing = host.check_output(f"ps -ww -u {layout.user} -o pid=,ppid=,args=")
     found = []
     for line in listing.splitlines():
         pid, ppid, args = line.split(None, 2)
