@@ -53,7 +53,8 @@ def test_a_waiter_that_started_with_a_dead_holders_lock_takes_over_when_it_expir
 def test_a_live_holder_that_never_finishes_times_the_waiter_out(redis_url):
     gate = threading.Event()
     holder_loader = Loader(gate=gate)
-    holder, waiter = make_cache(redis_url, flight_timeout_s=1), make_cache(redis_url, flight_timeout_s=1)
+    holder = make_cache(redis_url, flight_timeout_s=1)
+    waiter = make_cache(redis_url, flight_timeout_s=1)
     thread = threading.Thread(target=holder.get, args=(KEY, holder_loader))
     thread.start()
     assert holder_loader.started.wait(5)
@@ -126,7 +127,7 @@ def test_a_stale_read_starts_one_background_refresh_and_answers_before_it_ends(r
 def test_the_holders_deadline_is_its_lock_expiry_less_the_margin(redis_url):
     seen = []
     started = time.monotonic()
-    make_cache(redis_url, flight_timeout_s=4).get(KEY, lambda deadline: seen.append(deadline) or b"x")
+    make_cache(redis_url, flight_timeout_s=4).get(KEY, lambda d: seen.append(d) or b"x")
 
     assert started + 4 - 0.25 - 0.05 <= seen[0] <= time.monotonic() + 4 - 0.25
 
@@ -134,7 +135,7 @@ def test_the_holders_deadline_is_its_lock_expiry_less_the_margin(redis_url):
 def test_a_short_flight_timeout_keeps_a_tenth_as_margin(redis_url):
     seen = []
     started = time.monotonic()
-    make_cache(redis_url, flight_timeout_s=1).get(KEY, lambda deadline: seen.append(deadline) or b"x")
+    make_cache(redis_url, flight_timeout_s=1).get(KEY, lambda d: seen.append(d) or b"x")
 
     assert started + 0.9 - 0.05 <= seen[0] <= time.monotonic() + 0.9
 

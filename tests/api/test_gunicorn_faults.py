@@ -34,7 +34,8 @@ from tests.support.rq_worker import wait_for
 pytestmark = pytest.mark.slow
 
 WORKERS = 4
-FLIGHT_S = 5  # SINGLEFLIGHT_TIMEOUT_S of `short_flight_server`: a dead holder's lock lasts this long
+# SINGLEFLIGHT_TIMEOUT_S of `short_flight_server`: a dead holder's lock lasts this long.
+FLIGHT_S = 5
 N = 40
 # Every connection gets a thread even if one worker takes them all: a request
 # queued behind busy threads would reach the cache only after the holder is done.
@@ -233,7 +234,7 @@ def test_stale_entries_are_served_at_once_by_every_worker_while_one_refresh_wait
         answers = batch.send(path)
         # The refresh cannot finish while the table is locked, so an answer that
         # waited for it would still be pending here.
-        finished, pending = wait(answers, timeout=15)
+        _, pending = wait(answers, timeout=15)
         assert not pending, "some requests waited for the refresh"
         refresh = one_waiting_query(api_database_url)
         time.sleep(1)  # checked again a second later
@@ -243,13 +244,12 @@ def test_stale_entries_are_served_at_once_by_every_worker_while_one_refresh_wait
         blocker.rollback()
 
     done = [a.result() for a in answers]
-    assert {(a.status, a.headers.get("x-cache")) for a in done + second_answers} == {
-        (200, "STALE")
-    }
+    assert {(a.status, a.headers.get("x-cache")) for a in done + second_answers} == {(200, "STALE")}
     assert {a.body for a in done + second_answers} == {warm.body}
     assert len(set(batch.workers)) >= 2, "the stale answers all came from one worker"
     assert [r["pid"] for r in refreshes] == [refresh["pid"]], "one refresh, fleet-wide"
     latencies = sorted(a.latency_s for a in done)
     assert latencies[-1] < 15, latencies
-    wait_for(lambda: patient_server.get(path).headers["x-cache"] == "HIT", 20, "the refresh to land")
+    refreshed = lambda: patient_server.get(path).headers["x-cache"] == "HIT"  # noqa: E731
+    wait_for(refreshed, 20, "the refresh to land")
     assert count_queries() == 2, "the first load and the one refresh"

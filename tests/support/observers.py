@@ -89,7 +89,9 @@ class Requests:
 
     def __init__(self, port: int, n: int, timeout_s: float = 60) -> None:
         self.port = port
-        self.conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=timeout_s) for _ in range(n)]
+        self.conns = [
+            http.client.HTTPConnection("127.0.0.1", port, timeout=timeout_s) for _ in range(n)
+        ]
         for conn in self.conns:
             conn.connect()
         self.workers = self._workers()
