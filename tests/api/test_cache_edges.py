@@ -11,7 +11,7 @@ import time
 import pytest
 import redis
 
-from app.cache import SharedCache, SingleFlightTimeout
+from app.cache import Group, SharedCache, SingleFlightTimeout
 from app.cache.local import LocalEntries
 from app.cache.redis_lock import RedisLock
 
@@ -170,3 +170,24 @@ def test_a_read_local_copy_is_the_most_recently_used():
     local.put("c", b"C", now + 30)
 
     assert (local.get("a"), local.get("b"), local.get("c")) == (b"A", None, b"C")
+
+
+def test_a_group_waiter_gives_up_after_its_bound_and_the_call_is_then_forgotten():
+    group: Group[bytes] = Group(wait_timeout_s=0.2)
+    gate, started = threading.Event(), threading.Event()
+
+    def slow():
+        started.set()
+        gate.wait(5)
+        return b"v"
+
+    leader = threading.Thread(target=group.do, args=("k", slow))
+    leader.start()
+    assert started.wait(5)
+    assert group.in_flight("k") and not group.in_flight("other")
+    with pytest.raises(SingleFlightTimeout, match=r"^no result within 0.2s$"):
+        group.do("k", lambda: b"never")
+    gate.set()
+    leader.join()
+
+    assert not group.in_flight("k")

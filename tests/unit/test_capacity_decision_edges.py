@@ -124,3 +124,37 @@ def test_the_headroom_is_the_larger_of_the_setting_and_the_reserved_slots():
 
     assert decide(few_reserved, 1, 10, LIMITS).budget == 100 - 23
     assert decide(many_reserved, 1, 10, LIMITS).budget == 100 - 30
+
+
+def test_one_usable_slot_is_a_real_denominator():
+    assert utilization_pct(db_stats(total=0, usable=1)) == 0.0
+    assert utilization_pct(db_stats(total=1, usable=1)) == 100.0
+
+
+def test_the_verdict_carries_its_numbers_and_the_exact_reasons():
+    stats = db_stats(slow_queries=SLOW + 1, total=60, usable=97)
+    stats = dataclasses.replace(stats, max_connections=80, superuser_reserved=3)
+
+    verdict = decide(stats, instances=100, current_pool_max=1, limits=LIMITS)
+
+    assert (verdict.utilization_pct, verdict.budget, verdict.recommended_pool_max) == (
+        77.9,
+        57,
+        0,
+    )
+    assert verdict.warnings == (
+        "6 slow queries detected (>1s) - Optimize queries before increasing pool",
+        "Connection utilization high: 77.9% - Consider query optimization first",
+        "No room for 100 pool(s): budget is 57 connections - "
+        "Reduce other connections or raise max_connections",
+        "Current pools oversubscribe: 100 x 1 = 100 > budget 57",
+    )
+
+
+@pytest.mark.parametrize(("max_connections", "warned"), [(23, False), (24, True)])
+def test_oversubscription_needs_a_budget_above_zero(max_connections, warned):
+    # budget = max_connections - 23 headroom: 0 says nothing, 1 is oversubscribed by 2 x 5
+    stats = db_stats(total=0, usable=max_connections - 3)
+    verdict = decide(stats, instances=2, current_pool_max=5, limits=LIMITS)
+
+    assert any("oversubscribe" in w for w in verdict.warnings) is warned

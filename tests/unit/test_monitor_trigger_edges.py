@@ -13,7 +13,7 @@ import pytest
 
 from checks import thresholds
 from checks.monitor.sources import Sample
-from checks.monitor.triggers import Evaluator
+from checks.monitor.triggers import Evaluator, Trigger
 
 LIMITS = thresholds.load().monitor
 URL = "http://app-1/metrics"
@@ -213,3 +213,33 @@ def test_totals_add_every_increase_over_the_run():
     evaluator.step(4000, Sample(too_many_clients={TOO_MANY: 6}, scraped=[URL]))
 
     assert evaluator.totals["too_many_clients"] == 4
+
+
+def test_totals_count_every_hit_and_request_of_the_run():
+    evaluator = Evaluator(LIMITS)
+    evaluator.step(0, cache_at(0, 0))
+    evaluator.step(60, cache_at(3, 4, stale=1))
+    evaluator.step(4000, cache_at(5, 4, stale=1))
+
+    assert evaluator.totals == {"too_many_clients": 0, "cache_hits": 6, "cache_requests": 10}
+
+
+def test_a_reading_carries_active_connections_and_the_fleets_pool_max():
+    reading = Evaluator(LIMITS).step(0, Sample(db_active=12, pool_max=40, scraped=[URL]))
+    unknown = Evaluator(LIMITS).step(0, Sample(db_active=None, pool_max=0))
+
+    assert (reading.values["db_active_connections"], reading.pool_max) == (12, 40)
+    assert (unknown.values["db_active_connections"], unknown.pool_max) == (None, None)
+
+
+def test_the_worst_hit_rate_is_the_lowest_and_the_worst_count_the_highest():
+    rate, waiting = Trigger("cache_hit_rate"), Trigger("pool_waiting")
+    for value in (40.0, 20.0, None, 30.0):
+        rate.update(True, value)
+    for value in (7, 9, None, 8):
+        waiting.update(True, value)
+
+    assert (rate.worst, waiting.worst) == (20.0, 9)
+    assert (rate.fired, rate.firing) == (1, True)
+    assert rate.update(False, 60.0) == "resolved"
+    assert rate.firing is False
