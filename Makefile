@@ -11,7 +11,7 @@ ALERT_RULES ?= build/prometheus/goalgpt-alerts.yml
 # Tools run from the venv find its other tools (ansible-lint, ansible-playbook) first.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv servers test lint format deploy check alert-rules clean
+.PHONY: help venv servers test lint format deploy check alert-rules mutation clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -28,6 +28,10 @@ servers: ## make sure the postgresql and redis-server binaries exist
 
 test: venv servers ## run every test against throwaway servers
 	$(BIN)/pytest
+
+mutation: venv servers ## mutation testing of the decision core (~15 min); scores and survivors check
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/python scripts/mutation_report.py
 
 lint: venv ## ruff, yamllint and ansible-lint
 	$(BIN)/ruff check .
@@ -49,4 +53,4 @@ alert-rules: venv ## render Prometheus alerting rules from checks/thresholds.yml
 	$(BIN)/python -m checks.alert_rules --output $(ALERT_RULES)
 
 clean: ## remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis mutants
