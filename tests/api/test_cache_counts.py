@@ -16,7 +16,7 @@ import pytest
 import redis
 from prometheus_client import REGISTRY
 
-from app.cache import SharedCache
+from app.cache import HolderFailed, SharedCache
 from tests.support.servers import RedisServer, free_port
 
 KEY = "goalgpt:v1:predictions:matched:counts"
@@ -205,11 +205,38 @@ def test_a_waiter_in_another_process_gets_the_body_and_counts_fleet_deduplicated
     timer = threading.Timer(0.3, gate.set)
     timer.start()
 
+    started_waiting = time.monotonic()
     lookup = waiter.get(KEY, lambda deadline: b"never")
+    waited_s = time.monotonic() - started_waiting
     thread.join()
 
     assert (lookup.body, lookup.result) == (b"v", "miss")
     assert counts.delta()["flight:level=fleet,outcome=deduplicated"] == 1
+    # Woken by the holder's message, not by its 5 s lock running out.
+    assert waited_s < 4, waited_s
+
+
+def test_a_failed_holder_tells_the_waiters_in_other_processes(redis_url):
+    holder, waiter = make_cache(redis_url), make_cache(redis_url)
+    gate, started = threading.Event(), threading.Event()
+
+    def failing(deadline):
+        started.set()
+        gate.wait(5)
+        raise RuntimeError("database said no")
+
+    def hold():
+        with pytest.raises(RuntimeError):
+            holder.get(KEY, failing)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert started.wait(5)
+    threading.Timer(0.3, gate.set).start()
+
+    with pytest.raises(HolderFailed, match=r"^the process loading this key failed$"):
+        waiter.get(KEY, lambda deadline: b"never")
+    thread.join()
 
 
 def test_a_value_stored_just_before_the_lock_was_taken_is_not_loaded_again(redis_url):

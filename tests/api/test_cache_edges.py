@@ -70,7 +70,7 @@ def test_a_live_holder_that_never_finishes_times_the_waiter_out(redis_url):
     keeper = threading.Thread(target=keep_lock)
     keeper.start()
     try:
-        with pytest.raises(SingleFlightTimeout):
+        with pytest.raises(SingleFlightTimeout, match=r"^no result within 1s$"):
             waiter.get(KEY, never)
     finally:
         stop.set()
@@ -94,11 +94,14 @@ def test_an_entry_is_fresh_for_the_ttl_then_stale_then_gone(redis_url):
 
 def test_the_entry_stored_holds_its_freshness_and_the_body(redis_url):
     before = time.time()
-    make_cache(redis_url, ttl_s=30, stale_s=10).get(KEY, Loader(b'{"a":1}'))
+    body = b'{"a":1}\n{"b":2}'  # a newline in the body must survive the header split
+    cache = make_cache(redis_url, ttl_s=30, stale_s=10)
+    cache.get(KEY, Loader(body))
     raw = redis.Redis.from_url(redis_url).get(KEY)
 
-    head, _, body = raw.partition(b"\n")
-    assert body == b'{"a":1}'
+    head, _, stored = raw.partition(b"\n")
+    assert stored == body
+    assert make_cache(redis_url).get(KEY, Loader(b"other")).body == body
     assert before + 30 <= float(head) <= time.time() + 30
     assert 39_000 < redis.Redis.from_url(redis_url).pttl(KEY) <= 40_000
 
