@@ -11,7 +11,7 @@ ALERT_RULES ?= build/prometheus/goalgpt-alerts.yml
 # Tools run from the venv find its other tools (ansible-lint, ansible-playbook) first.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv servers lab-tools lab-up lab-down test lint format deploy check alert-rules clean
+.PHONY: help venv servers lab-tools lab-up lab-down test lint format deploy check alert-rules mutation clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -38,6 +38,10 @@ lab-down: venv ## remove every trace of the lab (also of a killed run)
 test: venv servers lab-tools ## run every test against throwaway servers and the lab
 	$(BIN)/pytest
 
+mutation: venv servers ## mutation testing of the decision core (~15 min); scores and survivors check
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/python scripts/mutation_report.py
+
 lint: venv ## ruff, yamllint and ansible-lint
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -58,4 +62,4 @@ alert-rules: venv ## render Prometheus alerting rules from checks/thresholds.yml
 	$(BIN)/python -m checks.alert_rules --output $(ALERT_RULES)
 
 clean: ## remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis mutants

@@ -127,7 +127,9 @@ class SharedCache:
         return body
 
     def _load_fleetwide(self, key: str, load: Loader) -> bytes:
-        deadline = self._deadline()
+        # Outlive a dead holder's lock (it lasts flight_timeout_s too), so a waiter
+        # is still here to take over when it expires instead of timing out with it.
+        deadline = self._deadline() + LOCK_MARGIN_S
         try:
             while True:
                 lock = RedisLock.try_acquire(self.client, _lock(key), self.flight_timeout_s)

@@ -16,6 +16,8 @@ import pytest
 import yaml
 
 from tests.support.deployment import REPO, Deployment
+from tests.support.prometheus import sample_value
+from tests.support.rq_worker import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -31,6 +33,18 @@ def pool_size_everywhere(deployment: Deployment) -> set[str]:
             e.split(b"=", 1)[1].decode() for e in environ if e.startswith(b"DB_MAX_CONNECTIONS=")
         }
     return sizes
+
+
+def assert_pools_hold(deployment: Deployment, per_process: int) -> None:
+    """The web pools themselves report `per_process` each on /metrics (goalgpt_db_pool_max),
+    summed over the web workers; gauges are refreshed every second, so wait a little."""
+    workers = deployment.variables()["goalgpt_base_web_workers"]
+
+    def pool_max() -> float:
+        with urllib.request.urlopen(deployment.base_url + "/metrics", timeout=10) as answer:
+            return sample_value(answer.read().decode(), "goalgpt_db_pool_max")
+
+    wait_for(lambda: pool_max() == workers * per_process, 15, f"pool max {per_process} x {workers}")
 
 
 @contextmanager
@@ -131,6 +145,7 @@ def test_accepted_when_safe_and_live_in_every_process(first_deploy, deployment: 
     assert "cannot take effect above 6" in " ".join(run.output.split())
     assert deployment.env()["DB_MAX_CONNECTIONS"] == "10"
     assert pool_size_everywhere(deployment) == {"10"}
+    assert_pools_hold(deployment, 10)
     pids_after = deployment.service_pids()
     assert set(pids_after) == set(pids_before)
     assert all(pids_after[name] != pids_before[name] for name in pids_before)
@@ -157,3 +172,4 @@ def test_rolled_back_when_a_trigger_fires_in_the_watch_window(
     assert "cache_hit_rate=" in run.output
     assert deployment.env()["DB_MAX_CONNECTIONS"] == before
     assert pool_size_everywhere(deployment) == {before}
+    assert_pools_hold(deployment, int(before))

@@ -1,0 +1,196 @@
+"""The shared cache at its edges: a dead holder's lock, TTL and stale windows, local copies.
+
+Two SharedCache objects with their own Redis clients stand for two processes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import redis
+
+from app.cache import Group, SharedCache, SingleFlightTimeout
+from app.cache.local import LocalEntries
+from app.cache.redis_lock import RedisLock
+
+KEY = "goalgpt:v1:predictions:matched:edges"
+
+
+class Loader:
+    def __init__(self, body: bytes = b"body", gate: threading.Event | None = None) -> None:
+        self.body, self.gate = body, gate
+        self.calls = 0
+        self.started = threading.Event()
+
+    def __call__(self, deadline: float) -> bytes:
+        self.calls += 1
+        self.started.set()
+        if self.gate is not None:
+            self.gate.wait(10)
+        return self.body
+
+
+def make_cache(redis_url: str, **kwargs) -> SharedCache:
+    options = {"ttl_s": 30, "stale_s": 30, "flight_timeout_s": 5} | kwargs
+    return SharedCache(redis.Redis.from_url(redis_url), **options)
+
+
+def test_a_waiter_that_started_with_a_dead_holders_lock_takes_over_when_it_expires(redis_url):
+    # The holder took its lock (SINGLEFLIGHT_TIMEOUT_S long) and died at once; the
+    # waiter started at the same moment, so its own bound ends when the lock does.
+    client = redis.Redis.from_url(redis_url)
+    waiter = make_cache(redis_url, flight_timeout_s=1)
+    loader = Loader(b"taken over")
+    client.set(f"{KEY}:lock", "dead-holder", px=1000)
+
+    lookup = waiter.get(KEY, loader)
+
+    assert (lookup.body, lookup.result, loader.calls) == (b"taken over", "miss", 1)
+
+
+def test_a_live_holder_that_never_finishes_times_the_waiter_out(redis_url):
+    gate = threading.Event()
+    holder_loader = Loader(gate=gate)
+    holder = make_cache(redis_url, flight_timeout_s=1)
+    waiter = make_cache(redis_url, flight_timeout_s=1)
+    thread = threading.Thread(target=holder.get, args=(KEY, holder_loader))
+    thread.start()
+    assert holder_loader.started.wait(5)
+    # The holder's lock keeps being there for the waiter's whole bound: renew it.
+    client = redis.Redis.from_url(redis_url)
+    never = Loader()
+    stop = threading.Event()
+
+    def keep_lock():
+        while not stop.wait(0.2):
+            client.pexpire(f"{KEY}:lock", 1000)
+
+    keeper = threading.Thread(target=keep_lock)
+    keeper.start()
+    try:
+        with pytest.raises(SingleFlightTimeout, match=r"^no result within 1s$"):
+            waiter.get(KEY, never)
+    finally:
+        stop.set()
+        gate.set()
+        keeper.join()
+        thread.join()
+    assert never.calls == 0
+
+
+def test_an_entry_is_fresh_for_the_ttl_then_stale_then_gone(redis_url):
+    cache = make_cache(redis_url, ttl_s=1, stale_s=1)
+    loader = Loader()
+
+    assert cache.get(KEY, loader).result == "miss"
+    assert cache.get(KEY, loader).result == "hit"
+    time.sleep(1.05)
+    assert cache.get(KEY, loader).result == "stale"
+    ttl_ms = redis.Redis.from_url(redis_url).pttl(KEY)
+    assert 0 < ttl_ms <= 2000
+
+
+def test_the_entry_stored_holds_its_freshness_and_the_body(redis_url):
+    before = time.time()
+    body = b'{"a":1}\n{"b":2}'  # a newline in the body must survive the header split
+    cache = make_cache(redis_url, ttl_s=30, stale_s=10)
+    cache.get(KEY, Loader(body))
+    raw = redis.Redis.from_url(redis_url).get(KEY)
+
+    head, _, stored = raw.partition(b"\n")
+    assert stored == body
+    assert make_cache(redis_url).get(KEY, Loader(b"other")).body == body
+    assert before + 30 <= float(head) <= time.time() + 30
+    assert 39_000 < redis.Redis.from_url(redis_url).pttl(KEY) <= 40_000
+
+
+def test_a_stale_read_starts_one_background_refresh_and_answers_before_it_ends(redis_url):
+    cache = make_cache(redis_url, ttl_s=1, stale_s=30)
+    cache.get(KEY, Loader(b"old"))
+    time.sleep(1.05)
+    gate = threading.Event()
+    refresh = Loader(b"new", gate=gate)
+
+    answers = [cache.get(KEY, refresh) for _ in range(5)]
+    assert refresh.started.wait(5)
+
+    assert {(a.body, a.result) for a in answers} == {(b"old", "stale")}
+    assert refresh.calls == 1
+    gate.set()
+    deadline = time.monotonic() + 5
+    while cache.get(KEY, refresh).result != "hit":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert cache.get(KEY, refresh).body == b"new"
+    assert refresh.calls == 1
+
+
+def test_the_holders_deadline_is_its_lock_expiry_less_the_margin(redis_url):
+    seen = []
+    started = time.monotonic()
+    make_cache(redis_url, flight_timeout_s=4).get(KEY, lambda d: seen.append(d) or b"x")
+
+    assert started + 4 - 0.25 - 0.05 <= seen[0] <= time.monotonic() + 4 - 0.25
+
+
+def test_a_short_flight_timeout_keeps_a_tenth_as_margin(redis_url):
+    seen = []
+    started = time.monotonic()
+    make_cache(redis_url, flight_timeout_s=1).get(KEY, lambda d: seen.append(d) or b"x")
+
+    assert started + 0.9 - 0.05 <= seen[0] <= time.monotonic() + 0.9
+
+
+def test_a_lock_lasts_its_ttl_and_at_least_a_millisecond(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    lock = RedisLock.try_acquire(client, "lock:ttl", ttl_s=2)
+    tiny = RedisLock.try_acquire(client, "lock:tiny", ttl_s=0.0001)
+
+    assert 1900 < client.pttl("lock:ttl") <= 2000
+    assert tiny is not None and len(lock.token) == 32
+    assert lock.expires_at - time.monotonic() == pytest.approx(2, abs=0.1)
+
+
+def test_a_local_copy_is_kept_only_while_fresh_and_only_up_to_its_size():
+    local = LocalEntries(max_entries=1)
+    now = time.time()
+    local.put("a", b"A", now + 30)
+    local.put("b", b"B", now + 30)
+
+    assert (local.get("a"), local.get("b")) == (None, b"B")
+    local.put("c", b"C", now)  # expires this instant
+    assert local.get("c") is None
+
+
+def test_a_read_local_copy_is_the_most_recently_used():
+    local = LocalEntries(max_entries=2)
+    now = time.time()
+    local.put("a", b"A", now + 30)
+    local.put("b", b"B", now + 30)
+    assert local.get("a") == b"A"  # a is now newer than b
+    local.put("c", b"C", now + 30)
+
+    assert (local.get("a"), local.get("b"), local.get("c")) == (b"A", None, b"C")
+
+
+def test_a_group_waiter_gives_up_after_its_bound_and_the_call_is_then_forgotten():
+    group: Group[bytes] = Group(wait_timeout_s=0.2)
+    gate, started = threading.Event(), threading.Event()
+
+    def slow():
+        started.set()
+        gate.wait(5)
+        return b"v"
+
+    leader = threading.Thread(target=group.do, args=("k", slow))
+    leader.start()
+    assert started.wait(5)
+    assert group.in_flight("k") and not group.in_flight("other")
+    with pytest.raises(SingleFlightTimeout, match=r"^no result within 0.2s$"):
+        group.do("k", lambda: b"never")
+    gate.set()
+    leader.join()
+
+    assert not group.in_flight("k")

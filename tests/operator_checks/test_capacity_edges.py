@@ -1,0 +1,108 @@
+"""The capacity probe on both sides of each seed number, with real sessions in PostgreSQL.
+
+Each test puts the server exactly at a limit (5 slow queries, 10 lock waits,
+70 % of the usable slots), runs `python -m checks.capacity --json` as an
+operator would (exit 0 safe), then adds one session and runs it again (exit 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from tests.operator_checks.pgsessions import Sessions
+
+pytestmark = pytest.mark.slow
+
+SLEEPING = (
+    "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
+    "AND state = 'active' AND query LIKE '%pg_sleep%'"
+)
+SLOW_OLDER_THAN = SLEEPING + " AND clock_timestamp() - query_start > interval '{} seconds'"
+UNGRANTED = "SELECT count(*) FROM pg_locks WHERE NOT granted"
+
+
+def probe(run_check, dsn: str, *args: str):
+    result = run_check("checks.capacity", "--dsn", dsn, "--json", *args)
+    assert result.returncode in (0, 1), result.stderr
+    return result
+
+
+def test_five_slow_queries_are_safe_and_the_sixth_is_not(sessions, monitor_url, run_check):
+    watcher = sessions.open(1)[0]
+    sessions.running(5)
+    sessions.wait_for(watcher, SLOW_OLDER_THAN.format(1.2), 5)
+
+    at_limit = probe(run_check, monitor_url)
+    sessions.running(1)
+    sessions.wait_for(watcher, SLOW_OLDER_THAN.format(1.2), 6)
+    past_it = probe(run_check, monitor_url)
+
+    assert (at_limit.returncode, at_limit.data["slow_queries"]) == (0, 5)
+    assert at_limit.data["safe"] is True
+    assert (past_it.returncode, past_it.data["slow_queries"]) == (1, 6)
+    assert (
+        "6 slow queries detected (>1s) - Optimize queries before increasing pool"
+        in (past_it.data["warnings"])
+    )
+
+
+def test_ten_lock_waits_are_safe_and_the_eleventh_is_not(
+    sessions, monitor_url, run_check, thresholds_file
+):
+    # Waiting for a lock is also a slow query; a long "slow" isolates the lock rule.
+    limits = thresholds_file(capacity={"slow_query_s": 3600})
+    holder = sessions.open(1)[0]
+    holder.execute("BEGIN")
+    holder.execute("LOCK TABLE contended IN ACCESS EXCLUSIVE MODE")
+    watcher = sessions.open(1)[0]
+    sessions.running(10, "SELECT count(*) FROM contended")
+    sessions.wait_for(watcher, UNGRANTED, 10)
+
+    at_limit = probe(run_check, monitor_url, "--thresholds", limits)
+    sessions.running(1, "SELECT count(*) FROM contended")
+    sessions.wait_for(watcher, UNGRANTED, 11)
+    past_it = probe(run_check, monitor_url, "--thresholds", limits)
+
+    assert (at_limit.returncode, at_limit.data["lock_waits"]) == (0, 10)
+    assert (past_it.returncode, past_it.data["lock_waits"]) == (1, 11)
+    assert (
+        "11 lock waits detected - Investigate lock contention first" in (past_it.data["warnings"])
+    )
+
+
+@pytest.fixture(scope="module")
+def thirty_slot_pg(start_postgres):
+    """30 usable slots (33 minus 3 reserved): 21 sessions are 70.0 %, 22 are 73.3 %."""
+    server = start_postgres(max_connections=33)
+    with psycopg.connect(server.url(), autocommit=True) as conn:
+        conn.execute("CREATE ROLE monitor LOGIN IN ROLE pg_monitor")
+    return server
+
+
+@pytest.fixture
+def thirty_slot_sessions(thirty_slot_pg) -> Iterator[Sessions]:
+    opened = Sessions(thirty_slot_pg.url())
+    yield opened
+    opened.close()
+
+
+def test_exactly_70_percent_of_the_usable_slots_is_safe_and_one_more_session_is_not(
+    thirty_slot_pg, thirty_slot_sessions, run_check
+):
+    dsn = thirty_slot_pg.url(user="monitor")
+    thirty_slot_sessions.open(21)
+
+    at_limit = probe(run_check, dsn)
+    thirty_slot_sessions.open(1)
+    past_it = probe(run_check, dsn)
+
+    assert at_limit.data["usable_connections"] == 30
+    assert (at_limit.returncode, at_limit.data["utilization_pct"]) == (0, 70.0)
+    assert (past_it.returncode, past_it.data["utilization_pct"]) == (1, 73.3)
+    assert (
+        "Connection utilization high: 73.3% - Consider query optimization first"
+        in (past_it.data["warnings"])
+    )

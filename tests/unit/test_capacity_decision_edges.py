@@ -1,0 +1,160 @@
+"""The capacity decision on both sides of every seed number (table tests, no database).
+
+The seed: not safe with more than 5 slow queries, more than 10 lock waits or
+utilisation above 70 % of the usable slots. Each rule is checked at its limit
+(safe) and one step past it (not safe), alone, so a `>` turned into `>=` or a
+limit off by one fails here. The limits are read from checks/thresholds.yml,
+and one test pins them to the seed's numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from checks import thresholds
+from checks.capacity.decide import decide, utilization_pct
+from tests.support.capacity import db_stats
+
+LIMITS = thresholds.load().capacity
+SLOW = LIMITS.max_slow_queries
+LOCKS = LIMITS.max_lock_waits
+UTIL = LIMITS.max_utilization_pct
+
+
+def test_the_shipped_limits_are_the_seeds():
+    assert (SLOW, LOCKS, UTIL) == (5, 10, 70)
+    assert (LIMITS.headroom_connections, LIMITS.pool_max_cap) == (23, 80)
+
+
+@pytest.mark.parametrize(
+    ("stats", "safe", "warning"),
+    [
+        (db_stats(slow_queries=SLOW), True, None),
+        (db_stats(slow_queries=SLOW + 1), False, f"{SLOW + 1} slow queries detected"),
+        (db_stats(lock_waits=LOCKS), True, None),
+        (db_stats(lock_waits=LOCKS + 1), False, f"{LOCKS + 1} lock waits detected"),
+        # 1000 usable slots, so one connection is one tenth of a percent.
+        (db_stats(total=700, usable=1000), True, None),
+        (db_stats(total=701, usable=1000), False, "Connection utilization high: 70.1%"),
+        # The seed's own server: 100 slots, 3 reserved; 67 of 97 is 69.1 %, 68 is 70.1 %.
+        (db_stats(total=67, usable=97), True, None),
+        (db_stats(total=68, usable=97), False, "Connection utilization high: 70.1%"),
+    ],
+    ids=[
+        "5-slow-safe",
+        "6-slow-not-safe",
+        "10-locks-safe",
+        "11-locks-not-safe",
+        "70.0pct-safe",
+        "70.1pct-not-safe",
+        "seed-server-67-safe",
+        "seed-server-68-not-safe",
+    ],
+)
+def test_each_rule_at_its_limit_is_safe_and_one_past_it_is_not(stats, safe, warning):
+    verdict = decide(stats, instances=1, current_pool_max=10, limits=LIMITS)
+
+    assert verdict.safe is safe
+    blocking = [w for w in verdict.warnings if "detected" in w or "utilization" in w]
+    if warning is None:
+        assert blocking == []
+    else:
+        assert len(blocking) == 1 and blocking[0].startswith(warning), verdict.warnings
+
+
+def test_every_rule_breached_at_once_lists_every_reason():
+    stats = db_stats(slow_queries=SLOW + 1, lock_waits=LOCKS + 1, total=701, usable=1000)
+
+    verdict = decide(stats, instances=1, current_pool_max=10, limits=LIMITS)
+
+    assert verdict.safe is False
+    assert [w.split(" ")[1] for w in verdict.warnings[:3]] == ["slow", "lock", "utilization"]
+
+
+def test_utilization_is_rounded_to_one_decimal_of_the_usable_slots_only():
+    assert utilization_pct(db_stats(total=35, usable=97)) == 36.1
+    assert utilization_pct(db_stats(total=2, usable=3)) == 66.7
+    assert utilization_pct(db_stats(total=0, usable=0)) == 100.0
+    assert utilization_pct(db_stats(total=0, usable=-1)) == 100.0
+
+
+def test_a_fleet_with_room_for_one_connection_each_is_safe_and_one_more_process_is_not():
+    # 100 slots, 3 reserved, 23 headroom: 77 connections for the pools; 77 processes
+    # get one each, 78 get none.
+    stats = db_stats(total=0, usable=97)
+
+    fits = decide(stats, instances=77, current_pool_max=1, limits=LIMITS)
+    too_many = decide(stats, instances=78, current_pool_max=1, limits=LIMITS)
+
+    assert (fits.safe, fits.recommended_pool_max, fits.budget) == (True, 1, 77)
+    assert (too_many.safe, too_many.recommended_pool_max) == (False, 0)
+    assert too_many.warnings[0].startswith("No room for 78 pool(s): budget is 77 connections")
+
+
+def test_current_pools_at_the_budget_are_fine_and_one_over_is_called_oversubscribed():
+    stats = db_stats(total=0, usable=97)
+
+    at = decide(stats, instances=7, current_pool_max=11, limits=LIMITS)  # 77 = budget
+    over = decide(stats, instances=6, current_pool_max=13, limits=LIMITS)  # 78 > 77
+
+    assert at.warnings == ()
+    assert over.warnings == ("Current pools oversubscribe: 6 x 13 = 78 > budget 77",)
+    assert over.safe is True, "oversubscription warns; it does not block"
+
+
+def test_an_idle_transaction_warns_with_its_count_and_oldest_age():
+    leak = [
+        dict(pid=1, user="app", application="w", age_s=12.4, query="SELECT 1"),
+        dict(pid=2, user="app", application="w", age_s=99.6, query="SELECT 2"),
+    ]
+    verdict = decide(db_stats(idle_transactions=leak), 1, 10, LIMITS)
+
+    assert verdict.safe is True
+    assert verdict.warnings == (
+        "2 idle-in-transaction session(s), oldest 100s - possible transaction leak; "
+        "find the code that does not commit",
+    )
+
+
+def test_the_headroom_is_the_larger_of_the_setting_and_the_reserved_slots():
+    few_reserved = db_stats(total=0, usable=97)  # 3 reserved < 23
+    many_reserved = dataclasses.replace(few_reserved, superuser_reserved=30)
+
+    assert decide(few_reserved, 1, 10, LIMITS).budget == 100 - 23
+    assert decide(many_reserved, 1, 10, LIMITS).budget == 100 - 30
+
+
+def test_one_usable_slot_is_a_real_denominator():
+    assert utilization_pct(db_stats(total=0, usable=1)) == 0.0
+    assert utilization_pct(db_stats(total=1, usable=1)) == 100.0
+
+
+def test_the_verdict_carries_its_numbers_and_the_exact_reasons():
+    stats = db_stats(slow_queries=SLOW + 1, total=60, usable=97)
+    stats = dataclasses.replace(stats, max_connections=80, superuser_reserved=3)
+
+    verdict = decide(stats, instances=100, current_pool_max=1, limits=LIMITS)
+
+    assert (verdict.utilization_pct, verdict.budget, verdict.recommended_pool_max) == (
+        77.9,
+        57,
+        0,
+    )
+    assert verdict.warnings == (
+        "6 slow queries detected (>1s) - Optimize queries before increasing pool",
+        "Connection utilization high: 77.9% - Consider query optimization first",
+        "No room for 100 pool(s): budget is 57 connections - "
+        "Reduce other connections or raise max_connections",
+        "Current pools oversubscribe: 100 x 1 = 100 > budget 57",
+    )
+
+
+@pytest.mark.parametrize(("max_connections", "warned"), [(23, False), (24, True)])
+def test_oversubscription_needs_a_budget_above_zero(max_connections, warned):
+    # budget = max_connections - 23 headroom: 0 says nothing, 1 is oversubscribed by 2 x 5
+    stats = db_stats(total=0, usable=max_connections - 3)
+    verdict = decide(stats, instances=2, current_pool_max=5, limits=LIMITS)
+
+    assert any("oversubscribe" in w for w in verdict.warnings) is warned
