@@ -3,7 +3,9 @@
 The same numbers the monitor applies, as PromQL: "> 3 in 1 hour" is
 increase() over the window, "for 5 min+" is the rule's `for:`. Active
 connections come from postgres_exporter's pg_stat_activity_count (the app
-itself does not export the server's view).
+itself does not export the server's view). Counted errors are floor()ed:
+increase() extrapolates to the window's edges, so exactly 3 errors can read
+3.03 when evaluation and scrapes are not aligned, and 3 must not fire "> 3".
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ def rules(t: thresholds.Monitor) -> list[dict[str, Any]]:
     return [
         _rule(
             "GoalGPTMaxClientsErrors",
-            f"sum(increase(goalgpt_db_too_many_clients_total[{w_err}])) > {errors.trigger_above}",
+            f"floor(sum(increase(goalgpt_db_too_many_clients_total[{w_err}])))"
+            f" > {errors.trigger_above}",
             "critical",
             f"MaxClients errors: {{{{ $value }}}} in {w_err} "
             f"(target: {errors.target}, trigger: >{errors.trigger_above})",
