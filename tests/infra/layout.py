@@ -25,6 +25,9 @@ class Layout:
     web_service: str = "goalgpt-web"
     worker_service: str = "goalgpt-worker"
     cron_service: str = "goalgpt-cron"
+    service_address: str = "127.0.0.1"
+    prometheus_port: int = 9090
+    alertmanager_port: int = 9093
 
     @classmethod
     def from_variables(cls, found: Mapping[str, Any]) -> Layout:
@@ -44,12 +47,15 @@ class Layout:
             "web_service": "goalgpt_app_service_name",
             "worker_service": "goalgpt_workers_service_name",
             "cron_service": "goalgpt_workers_cron_service_name",
+            "service_address": "goalgpt_service_address",
+            "prometheus_port": "prometheus_port",
+            "alertmanager_port": "alertmanager_port",
         }
         given = {field: found[var] for field, var in names.items() if var in found}
         for field in ("web_port", "web_workers", "workers", "db_max_connections"):
             if field in given:
                 given[field] = int(given[field])
-        for field in ("redis_port", "postgresql_port"):
+        for field in ("redis_port", "postgresql_port", "prometheus_port", "alertmanager_port"):
             if field in given:
                 given[field] = int(given[field])
         return cls(groups=tuple(found.get("group_names", ())), **given)
@@ -70,6 +76,14 @@ class Layout:
     def base_url(self) -> str:
         host = "127.0.0.1" if self.web_bind in ("0.0.0.0", "::") else self.web_bind
         return f"http://{host}:{self.web_port}"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://{self.service_address}:{self.prometheus_port}"
+
+    @property
+    def alertmanager_url(self) -> str:
+        return f"http://{self.service_address}:{self.alertmanager_port}"
 
     @property
     def supervisorctl(self) -> str:
