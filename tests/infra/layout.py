@@ -47,7 +47,6 @@ class Layout:
             "web_service": "goalgpt_app_service_name",
             "worker_service": "goalgpt_workers_service_name",
             "cron_service": "goalgpt_workers_cron_service_name",
-            "service_address": "goalgpt_service_address",
             "prometheus_port": "prometheus_port",
             "alertmanager_port": "alertmanager_port",
         }
@@ -58,6 +57,7 @@ class Layout:
         for field in ("redis_port", "postgresql_port", "prometheus_port", "alertmanager_port"):
             if field in given:
                 given[field] = int(given[field])
+        given["service_address"] = _service_address(found)
         return cls(groups=tuple(found.get("group_names", ())), **given)
 
     @property
@@ -92,3 +92,14 @@ class Layout:
     @property
     def supervisor_conf(self) -> str:
         return f"{self.supervisor_conf_dir}/supervisord.conf"
+
+
+def _service_address(found: Mapping[str, Any]) -> str:
+    """playbooks/group_vars/all.yml's goalgpt_service_address (testinfra reads only the
+    inventory): set per host, else loopback under connection=local, else ansible_host."""
+    given = found.get("goalgpt_service_address")
+    if given and "{{" not in str(given):
+        return str(given)
+    if found.get("ansible_connection") == "local":
+        return "127.0.0.1"
+    return str(found.get("ansible_host") or found.get("inventory_hostname", "127.0.0.1"))
