@@ -69,7 +69,9 @@ class Prometheus:
         data = self._get(
             "query_range", query=query, start=f"{start:.3f}", end=f"{end:.3f}", step=f"{step:g}"
         )
-        return {float(t): float(v) for series in data["result"] for t, v in series["values"]}
+        return {
+            round(float(t), 3): float(v) for series in data["result"] for t, v in series["values"]
+        }
 
     def instant(self, query: str, at: float) -> float | None:
         data = self._get("query", query=query, time=f"{at:.3f}")
@@ -116,18 +118,11 @@ def read(prometheus: Prometheus, limits: Monitor, start: float, end: float, step
     )
     points = []
     count = int((end - start) // step) + 1
-    for t in (start + i * step for i in range(count)):
-        # query_range answers at start + i*step exactly; rounding keeps floats comparable.
-        values = {m: _at(series[m], t) for m in METRICS}
-        points.append((t, _reading(values, limits, active, t, _at(pool_max, t))))
+    # query_range answers at start + i*step (milliseconds); keys are rounded alike.
+    for t in (round(round(start, 3) + i * step, 3) for i in range(count)):
+        values = {m: series[m].get(t) for m in METRICS}
+        points.append((t, _reading(values, limits, active, t, pool_max.get(t))))
     return History(points, totals)
-
-
-def _at(series: dict[float, float], t: float) -> float | None:
-    for key in (t, round(t, 3)):
-        if key in series:
-            return series[key]
-    return next((v for k, v in series.items() if abs(k - t) < 1e-3), None)
 
 
 def _reading(
