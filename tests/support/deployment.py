@@ -174,11 +174,13 @@ class Deployment:
             "alertmanager_group_wait": "1s",
             "goalgpt_postgres_exporter_port": self.postgres_exporter_port,
             "postgres_exporter_conf_dir": f"{root}/etc/postgres-exporter",
-            # The app role has pg_monitor here; roles/postgresql's goalgpt_monitor
-            # (branch budget) takes over once merged.
+            # The app role has pg_monitor here. With roles/postgresql's goalgpt_monitor
+            # (branch budget) drop these two: the defaults find its password file.
             "postgres_exporter_db_user": "goalgpt",
             "postgres_exporter_db_password_file": f"{root}/etc/db-password",
             "redis_exporter_conf_dir": f"{root}/etc/redis-exporter",
+            # One Redis without a password here. With roles/redis' two instances (branch
+            # queues) set goalgpt_redis_{cache,queue}_exporter_port instead of this list.
             "goalgpt_redis_exporters": [
                 {
                     "name": "cache",
