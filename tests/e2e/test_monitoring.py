@@ -18,6 +18,7 @@ import psycopg
 import pytest
 
 from tests.support.deployment import REPO, Deployment
+from tests.support.traffic import concurrent_requests
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -145,32 +146,6 @@ def hold_every_free_slot(database_url: str) -> list[psycopg.Connection]:
         except psycopg.OperationalError:
             return held
     raise AssertionError("PostgreSQL never refused: cannot starve the pool")
-
-
-@contextmanager
-def concurrent_requests(base_url: str, clients: int) -> Iterator[None]:
-    """`clients` threads each sending cache-missing requests (a new user_id each time)."""
-    stop = threading.Event()
-
-    def send(first: int) -> None:
-        user_id = first
-        while not stop.is_set():
-            user_id += clients
-            url = f"{base_url}/api/predictions/matched?user_id={user_id}"
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen(url, timeout=30).read()
-
-    threads = [
-        threading.Thread(target=send, args=(n + 10_000,), daemon=True) for n in range(clients)
-    ]
-    for thread in threads:
-        thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=40)
 
 
 def alert_logged(deployment: Deployment, name: str) -> dict | None:

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 import pytest
 
 from tests.support.deployment import REPO
+from tests.support.traffic import concurrent_requests
 
 pytestmark = [
     pytest.mark.lab,
@@ -137,8 +138,6 @@ def lab_ssh_argv(lab, host: str) -> list[str]:
 
 
 def test_pool_waiting_above_5_fires_and_reaches_the_alert_log_on_mon_1(fleet):
-    from tests.e2e.test_monitoring import concurrent_requests
-
     firing = '{alertname="GoalGPTPoolWaiting",alertstate="firing"}'
 
     def logged() -> bool:
