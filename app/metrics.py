@@ -84,6 +84,13 @@ REDIS_ERRORS = Counter(
     ["operation"],
 )
 
+# Every label value exists from the start at 0: a counter first scraped at 1 hides
+# that first increment from Prometheus' increase(), so 4 errors would read 3.
+for _source in ("connect", "query"):
+    DB_TOO_MANY_CLIENTS.labels(source=_source)
+for _result in ("hit", "stale", "miss"):
+    CACHE_REQUESTS.labels(result=_result)
+
 POOL_GAUGES = {
     "pool_size": DB_POOL_SIZE,
     "pool_available": DB_POOL_AVAILABLE,

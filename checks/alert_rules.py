@@ -3,7 +3,9 @@
 The same numbers the monitor applies, as PromQL: "> 3 in 1 hour" is
 increase() over the window, "for 5 min+" is the rule's `for:`. Active
 connections come from postgres_exporter's pg_stat_activity_count (the app
-itself does not export the server's view).
+itself does not export the server's view). Counted errors are floor()ed:
+increase() extrapolates to the window's edges, so exactly 3 errors can read
+3.03 when evaluation and scrapes are not aligned, and 3 must not fire "> 3".
 """
 
 from __future__ import annotations
@@ -34,6 +36,25 @@ def duration(seconds: float) -> str:
     return f"{seconds}s"
 
 
+def values(t: thresholds.Monitor) -> dict[str, str]:
+    """PromQL for each of the monitor's four metrics (the names of checks.monitor).
+
+    The alert rules compare these with their thresholds; `checks.monitor
+    --prometheus-url` reads them over a time range. The cache hit rate has no
+    value where the window holds fewer than min_requests requests.
+    """
+    w_err, w_cache = duration(t.max_clients_errors.window_s), duration(t.cache_hit_rate.window_s)
+    requests = f"sum(increase(goalgpt_cache_requests_total[{w_cache}]))"
+    hits = f'sum(increase(goalgpt_cache_requests_total{{result=~"hit|stale"}}[{w_cache}]))'
+    return {
+        "max_clients_errors": f"floor(sum(increase(goalgpt_db_too_many_clients_total[{w_err}])))",
+        "cache_hit_rate": f"100 * {hits} / {requests}"
+        f" and {requests} >= {t.cache_hit_rate.min_requests}",
+        "db_active_connections": 'sum(pg_stat_activity_count{state="active"})',
+        "pool_waiting": "sum(goalgpt_db_pool_waiting)",
+    }
+
+
 def rules(t: thresholds.Monitor) -> list[dict[str, Any]]:
     errors, cache, active, waiting = (
         t.max_clients_errors,
@@ -41,13 +62,15 @@ def rules(t: thresholds.Monitor) -> list[dict[str, Any]]:
         t.db_active_connections,
         t.pool_waiting,
     )
-    w_err, w_cache = duration(errors.window_s), duration(cache.window_s)
-    requests = f"sum(increase(goalgpt_cache_requests_total[{w_cache}]))"
-    hits = f'sum(increase(goalgpt_cache_requests_total{{result=~"hit|stale"}}[{w_cache}]))'
+    value = values(t)
+    w_err = duration(errors.window_s)
+    # "A < x and B >= n": `and` binds looser than the comparison, so the hit rate's
+    # expression splits cleanly where its minimum-requests condition starts.
+    rate, _, enough = value["cache_hit_rate"].partition(" and ")
     return [
         _rule(
             "GoalGPTMaxClientsErrors",
-            f"sum(increase(goalgpt_db_too_many_clients_total[{w_err}])) > {errors.trigger_above}",
+            f"{value['max_clients_errors']} > {errors.trigger_above}",
             "critical",
             f"MaxClients errors: {{{{ $value }}}} in {w_err} "
             f"(target: {errors.target}, trigger: >{errors.trigger_above})",
@@ -55,8 +78,7 @@ def rules(t: thresholds.Monitor) -> list[dict[str, Any]]:
         ),
         _rule(
             "GoalGPTCacheHitRateLow",
-            f"100 * {hits} / {requests} < {cache.trigger_below_pct:g}"
-            f" and {requests} >= {cache.min_requests}",
+            f"{rate} < {cache.trigger_below_pct:g} and {enough}",
             "warning",
             f"Cache hit rate low: {{{{ $value }}}}% "
             f"(target: >{cache.target_above_pct:g}%, trigger: <{cache.trigger_below_pct:g}%)",
@@ -64,7 +86,7 @@ def rules(t: thresholds.Monitor) -> list[dict[str, Any]]:
         ),
         _rule(
             "GoalGPTDbActiveConnectionsHigh",
-            f'sum(pg_stat_activity_count{{state="active"}}) > {active.trigger_above}',
+            f"{value['db_active_connections']} > {active.trigger_above}",
             "warning",
             f"DB active connections high: {{{{ $value }}}} "
             f"(trigger: >{active.trigger_above} for {duration(active.sustained_s)}+)",
@@ -73,7 +95,7 @@ def rules(t: thresholds.Monitor) -> list[dict[str, Any]]:
         ),
         _rule(
             "GoalGPTPoolWaiting",
-            f"sum(goalgpt_db_pool_waiting) > {waiting.trigger_above}",
+            f"{value['pool_waiting']} > {waiting.trigger_above}",
             "warning",
             f"Pool waiting queue: {{{{ $value }}}} requests "
             f"(target: {waiting.target}, trigger: >{waiting.trigger_above})",

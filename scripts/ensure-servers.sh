@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
-# Makes sure the PostgreSQL and Redis server binaries the tests start exist.
+# Makes sure the server binaries the tests start exist: PostgreSQL, Redis and
+# Prometheus (with promtool), Alertmanager and the postgres and redis exporters.
 # As root it installs them with apt; otherwise it prints the one command to run.
 set -euo pipefail
 
 have_postgres() { compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; }
 have_redis() { command -v redis-server >/dev/null 2>&1; }
+have_prometheus() {
+    for tool in promtool prometheus prometheus-alertmanager prometheus-postgres-exporter \
+        prometheus-redis-exporter; do
+        command -v "$tool" >/dev/null 2>&1 || return 1
+    done
+}
+have_all() { have_postgres && have_redis && have_prometheus; }
 
-if have_postgres && have_redis; then
+if have_all; then
     exit 0
 fi
-packages="postgresql postgresql-contrib redis-server"
+packages="postgresql postgresql-contrib redis-server prometheus prometheus-alertmanager
+ prometheus-postgres-exporter prometheus-redis-exporter"
+packages=$(echo $packages)
 if [ "$(id -u)" -ne 0 ]; then
     echo "missing server binaries: run 'sudo apt-get install -y $packages' and retry" >&2
     exit 1
@@ -27,4 +37,4 @@ else
     trap - EXIT
 fi
 apt-get install -y -qq $packages >/dev/null
-have_postgres && have_redis
+have_all

@@ -16,7 +16,7 @@ from app import cli
 from app.cli import positive_number
 from checks import thresholds
 from checks.dbconnect import MONITOR_DSN_ENV, CheckError, MissingGrant, NoFreeSlots
-from checks.monitor import report, sources
+from checks.monitor import history, report, sources
 from checks.monitor.triggers import METRICS, Evaluator, Reading, Trigger
 
 EXIT_OK, EXIT_FIRED, EXIT_UNKNOWN = 0, 1, 2
@@ -46,8 +46,9 @@ class Printer:
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
 
-    def emit(self, kind: str, text: str, **data: Any) -> None:
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    def emit(self, kind: str, text: str, at: float | None = None, **data: Any) -> None:
+        when = datetime.fromtimestamp(at, UTC) if at is not None else datetime.now(UTC)
+        stamp = when.strftime("%Y-%m-%dT%H:%M:%SZ")
         if self.as_json:
             print(json.dumps({"type": kind, "time": stamp, **data}), flush=True)
         else:
@@ -62,8 +63,21 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m checks.monitor",
         description="Sample the app's /metrics and PostgreSQL every --interval seconds for "
         "--duration seconds, print an alert line when one of the seed's triggers fires and a "
-        "summary at the end (also on Ctrl-C or SIGTERM). Thresholds and windows come from "
-        "checks/thresholds.yml. Exit 0 nothing fired, 1 a trigger fired, 2 could not monitor.",
+        "summary at the end (also on Ctrl-C or SIGTERM). With --prometheus-url, the same "
+        "report from Prometheus's history over --since instead, in seconds. Thresholds and "
+        "windows come from checks/thresholds.yml. Exit 0 nothing fired, 1 a trigger fired, "
+        "2 could not monitor.",
+    )
+    parser.add_argument(
+        "--prometheus-url",
+        metavar="URL",
+        help="report from this Prometheus's history instead of sampling live",
+    )
+    parser.add_argument(
+        "--since",
+        type=_since,
+        metavar="DURATION",
+        help="with --prometheus-url: how far back, e.g. 10m, 24h, 7d (default 24h)",
     )
     parser.add_argument(
         "--metrics-url",
@@ -77,7 +91,10 @@ def _parser() -> argparse.ArgumentParser:
         "(default: $GOALGPT_MONITOR_DSN, else $DATABASE_URL)",
     )
     parser.add_argument(
-        "--interval", type=positive_number, metavar="S", help="seconds between samples (default 60)"
+        "--interval",
+        type=positive_number,
+        metavar="S",
+        help="seconds between samples (or history points) (default 60)",
     )
     parser.add_argument(
         "--duration", type=positive_number, metavar="S", help="seconds to run (default 86400)"
@@ -89,6 +106,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _since(text: str) -> float:
+    try:
+        return history.parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _default_urls() -> list[str]:
     """$GOALGPT_BASE_URL: one app host, or several separated by commas (as the smoke gate)."""
     raw = os.environ.get("GOALGPT_BASE_URL") or ""
@@ -96,7 +120,14 @@ def _default_urls() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.prometheus_url:
+        if args.metrics_url or args.dsn or args.duration:
+            parser.error("--prometheus-url reads history: drop --metrics-url, --dsn, --duration")
+        return _from_history(args)
+    if args.since:
+        parser.error("--since needs --prometheus-url")
     urls = args.metrics_url or _default_urls()
     dsn = args.dsn or os.environ.get(MONITOR_DSN_ENV) or os.environ.get("DATABASE_URL")
     try:
@@ -190,7 +221,45 @@ def _not_monitored(urls: list[str], db: sources.Database | None) -> list[str]:
     return missing
 
 
-def _update(out: Printer, trigger: Trigger, reading: Reading, limits: thresholds.Monitor) -> None:
+def _from_history(args: argparse.Namespace) -> int:
+    """The report over Prometheus's history: alerts as they would have fired, the summary."""
+    try:
+        limits = thresholds.load(args.thresholds).monitor
+        since = args.since or limits.duration_s
+        step = args.interval or limits.interval_s
+        end = time.time()
+        past = history.read(
+            history.Prometheus(args.prometheus_url), limits, end - since, end, min(step, since)
+        )
+    except (thresholds.ThresholdsError, history.PrometheusError) as exc:
+        print(f"monitor failed: {exc}", file=sys.stderr)
+        return EXIT_UNKNOWN
+    out = Printer(args.json)
+    triggers = {metric: Trigger(metric) for metric in METRICS}
+    summary = report.Summary(limits)
+    for at, reading in past.points:
+        summary.add(reading, 0)
+        for metric in METRICS:
+            _update(out, triggers[metric], reading, limits, at)
+    summary.elapsed_s = since
+    out.summary(summary.as_dict(triggers, past.totals), summary.text(triggers, past.totals))
+    if not past.has_data:
+        print(
+            f"monitor failed: {args.prometheus_url} has no GoalGPT series in the last "
+            f"{report.span(since)}: is it scraping the app and the postgres exporter?",
+            file=sys.stderr,
+        )
+        return EXIT_UNKNOWN
+    return EXIT_FIRED if any(t.fired for t in triggers.values()) else EXIT_OK
+
+
+def _update(
+    out: Printer,
+    trigger: Trigger,
+    reading: Reading,
+    limits: thresholds.Monitor,
+    at: float | None = None,
+) -> None:
     value = reading.values[trigger.metric]
     event = trigger.update(reading.breached[trigger.metric], value)
     if event == "fired":
@@ -199,6 +268,7 @@ def _update(out: Printer, trigger: Trigger, reading: Reading, limits: thresholds
         out.emit(
             "alert",
             message,
+            at,
             metric=trigger.metric,
             value=value,
             action=report.action(trigger.metric, limits),
@@ -206,7 +276,11 @@ def _update(out: Printer, trigger: Trigger, reading: Reading, limits: thresholds
     elif event == "resolved":
         label = report.LABELS[trigger.metric]
         out.emit(
-            "resolved", f"✅ {label} back within threshold", metric=trigger.metric, value=value
+            "resolved",
+            f"✅ {label} back within threshold",
+            at,
+            metric=trigger.metric,
+            value=value,
         )
 
 

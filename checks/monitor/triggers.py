@@ -78,6 +78,19 @@ class Reading:
     pool_max: float | None
 
 
+def breaches(values: dict[str, float | None], m: Monitor, active: bool) -> dict[str, bool]:
+    """Which of the four readings is past its trigger; `active` is the Sustained verdict."""
+    errors, rate, waiting = (
+        values[k] for k in ("max_clients_errors", "cache_hit_rate", "pool_waiting")
+    )
+    return {
+        "max_clients_errors": errors is not None and errors > m.max_clients_errors.trigger_above,
+        "cache_hit_rate": rate is not None and rate < m.cache_hit_rate.trigger_below_pct,
+        "db_active_connections": active,
+        "pool_waiting": waiting is not None and waiting > m.pool_waiting.trigger_above,
+    }
+
+
 class Evaluator:
     def __init__(self, limits: Monitor) -> None:
         self.limits = limits
@@ -99,17 +112,8 @@ class Evaluator:
             "db_active_connections": sample.db_active,
             "pool_waiting": sample.pool_waiting,
         }
-        m = self.limits
-        errors, rate, waiting = (
-            values[k] for k in ("max_clients_errors", "cache_hit_rate", "pool_waiting")
-        )
-        breached = {
-            "max_clients_errors": errors is not None
-            and errors > m.max_clients_errors.trigger_above,
-            "cache_hit_rate": rate is not None and rate < m.cache_hit_rate.trigger_below_pct,
-            "db_active_connections": self.active.update(now, sample.db_active),
-            "pool_waiting": waiting is not None and waiting > m.pool_waiting.trigger_above,
-        }
+        active = self.active.update(now, sample.db_active)
+        breached = breaches(values, self.limits, active)
         return Reading(values, breached, sample.pool_max or None)
 
     def _max_clients(self, now: float, sample: Sample) -> float | None:

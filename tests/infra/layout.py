@@ -29,6 +29,9 @@ class Layout:
     web_service: str = "goalgpt-web"
     worker_service: str = "goalgpt-worker"
     cron_service: str = "goalgpt-cron"
+    service_address: str = "127.0.0.1"
+    prometheus_port: int = 9090
+    alertmanager_port: int = 9093
 
     @classmethod
     def from_variables(cls, found: Mapping[str, Any]) -> Layout:
@@ -52,14 +55,23 @@ class Layout:
             "web_service": "goalgpt_app_service_name",
             "worker_service": "goalgpt_workers_service_name",
             "cron_service": "goalgpt_workers_cron_service_name",
+            "prometheus_port": "prometheus_port",
+            "alertmanager_port": "alertmanager_port",
         }
         given = {field: found[var] for field, var in names.items() if var in found}
         for field in ("web_port", "web_workers", "workers", "db_max_connections"):
             if field in given:
                 given[field] = int(given[field])
-        for field in ("redis_cache_port", "redis_queue_port", "postgresql_port"):
+        for field in (
+            "redis_cache_port",
+            "redis_queue_port",
+            "postgresql_port",
+            "prometheus_port",
+            "alertmanager_port",
+        ):
             if field in given:
                 given[field] = int(given[field])
+        given["service_address"] = _service_address(found)
         return cls(groups=tuple(found.get("group_names", ())), **given)
 
     @property
@@ -80,9 +92,28 @@ class Layout:
         return f"http://{host}:{self.web_port}"
 
     @property
+    def prometheus_url(self) -> str:
+        return f"http://{self.service_address}:{self.prometheus_port}"
+
+    @property
+    def alertmanager_url(self) -> str:
+        return f"http://{self.service_address}:{self.alertmanager_port}"
+
+    @property
     def supervisorctl(self) -> str:
         return f"{self.supervisor_venv}/bin/supervisorctl"
 
     @property
     def supervisor_conf(self) -> str:
         return f"{self.supervisor_conf_dir}/supervisord.conf"
+
+
+def _service_address(found: Mapping[str, Any]) -> str:
+    """playbooks/group_vars/all.yml's goalgpt_service_address (testinfra reads only the
+    inventory): set per host, else loopback under connection=local, else ansible_host."""
+    given = found.get("goalgpt_service_address")
+    if given and "{{" not in str(given):
+        return str(given)
+    if found.get("ansible_connection") == "local":
+        return "127.0.0.1"
+    return str(found.get("ansible_host") or found.get("inventory_hostname", "127.0.0.1"))

@@ -19,7 +19,7 @@ def test_shipped_thresholds_render_the_seeds_four_triggers():
     rules = by_name(alert_rules.render(thresholds.load()))
 
     assert rules["GoalGPTMaxClientsErrors"]["expr"] == (
-        "sum(increase(goalgpt_db_too_many_clients_total[1h])) > 3"
+        "floor(sum(increase(goalgpt_db_too_many_clients_total[1h]))) > 3"
     )
     assert " < 50 and " in rules["GoalGPTCacheHitRateLow"]["expr"]
     assert 'result=~"hit|stale"' in rules["GoalGPTCacheHitRateLow"]["expr"]
@@ -59,7 +59,7 @@ def test_changed_thresholds_change_the_rules(thresholds_file):
     rules = by_name(alert_rules.render(thresholds.load(path)))
 
     assert rules["GoalGPTMaxClientsErrors"]["expr"] == (
-        "sum(increase(goalgpt_db_too_many_clients_total[30m])) > 7"
+        "floor(sum(increase(goalgpt_db_too_many_clients_total[30m]))) > 7"
     )
     assert rules["GoalGPTDbActiveConnectionsHigh"]["for"] == "90s"
     assert rules["GoalGPTDbActiveConnectionsHigh"]["expr"].endswith(" > 90")

@@ -63,6 +63,12 @@ class Deployment:
     redis_cache_port: int = field(default_factory=free_port)
     redis_queue_port: int = field(default_factory=free_port)
     web_port: int = field(default_factory=free_port)
+    prometheus_port: int = field(default_factory=free_port)
+    alertmanager_port: int = field(default_factory=free_port)
+    alert_log_port: int = field(default_factory=free_port)
+    postgres_exporter_port: int = field(default_factory=free_port)
+    redis_exporter_port: int = field(default_factory=free_port)
+    redis_queue_exporter_port: int = field(default_factory=free_port)
 
     def __post_init__(self) -> None:
         # The service user and postgres must reach their files below the root.
@@ -93,7 +99,10 @@ class Deployment:
             "ansible_python_interpreter": sys.executable,
             **self.variables(),
         }
-        groups = {name: {"hosts": {"localhost": {}}} for name in ("db", "redis", "app", "workers")}
+        groups = {
+            name: {"hosts": {"localhost": {}}}
+            for name in ("db", "redis", "app", "workers", "monitoring")
+        }
         return {"all": {"hosts": {"localhost": host}, "children": groups}}
 
     @property
@@ -111,6 +120,14 @@ class Deployment:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.web_port}"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.prometheus_port}"
+
+    @property
+    def alert_log(self) -> Path:
+        return self.root / "log" / "alerts" / "alerts.jsonl"
 
     def variables(self) -> dict[str, object]:
         root = self.root
@@ -142,6 +159,28 @@ class Deployment:
             "goalgpt_workers_count": 2,
             # Low, so raise_pool.yml's tests raise it within the probe's recommendation.
             "goalgpt_base_db_max_connections": 5,
+            **self.monitoring_variables(),
+        }
+
+    def monitoring_variables(self) -> dict[str, object]:
+        root = self.root
+        return {
+            "prometheus_port": self.prometheus_port,
+            "prometheus_conf_dir": f"{root}/etc/prometheus",
+            "prometheus_data_dir": f"{root}/prometheus",
+            "prometheus_scrape_interval": "2s",
+            "prometheus_evaluation_interval": "2s",
+            "alertmanager_port": self.alertmanager_port,
+            "alertmanager_conf_dir": f"{root}/etc/alertmanager",
+            "alertmanager_data_dir": f"{root}/alertmanager",
+            "alertmanager_alert_log_port": self.alert_log_port,
+            "alertmanager_alert_log": str(self.alert_log),
+            "alertmanager_alert_log_dir": f"{root}/opt/alert-log",
+            "alertmanager_group_wait": "1s",
+            "goalgpt_postgres_exporter_port": self.postgres_exporter_port,
+            "postgres_exporter_conf_dir": f"{root}/etc/postgres-exporter",
+            "goalgpt_redis_cache_exporter_port": self.redis_exporter_port,
+            "goalgpt_redis_queue_exporter_port": self.redis_queue_exporter_port,
         }
 
     def playbook(self, name: str, *args: str, timeout: float = 900) -> PlaybookRun:

@@ -1,0 +1,189 @@
+"""Monitoring after `make deploy` on the isolated root: Prometheus scrapes every target,
+the four rules are loaded, and the 24 h report reads them back from Prometheus.
+Runs after test_deploy.py on the same deployment."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+import pytest
+
+from tests.support.deployment import REPO, Deployment
+from tests.support.traffic import concurrent_requests
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def api(deployment: Deployment, path: str) -> dict:
+    with urllib.request.urlopen(f"{deployment.prometheus_url}{path}", timeout=10) as response:
+        return json.load(response)["data"]
+
+
+def wait_for(check, what: str, timeout: float = 90):
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        assert time.monotonic() < deadline, what
+        time.sleep(1)
+    return result
+
+
+def test_every_target_is_scraped_and_up(first_deploy, deployment: Deployment):
+    assert first_deploy.returncode == 0
+
+    def all_up() -> list[dict] | None:
+        active = api(deployment, "/api/v1/targets")["activeTargets"]
+        return active if active and all(t["health"] == "up" for t in active) else None
+
+    active = wait_for(all_up, "a target stayed down")
+    jobs = sorted(t["labels"]["job"] for t in active)
+    assert jobs == ["alertmanager", "goalgpt", "postgres", "prometheus", "redis"]
+
+
+def test_the_four_rules_are_loaded(first_deploy, deployment: Deployment):
+    assert first_deploy.returncode == 0
+    groups = api(deployment, "/api/v1/rules")["groups"]
+    rules = {r["name"]: r["health"] for g in groups for r in g["rules"]}
+    assert rules == {
+        "GoalGPTMaxClientsErrors": "ok",
+        "GoalGPTCacheHitRateLow": "ok",
+        "GoalGPTDbActiveConnectionsHigh": "ok",
+        "GoalGPTPoolWaiting": "ok",
+    }
+
+
+def test_history_report_has_all_four_metrics(first_deploy, deployment: Deployment):
+    assert first_deploy.returncode == 0
+    stop = threading.Event()
+
+    def traffic() -> None:  # enough requests for a cache hit rate (min_requests)
+        user_id = 0
+        while not stop.is_set():
+            user_id = (user_id + 1) % 5
+            url = f"{deployment.base_url}/api/predictions/matched?user_id={user_id + 1}"
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(url, timeout=5).read()
+            time.sleep(0.05)
+
+    sender = threading.Thread(target=traffic, daemon=True)
+    sender.start()
+    try:
+        wait_for(
+            lambda: api(deployment, "/api/v1/query?query=sum(goalgpt_cache_requests_total)>=40")[
+                "result"
+            ],
+            "Prometheus saw no cache requests",
+        )
+        time.sleep(5)  # a few more scrapes (every 2 s here)
+    finally:
+        stop.set()
+        sender.join(timeout=10)
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "checks.monitor",
+            "--prometheus-url",
+            deployment.prometheus_url,
+            "--since",
+            "10m",
+            "--interval",
+            "2",
+            "--json",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode in (0, 1), done.stderr
+    summary = json.loads(done.stdout.splitlines()[-1])
+    assert {m: s["samples"] > 0 for m, s in summary["metrics"].items()} == {
+        "max_clients_errors": True,
+        "cache_hit_rate": True,
+        "db_active_connections": True,
+        "pool_waiting": True,
+    }, summary["metrics"]
+    assert summary["cache_requests_total"] >= 40
+
+
+@contextmanager
+def web_pool_starved(database_url: str) -> Iterator[None]:
+    """The web app's pools can get no connection: their sessions are ended and every
+    slot the app role may use is held here, so requests queue in the pools."""
+    admin = psycopg.connect(database_url, autocommit=True)  # kept: the slots fill up
+    held: list[psycopg.Connection] = []
+    try:
+        for _ in range(5):  # the pools may win a freed slot back: repeat until they hold none
+            ended = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE application_name = 'goalgpt-web'"
+            ).fetchone()[0]
+            held += hold_every_free_slot(database_url)
+            if not ended:
+                break
+        yield
+    finally:
+        for conn in [*held, admin]:
+            conn.close()
+
+
+def hold_every_free_slot(database_url: str) -> list[psycopg.Connection]:
+    held = []
+    while len(held) < 500:
+        try:
+            held.append(psycopg.connect(database_url, autocommit=True, connect_timeout=5))
+        except psycopg.OperationalError:
+            return held
+    raise AssertionError("PostgreSQL never refused: cannot starve the pool")
+
+
+def alert_logged(deployment: Deployment, name: str) -> dict | None:
+    if not deployment.alert_log.exists():
+        return None
+    for line in deployment.alert_log.read_text().splitlines():
+        entry = json.loads(line)
+        if entry["alertname"] == name and entry["status"] == "firing":
+            return entry
+    return None
+
+
+def test_pool_waiting_above_5_fires_and_reaches_the_alert_log(first_deploy, deployment: Deployment):
+    assert first_deploy.returncode == 0
+    query = '/api/v1/query?query=ALERTS{alertname="GoalGPTPoolWaiting",alertstate="firing"}'
+    waiting = "/api/v1/query?query=max_over_time(sum(goalgpt_db_pool_waiting)[5m:2s])"
+
+    with (
+        web_pool_starved(deployment.env()["DATABASE_URL"]),
+        concurrent_requests(deployment.base_url, clients=12),
+    ):
+        firing = wait_for(lambda: api(deployment, query)["result"], "the alert never fired")
+        logged = wait_for(
+            lambda: alert_logged(deployment, "GoalGPTPoolWaiting"), "no alert in the log"
+        )
+        peak = float(api(deployment, waiting)["result"][0]["value"][1])
+
+    assert peak > 5
+    assert firing[0]["metric"]["severity"] == "warning"
+    assert logged["annotations"]["action"] == "Check for connection leaks"
+    assert logged["receiver"] == "goalgpt"
+    # The app serves again once the slots are free (the next tests need it).
+    wait_for(lambda: _answers(deployment.base_url), "the app did not recover", timeout=120)
+
+
+def _answers(base_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{base_url}/api/predictions/matched?user_id=1", timeout=10):
+            return True
+    except OSError:
+        return False

@@ -1,0 +1,294 @@
+"""`promtool test rules` cases at each threshold's edge, computed from the thresholds.
+
+One test group per situation the seed describes: the series a scrape would
+store (1 sample a minute), the times the rules are evaluated (every 30 s, so
+some evaluations fall between scrapes, as in production) and the alerts
+expected then. The numbers come from `checks/thresholds.yml`, so a changed
+threshold moves the cases with it, and a rule that drifts from its threshold
+fails them.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from checks.thresholds import Monitor
+
+EVALUATION_INTERVAL_S = 30
+TOO_MANY = "goalgpt_db_too_many_clients_total"
+CACHE = "goalgpt_cache_requests_total"
+ACTIVE = "pg_stat_activity_count"
+WAITING = "goalgpt_db_pool_waiting"
+
+Values = list[float | None]  # one per minute; None = no sample (target down)
+
+
+def document(rule_file: str, limits: Monitor, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    """The whole promtool test file for `rule_file`, rendered from `limits`."""
+    by_name = {rule["alert"]: rule for rule in rules}
+    tests = []
+    for build in (_max_clients, _cache_hit_rate, _active_connections, _pool_waiting):
+        tests += build(limits, by_name)
+    return {
+        "rule_files": [rule_file],
+        "evaluation_interval": f"{EVALUATION_INTERVAL_S}s",
+        "tests": tests,
+    }
+
+
+def _minutes(seconds: float, what: str) -> int:
+    if seconds % 60:
+        raise ValueError(f"{what}={seconds:g}s: the promtool cases need whole minutes")
+    return int(seconds // 60)
+
+
+def _series(name: str, values: Values, **labels: str) -> dict[str, str]:
+    label_text = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    return {
+        "series": f"{name}{{{label_text}}}",
+        "values": " ".join("_" if v is None else f"{v:g}" for v in values),
+    }
+
+
+def _counter(events: dict[int, float], length: int, start: float = 0) -> Values:
+    """A counter sampled each minute that grows by events[minute] at that minute."""
+    values, total = [], start
+    for minute in range(length):
+        total += events.get(minute, 0)
+        values.append(total)
+    return values
+
+
+def _times(until_min: int) -> list[int]:
+    """Every evaluation (in seconds) from 0 to `until_min` minutes."""
+    return list(range(0, until_min * 60 + 1, EVALUATION_INTERVAL_S))
+
+
+def _duration(seconds: int) -> str:
+    return f"{seconds // 60}m{seconds % 60}s" if seconds % 60 else f"{seconds // 60}m"
+
+
+def _expect(rule: dict[str, Any], at_s: int, value: float | None) -> dict[str, Any]:
+    """An alert_rule_test entry: `rule` firing with `value` at `at_s`, or silent (None)."""
+    test: dict[str, Any] = {"eval_time": _duration(at_s), "alertname": rule["alert"]}
+    if value is None:
+        test["exp_alerts"] = []
+        return test
+    annotations = {
+        key: text.replace("{{ $value }}", f"{value:g}") for key, text in rule["annotations"].items()
+    }
+    test["exp_alerts"] = [{"exp_labels": rule["labels"], "exp_annotations": annotations}]
+    return test
+
+
+def _group(name: str, series: list[dict[str, str]], checks: list[dict[str, Any]]) -> dict:
+    return {"name": name, "interval": "1m", "input_series": series, "alert_rule_test": checks}
+
+
+def _silent(rule: dict[str, Any], until_min: int) -> list[dict[str, Any]]:
+    return [_expect(rule, t, None) for t in _times(until_min)]
+
+
+def _max_clients(limits: Monitor, rules: dict[str, dict]) -> list[dict]:
+    rule = rules["GoalGPTMaxClientsErrors"]
+    at_most = limits.max_clients_errors.trigger_above
+    window = _minutes(limits.max_clients_errors.window_s, "max_clients_errors.window_s")
+    length = window + 20
+    first = 5  # the first error's minute
+
+    def burst(count: int) -> Values:
+        return _counter({first + i: 1 for i in range(count)}, length)
+
+    last = first + at_most  # the minute of error number at_most + 1
+    over = [_expect(rule, (last - 1) * 60 + 30, None)]  # at_most seen so far
+    over += [_expect(rule, t * 60, at_most + 1) for t in (last, first + window - 1)]
+    over.append(_expect(rule, (first + window) * 60, None))  # the first error left the window
+
+    gap = window // at_most + 1  # at_most + 1 errors spanning more than the window
+    spread = _counter({first + i * gap: 1 for i in range(at_most + 1)}, length + gap)
+
+    before = math.ceil((at_most + 1) / 2)  # errors before a restart; the rest after it
+    restart = first + before + 1
+    one_process = _counter({first + i: 1 for i in range(before)}, restart)
+    one_process[restart - 1] = None  # down for a scrape
+    after_counts = _counter({i: 1 for i in range(1, at_most + 1 - before + 1)}, length - restart)
+    restarted = one_process + after_counts
+    restart_fires_at = restart + at_most + 1 - before
+    quiet_restart = one_process + _counter(
+        {i: 1 for i in range(1, at_most - before + 1)}, length - restart
+    )
+
+    half = (at_most + 1) // 2
+    two_hosts = [
+        _series(TOO_MANY, burst(half), instance="app-1", source="connect"),
+        _series(TOO_MANY, burst(at_most + 1 - half), instance="app-2", source="query"),
+    ]
+    return [
+        _group(
+            f"{at_most} too-many-clients errors in the window stay silent",
+            [_series(TOO_MANY, burst(at_most), instance="app-1", source="connect")],
+            _silent(rule, length - 1),
+        ),
+        _group(
+            f"{at_most + 1} errors in the window fire until the first leaves it",
+            [_series(TOO_MANY, burst(at_most + 1), instance="app-1", source="connect")],
+            over,
+        ),
+        _group(
+            f"{at_most + 1} errors spread over more than the window stay silent",
+            [_series(TOO_MANY, spread, instance="app-1", source="connect")],
+            _silent(rule, length + gap - 1),
+        ),
+        _group(
+            f"{at_most + 1} errors across a process restart in the window fire",
+            [_series(TOO_MANY, restarted, instance="app-1", source="connect")],
+            [
+                _expect(rule, (restart_fires_at - 1) * 60, None),
+                _expect(rule, restart_fires_at * 60, at_most + 1),
+            ],
+        ),
+        _group(
+            f"{at_most} errors across a process restart stay silent",
+            [_series(TOO_MANY, quiet_restart, instance="app-1", source="connect")],
+            _silent(rule, length - 1),
+        ),
+        _group(
+            f"{at_most + 1} errors summed over two app hosts fire",
+            two_hosts,
+            [_expect(rule, last * 60, at_most + 1)],
+        ),
+    ]
+
+
+def _cache_series(per_minute: list[dict[str, float]], instance: str = "app-1") -> list[dict]:
+    """Counters per result from minute-by-minute request counts; {} = process restarted."""
+    series = []
+    for result in ("hit", "stale", "miss"):
+        values: Values = []
+        total = 0.0
+        for minute in per_minute:
+            if minute == {}:
+                values.append(None)
+                total = 0.0
+                continue
+            total += minute.get(result, 0)
+            values.append(total)
+        series.append(_series(CACHE, values, instance=instance, result=result))
+    return series
+
+
+def _cache_hit_rate(limits: Monitor, rules: dict[str, dict]) -> list[dict]:
+    rule = rules["GoalGPTCacheHitRateLow"]
+    t = limits.cache_hit_rate
+    window = _minutes(t.window_s, "cache_hit_rate.window_s")
+    requests = max(100, t.min_requests)
+    hits_ok = math.ceil(requests * t.trigger_below_pct / 100)  # the rate is exactly at the edge
+    if hits_ok == 0:
+        raise ValueError("cache_hit_rate.trigger_below_pct=0 can never fire")
+
+    def traffic(hits: int, total: int) -> list[dict[str, float]]:
+        stale = hits // 4
+        burst = {"hit": hits - stale, "stale": stale, "miss": total - hits}
+        return [{"miss": 0}, {"miss": 0}, burst, *([{"miss": 0}] * (window + 2))]
+
+    def at_end(value: float | None) -> list[dict]:
+        return [_expect(rule, (window + 1) * 60, value)]
+
+    # A restart between two bursts: each counter starts again below where it stopped,
+    # so only counting from the new process' zero keeps both bursts (the last
+    # process' counters alone would read a rate above the edge).
+    hits, misses = hits_ok - 1, requests - hits_ok + 1
+    second = {"hit": hits // 2, "miss": misses // 3}
+    first = {"hit": hits - second["hit"], "miss": misses - second["miss"]}
+    restarted = [{"miss": 0}, first, {}, second, *([{"miss": 0}] * (window + 2))]
+    below = 100 * (hits_ok - 1) / requests
+    return [
+        _group(
+            f"cache hit rate at {100 * hits_ok / requests:g}% stays silent",
+            _cache_series(traffic(hits_ok, requests)),
+            at_end(None),
+        ),
+        _group(
+            f"cache hit rate at {below:g}% fires",
+            _cache_series(traffic(hits_ok - 1, requests)),
+            [*at_end(below), _expect(rule, (window + 3) * 60, None)],
+        ),
+        _group(
+            f"{t.min_requests - 1} requests, all misses, say nothing",
+            _cache_series(traffic(0, t.min_requests - 1)),
+            at_end(None),
+        ),
+        _group(
+            f"{t.min_requests} requests, all misses, fire",
+            _cache_series(traffic(0, t.min_requests)),
+            at_end(0),
+        ),
+        _group(
+            f"cache hit rate at {below:g}% across a process restart fires",
+            _cache_series(restarted),
+            [_expect(rule, window * 60, below)],
+        ),
+    ]
+
+
+def _active_connections(limits: Monitor, rules: dict[str, dict]) -> list[dict]:
+    rule = rules["GoalGPTDbActiveConnectionsHigh"]
+    t = limits.db_active_connections
+    above = t.trigger_above + 1
+    span = _minutes(t.sustained_s, "db_active_connections.sustained_s")
+    length, start = span + 15, 2
+
+    def active(high_for_min: int) -> list[dict[str, str]]:
+        """Above the limit in the samples from minute `start` to `start + high_for_min`."""
+        values: Values = [t.trigger_above] * length
+        for minute in range(start, min(length, start + high_for_min + 1)):
+            values[minute] = above
+        return [
+            _series(ACTIVE, values, datname="goalgpt", state="active"),
+            _series(ACTIVE, [above * 3] * length, datname="goalgpt", state="idle"),
+        ]
+
+    fires_at = (start + span) * 60
+    return [
+        _group(
+            f"{t.trigger_above} active connections for {length} min stay silent",
+            active(-1),
+            _silent(rule, length - 1),
+        ),
+        _group(
+            f"{above} active connections for {span - 1} min stay silent",
+            active(span - 1),
+            _silent(rule, length - 1),
+        ),
+        _group(
+            f"{above} active connections for {span} min fire",
+            active(length),
+            [_expect(rule, fires_at - EVALUATION_INTERVAL_S, None), _expect(rule, fires_at, above)],
+        ),
+    ]
+
+
+def _pool_waiting(limits: Monitor, rules: dict[str, dict]) -> list[dict]:
+    rule = rules["GoalGPTPoolWaiting"]
+    edge = limits.pool_waiting.trigger_above
+
+    def waiting(total: float) -> list[dict[str, str]]:
+        first = math.ceil(total / 2)
+        return [
+            _series(WAITING, [0, first, first, 0], instance="app-1"),
+            _series(WAITING, [0, total - first, total - first, 0], instance="app-2"),
+        ]
+
+    return [
+        _group(
+            f"{edge} waiting over the fleet stays silent",
+            waiting(edge),
+            _silent(rule, 3),
+        ),
+        _group(
+            f"{edge + 1} waiting over the fleet fire",
+            waiting(edge + 1),
+            [_expect(rule, 0, None), _expect(rule, 60, edge + 1), _expect(rule, 180, None)],
+        ),
+    ]

@@ -1,0 +1,116 @@
+"""The rendered alert rules, checked and unit-tested with Debian's promtool at each
+threshold's edge (tests/monitoring/rule_cases.py), and the cases proven able to fail."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from checks import alert_rules, thresholds
+from tests.monitoring import rule_cases
+
+PROMTOOL = shutil.which("promtool")
+pytestmark = pytest.mark.skipif(
+    PROMTOOL is None, reason="promtool missing: run `make servers` (installs prometheus)"
+)
+
+
+def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PROMTOOL, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def write_cases(directory: Path, rules_text: str, limits: thresholds.Monitor) -> Path:
+    """The rule file and the promtool tests for `limits`, side by side in `directory`."""
+    (directory / "rules.yml").write_text(rules_text)
+    rules = yaml.safe_load(rules_text)["groups"][0]["rules"]
+    cases = directory / "rules_test.yml"
+    cases.write_text(yaml.safe_dump(rule_cases.document("rules.yml", limits, rules)))
+    return cases
+
+
+def test_rendered_rules_pass_promtool_check(tmp_path):
+    (tmp_path / "rules.yml").write_text(alert_rules.render(thresholds.load()))
+
+    done = promtool("check", "rules", "rules.yml", cwd=tmp_path)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "SUCCESS: 4 rules found" in done.stdout
+
+
+def test_rules_fire_exactly_at_each_thresholds_edge(tmp_path):
+    shipped = thresholds.load()
+    write_cases(tmp_path, alert_rules.render(shipped), shipped.monitor)
+
+    done = promtool("test", "rules", "rules_test.yml", cwd=tmp_path)
+
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr
+
+
+def test_cases_cover_every_edge_the_seed_names(tmp_path):
+    shipped = thresholds.load()
+    cases = write_cases(tmp_path, alert_rules.render(shipped), shipped.monitor)
+
+    names = [group["name"] for group in yaml.safe_load(cases.read_text())["tests"]]
+
+    assert names == [
+        "3 too-many-clients errors in the window stay silent",
+        "4 errors in the window fire until the first leaves it",
+        "4 errors spread over more than the window stay silent",
+        "4 errors across a process restart in the window fire",
+        "3 errors across a process restart stay silent",
+        "4 errors summed over two app hosts fire",
+        "cache hit rate at 50% stays silent",
+        "cache hit rate at 49% fires",
+        "19 requests, all misses, say nothing",
+        "20 requests, all misses, fire",
+        "cache hit rate at 49% across a process restart fires",
+        "45 active connections for 20 min stay silent",
+        "46 active connections for 4 min stay silent",
+        "46 active connections for 5 min fire",
+        "5 waiting over the fleet stays silent",
+        "6 waiting over the fleet fire",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("section", "change", "failing_case"),
+    [
+        ("max_clients_errors", {"trigger_above": 2}, "3 too-many-clients errors"),
+        ("max_clients_errors", {"trigger_above": 4}, "4 errors in the window fire"),
+        ("max_clients_errors", {"window_s": 7200}, "4 errors spread over more than"),
+        ("cache_hit_rate", {"trigger_below_pct": 51}, "cache hit rate at 50% stays silent"),
+        ("cache_hit_rate", {"min_requests": 21}, "20 requests, all misses, fire"),
+        ("db_active_connections", {"sustained_s": 240}, "46 active connections for 4 min"),
+        ("pool_waiting", {"trigger_above": 6}, "6 waiting over the fleet fire"),
+    ],
+)
+def test_a_rule_off_by_one_fails_the_cases(
+    tmp_path, thresholds_file, section, change, failing_case
+):
+    shipped = thresholds.load()
+    drifted = thresholds.load(thresholds_file(monitor={section: change}))
+    write_cases(tmp_path, alert_rules.render(drifted), shipped.monitor)
+
+    done = promtool("test", "rules", "rules_test.yml", cwd=tmp_path)
+
+    assert done.returncode != 0
+    assert f"name: {failing_case}" in done.stdout + done.stderr
+
+
+def test_unfloored_error_count_fires_on_exactly_three(tmp_path):
+    """Why the rule floors increase(): unaligned evaluations extrapolate 3 errors to 3.03."""
+    shipped = thresholds.load()
+    text = alert_rules.render(shipped).replace("floor(sum(", "(sum(")
+    write_cases(tmp_path, text, shipped.monitor)
+
+    done = promtool("test", "rules", "rules_test.yml", cwd=tmp_path)
+
+    assert done.returncode != 0
+    assert "name: 3 too-many-clients errors in the window stay silent" in done.stderr
+    assert "MaxClients errors: 3.0" in done.stderr
