@@ -155,8 +155,17 @@ def _rule(
 
 
 def render(t: thresholds.Thresholds) -> str:
-    document = {"groups": [{"name": GROUP, "rules": rules(t.monitor) + queue_rules(t.queues)}]}
+    document = {"groups": [{"name": GROUP, "rules": _all_rules(t)}]}
     return HEADER + yaml.safe_dump(document, sort_keys=False, width=1000)
+
+
+def alert_names(t: thresholds.Thresholds) -> set[str]:
+    """The name of every alert `render` writes: what a loaded Prometheus must show."""
+    return {rule["alert"] for rule in _all_rules(t)}
+
+
+def _all_rules(t: thresholds.Thresholds) -> list[dict[str, Any]]:
+    return rules(t.monitor) + queue_rules(t.queues)
 
 
 def main(argv: list[str] | None = None) -> int:

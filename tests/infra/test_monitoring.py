@@ -1,5 +1,6 @@
-"""The monitoring host: Prometheus up, every target up, the four rules loaded and
-healthy, Alertmanager reachable. Runs on the hosts of group `monitoring`."""
+"""The monitoring host: Prometheus up, every target up, the rules rendered from
+checks/thresholds.yml (the seed's four and the queues') loaded and healthy,
+Alertmanager reachable. Runs on the hosts of group `monitoring`."""
 
 from __future__ import annotations
 
@@ -8,15 +9,8 @@ import time
 
 import pytest
 
+from checks import alert_rules, thresholds
 from tests.infra.layout import Layout
-
-RULES = {
-    "GoalGPTMaxClientsErrors",
-    "GoalGPTCacheHitRateLow",
-    "GoalGPTDbActiveConnectionsHigh",
-    "GoalGPTPoolWaiting",
-}
-
 
 def get_json(host, url: str) -> dict:
     """GET from the monitoring host itself (its listeners are on its service address)."""
@@ -63,10 +57,10 @@ def test_every_target_is_up(host, monitoring):
     assert down == []
 
 
-def test_the_four_rules_are_loaded_and_healthy(host, monitoring):
+def test_the_rendered_rules_are_loaded_and_healthy(host, monitoring):
     groups = get_json(host, f"{monitoring.prometheus_url}/api/v1/rules")["data"]["groups"]
     rules = {r["name"]: r for g in groups for r in g["rules"]}
-    assert set(rules) == RULES
+    assert set(rules) == alert_rules.alert_names(thresholds.load())
     assert {r["health"] for r in rules.values()} == {"ok"}
 
 
