@@ -1,6 +1,6 @@
 """Monitoring after `make deploy` on the isolated root: Prometheus scrapes every target,
-the rules rendered from checks/thresholds.yml are loaded, and the 24 h report reads them back from Prometheus.
-Runs after test_deploy.py on the same deployment."""
+the rules rendered from checks/thresholds.yml are loaded, and the 24 h report reads
+them back from Prometheus. Runs after test_deploy.py on the same deployment."""
 
 from __future__ import annotations
 

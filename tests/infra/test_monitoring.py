@@ -12,6 +12,7 @@ import pytest
 from checks import alert_rules, thresholds
 from tests.infra.layout import Layout
 
+
 def get_json(host, url: str) -> dict:
     """GET from the monitoring host itself (its listeners are on its service address)."""
     return json.loads(
