@@ -42,7 +42,7 @@ options:
 EXAMPLES = r"""
 - name: Probe the database
   goalgpt_capacity:
-    python: /opt/goalgpt/venv/bin/python
+    python: /opt/goalgpt/current/venv/bin/python
     env_file: /etc/goalgpt/goalgpt.env
     pool_instances: 4
   register: probe

@@ -64,7 +64,7 @@ class Layout:
 
     @property
     def python(self) -> str:
-        return f"{self.home}/venv/bin/python"
+        return f"{self.home}/current/venv/bin/python"
 
     @property
     def base_url(self) -> str:
