@@ -14,6 +14,7 @@ class Layout:
     home: str = "/opt/goalgpt"
     config_dir: str = "/etc/goalgpt"
     web_bind: str = "127.0.0.1"
+    service_address: str = "127.0.0.1"
     web_port: int = 8000
     web_workers: int = 2
     workers: int = 2
@@ -52,6 +53,13 @@ class Layout:
         for field in ("redis_port", "postgresql_port"):
             if field in given:
                 given[field] = int(given[field])
+        # playbooks/group_vars/all.yml's rule, which the inventory alone does not carry.
+        local = found.get("ansible_connection") == "local"
+        address = found.get("goalgpt_service_address") or (
+            "127.0.0.1" if local else found.get("ansible_host", found.get("inventory_hostname"))
+        )
+        given["service_address"] = address
+        given.setdefault("web_bind", address)
         return cls(groups=tuple(found.get("group_names", ())), **given)
 
     @property
@@ -63,8 +71,16 @@ class Layout:
         return f"{self.home}/bin/goalgpt-env"
 
     @property
+    def current(self) -> str:
+        return f"{self.home}/current"
+
+    @property
+    def releases(self) -> str:
+        return f"{self.home}/releases"
+
+    @property
     def python(self) -> str:
-        return f"{self.home}/current/venv/bin/python"
+        return f"{self.current}/venv/bin/python"
 
     @property
     def base_url(self) -> str:
