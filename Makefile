@@ -51,8 +51,8 @@ format: venv ## apply ruff's formatting and safe fixes
 deploy: venv ## deploy everything to $(INVENTORY) (localhost by default); more options in DEPLOY_ARGS
 	$(BIN)/ansible-playbook playbooks/deploy.yml -i $(INVENTORY) $(DEPLOY_ARGS)
 
-check: venv ## smoke gate against a running deployment
-	$(BIN)/pytest checks/
+check: venv ## smoke gate against the deployment of $(INVENTORY), every app host, nothing to export
+	$(BIN)/ansible-playbook playbooks/check.yml -i $(INVENTORY)
 
 alert-rules: venv ## render Prometheus alerting rules from checks/thresholds.yml to $(ALERT_RULES)
 	$(BIN)/python -m checks.alert_rules --output $(ALERT_RULES)

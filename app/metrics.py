@@ -66,6 +66,12 @@ DB_TOO_MANY_CLIENTS = Counter(
     "by where they were seen: connect (opening a pool connection) or query.",
     ["source"],
 )
+DB_TOO_MANY_CLIENTS_LAST_HOUR = Gauge(
+    "goalgpt_db_too_many_clients_last_hour",
+    "Refusals for lack of connection slots in the last hour (the seed's MaxClients window), "
+    "summed over the live processes.",
+    multiprocess_mode="livesum",
+)
 DB_ERRORS = Counter(
     "goalgpt_db_errors_total",
     "Database failures answered with 503, by kind "

@@ -94,6 +94,6 @@ def _run(ctx: JobContext, budget: Budget) -> Summary:
             match_id, {FLAGS_COLUMN: flags}, expect={FLAGS_COLUMN: stored}, ctx=ctx
         )
         if result.unavailable:
-            raise DatabaseUnavailable(result.reason)
+            raise DatabaseUnavailable(result.message)
         results.append(result)
     return summarize(results, checked=len(rows), columns_present=True)

@@ -60,6 +60,6 @@ def _tick(ctx: JobContext, budget: Budget) -> Summary:
             break
         result = update_match(match_id, {"minute": minute}, expect={"status": status}, ctx=ctx)
         if result.unavailable:
-            raise DatabaseUnavailable(result.reason)
+            raise DatabaseUnavailable(result.message)
         results.append(result)
     return summarize(results, due=len(due), deferred=len(due) - len(results))

@@ -37,13 +37,39 @@ BACKOFF_BASE_S = 0.1
 BACKOFF_CAP_S = 1.0
 
 
+# `reason` is one of these codes (for programs, stable); `detail` is the human text.
+# An id naming no match is an invalid match id too (the seed's `invalid_match_id`).
+Reason = Literal[
+    "invalid_match_id",
+    "invalid_changes",
+    "invalid_expect",
+    "expectation_failed",
+    "already_up_to_date",
+    "stale_but_plausible",
+    "match_locked",
+    "row_locked",
+    "conflict",
+    "missing_column",
+    "database_unavailable",
+    "redis_unavailable",
+    "database_error",
+    "not_attempted",
+]
+
+
 @dataclass(frozen=True)
 class UpdateResult:
     status: Status
     fields_updated: tuple[str, ...] = ()
-    reason: str | None = None
+    reason: Reason | None = None
+    detail: str | None = None
     # True when the database could not be reached: the caller's whole job should retry.
     unavailable: bool = field(default=False, compare=False)
+
+    @property
+    def message(self) -> str:
+        """'code: human text', for logs and exceptions."""
+        return f"{self.reason}: {self.detail}" if self.detail else str(self.reason)
 
 
 class _Busy(Exception):
@@ -66,12 +92,10 @@ def update_match(
     RQ job of its own) it opens and closes its own connections from the environment;
     jobs pass theirs.
     """
-    problem = invalid_match_id(match_id) or invalid_changes(changes)
-    if problem is None and expect is not None:
-        problem = invalid_expect(expect)
-    if problem:
-        log.debug("rejected update of %r: %s", match_id, problem)
-        return UpdateResult("rejected_invalid", reason=problem)
+    rejected = _invalid_input(match_id, changes, expect)
+    if rejected is not None:
+        log.debug("rejected update of %r: %s", match_id, rejected.message)
+        return rejected
     assert isinstance(match_id, str)
     if ctx is None:
         with job_context() as own:
@@ -79,31 +103,49 @@ def update_match(
     return _update_with_retries(ctx, match_id, changes, expect or {})
 
 
+def _invalid_input(
+    match_id: object, changes: Mapping[str, Any], expect: Mapping[str, Any] | None
+) -> UpdateResult | None:
+    checks: list[tuple[Reason, str | None]] = [
+        ("invalid_match_id", invalid_match_id(match_id)),
+        ("invalid_changes", invalid_changes(changes)),
+        ("invalid_expect", invalid_expect(expect) if expect is not None else None),
+    ]
+    for code, problem in checks:
+        if problem:
+            return UpdateResult("rejected_invalid", reason=code, detail=problem)
+    return None
+
+
 def _update_with_retries(
     ctx: JobContext, match_id: str, changes: Mapping[str, Any], expect: Mapping[str, Any]
 ) -> UpdateResult:
-    last = UpdateResult("failed", reason="not attempted")
+    last = UpdateResult("failed", reason="not_attempted", detail="not attempted")
     for attempt in range(ctx.settings.ORCHESTRATOR_MAX_RETRIES + 1):
         if attempt:
             time.sleep(_backoff(attempt))
         try:
             return _locked_update(ctx, match_id, changes, expect)
         except _Busy as exc:
-            last = UpdateResult("rejected_locked", reason=str(exc))
+            last = UpdateResult("rejected_locked", reason="match_locked", detail=str(exc))
         except (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled) as exc:
-            reason = f"the row stayed locked in the database: {_first_line(exc)}"
-            last = UpdateResult("rejected_locked", reason=reason)
+            detail = f"the row stayed locked in the database: {_first_line(exc)}"
+            last = UpdateResult("rejected_locked", reason="row_locked", detail=detail)
         except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected) as exc:
-            last = UpdateResult("failed", reason=_first_line(exc))
+            last = UpdateResult("failed", reason="conflict", detail=_first_line(exc))
         except psycopg.errors.UndefinedColumn as exc:
-            return UpdateResult("rejected_invalid", reason=_first_line(exc))
+            return UpdateResult(
+                "rejected_invalid", reason="missing_column", detail=_first_line(exc)
+            )
         except UNAVAILABLE_ERRORS as exc:
-            service = "redis" if isinstance(exc, redis.RedisError) else "database"
-            reason = f"{service} unavailable: {_first_line(exc)}"
-            last = UpdateResult("failed", reason=reason, unavailable=True)
+            ctx.count_if_refused(exc)
+            redis_down = isinstance(exc, redis.RedisError)
+            code: Reason = "redis_unavailable" if redis_down else "database_unavailable"
+            detail = f"{'redis' if redis_down else 'database'} unavailable: {_first_line(exc)}"
+            last = UpdateResult("failed", reason=code, detail=detail, unavailable=True)
         except psycopg.Error as exc:
-            return UpdateResult("failed", reason=_first_line(exc))
-    log.info("update of %s gave up after %d attempts: %s", match_id, attempt + 1, last.reason)
+            return UpdateResult("failed", reason="database_error", detail=_first_line(exc))
+    log.info("update of %s gave up after %d attempts: %s", match_id, attempt + 1, last.message)
     return last
 
 
@@ -147,15 +189,19 @@ def _transaction(
     with ctx.pool.connection() as conn, conn.transaction():
         row = conn.execute(select, (match_id,)).fetchone()
         if row is None:
-            return UpdateResult("rejected_invalid", reason=f"unknown match {match_id!r}")
+            return UpdateResult(
+                "rejected_invalid", reason="invalid_match_id", detail=f"unknown match {match_id!r}"
+            )
         current = dict(zip(columns, row, strict=True))
         for name, wanted in expect.items():
             if current[name] != wanted:
-                reason = f"{name} is {current[name]!r}, expected {wanted!r}"
-                return UpdateResult("unchanged", reason=reason)
+                detail = f"{name} is {current[name]!r}, expected {wanted!r}"
+                return UpdateResult("unchanged", reason="expectation_failed", detail=detail)
         changed = sorted(name for name, value in changes.items() if current[name] != value)
         if not changed:
-            return UpdateResult("unchanged", reason="already up to date")
+            return UpdateResult(
+                "unchanged", reason="already_up_to_date", detail="already up to date"
+            )
         params = [*(_param(name, changes[name]) for name in changed), match_id]
         conn.execute(_update_statement(changed), params)
     return UpdateResult("updated", tuple(changed))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 
 import redis
@@ -22,10 +23,12 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from app import refusal
 from app.jobs import keys
 
 log = logging.getLogger(__name__)
 
+JOB_REFUSALS = "goalgpt_job_db_too_many_clients"
 OUTCOMES = ("succeeded", "failed", "retried", "skipped", "abandoned")
 MATCH_RESULTS = ("updated", "skipped", "rejected", "failed")
 DURATION_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, math.inf)
@@ -61,6 +64,31 @@ def record_run(
     if outcome == "succeeded":
         pipe.hset(key, "last_success", time.time())
     pipe.execute()
+
+
+def record_refusal(client: redis.Redis, source: str) -> None:
+    """Count one refusal for lack of a connection slot seen by a job (connect or query).
+
+    Never raises: a job that cannot reach Redis either still runs, uncounted, with a warning.
+    """
+    now = time.time()
+    try:
+        pipe = client.pipeline(transaction=False)
+        pipe.hincrby(keys.DB_REFUSALS, source, 1)
+        pipe.zadd(keys.DB_REFUSALS_RECENT, {f"{now}:{uuid.uuid4().hex[:8]}": now})
+        pipe.zremrangebyscore(keys.DB_REFUSALS_RECENT, "-inf", now - refusal.WINDOW_S)
+        pipe.execute()
+    except redis.RedisError as exc:
+        log.warning("could not count a database refusal (%s) in Redis: %s", source, exc)
+
+
+def read_refusals(client: redis.Redis) -> dict[str, float]:
+    return {k.decode(): float(v) for k, v in client.hgetall(keys.DB_REFUSALS).items()}
+
+
+def recent_refusals(client: redis.Redis) -> int:
+    """Refusals the jobs met in the last refusal.WINDOW_S seconds, fleet-wide."""
+    return client.zcount(keys.DB_REFUSALS_RECENT, time.time() - refusal.WINDOW_S, "+inf")
 
 
 def read(client: redis.Redis) -> dict[str, dict[str, float]]:
@@ -101,6 +129,25 @@ class JobStatsCollector(Collector):
         up.add_metric([], 1)
         yield up
         yield from _families(stats)
+        yield _refusals(read_refusals(self.redis))
+        recent = GaugeMetricFamily(
+            JOB_REFUSALS + "_last_hour",
+            "Refusals for lack of connection slots met by job processes in the last hour",
+        )
+        recent.add_metric([], recent_refusals(self.redis))
+        yield recent
+
+
+def _refusals(counts: Mapping[str, float]) -> Metric:
+    family = CounterMetricFamily(
+        JOB_REFUSALS,
+        "Refusals for lack of connection slots met by job processes (every form of "
+        "app.refusal), by where: connect or query",
+        labels=["source"],
+    )
+    for source in ("connect", "query"):
+        family.add_metric([source], counts.get(source, 0))
+    return family
 
 
 def _families(stats: Mapping[str, Mapping[str, float]]) -> Iterator[Metric]:

@@ -59,10 +59,14 @@ def _run(ctx: JobContext, budget: Budget) -> Summary:
             break
         changes = repair(status, minute, kickoff_at, now, ctx.settings)
         if changes is None:
-            results.append(UpdateResult("unchanged", reason="stale but plausible"))
+            results.append(
+                UpdateResult(
+                    "unchanged", reason="stale_but_plausible", detail="stale but plausible"
+                )
+            )
             continue
         result = update_match(match_id, changes, expect={"status": status}, ctx=ctx)
         if result.unavailable:
-            raise DatabaseUnavailable(result.reason)
+            raise DatabaseUnavailable(result.message)
         results.append(result)
     return summarize(results, stale=len(stale), deferred=len(stale) - len(results))

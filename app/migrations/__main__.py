@@ -13,7 +13,7 @@ import psycopg
 import yoyo.exceptions
 
 from app import cli, config, migrations
-from app.migrations import verify
+from app.migrations import converge, verify
 
 YOYO_ERRORS = (yoyo.exceptions.LockTimeout, yoyo.exceptions.BadMigration)
 EXIT_CODES = """exit codes:
@@ -81,15 +81,23 @@ def _policy() -> migrations.LockPolicy:
 
 
 def _apply(args: argparse.Namespace) -> int:
-    applied = migrations.apply(args.dsn, target=args.to, policy=_policy())
+    """Apply, converge what 0002 found already there, then verify before saying so."""
+    policy = _policy()
+    applied = migrations.apply(args.dsn, target=args.to, policy=policy)
+    converged = converge.converge(args.dsn, policy.timeout_ms)
+    failed = [] if args.to else [c for c in verify.verify(args.dsn) if not c.ok]
     if args.json:
-        print(json.dumps({"applied": applied}))
-    elif applied:
+        print(json.dumps({"applied": applied, "converged": converged, "verified": not failed}))
+    else:
         for migration_id in applied:
             print(f"applied  {migration_id}")
-    else:
-        print("nothing to apply: the schema is up to date")
-    return 0
+        for fix in converged:
+            print(f"fixed    {fix}")
+        if not (applied or converged):
+            print("nothing to apply: the schema is up to date")
+    for check in failed:
+        print(f"error: apply done but verify fails: {check.name}: {check.detail}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _rollback(args: argparse.Namespace) -> int:
@@ -148,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 130
+    except converge.CannotConverge as exc:
+        print(f"error: {args.command} cannot finish online: {exc}", file=sys.stderr)
+        return 1
     except migrations.MigrationBlocked as exc:
         print(f"error: {args.command} blocked: {_one_line(exc)}", file=sys.stderr)
         return 1

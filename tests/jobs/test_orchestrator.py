@@ -59,7 +59,8 @@ def test_invalid_match_id_of_every_kind_is_rejected_with_a_reason_not_raised(
     result = update_match(match_id, {"minute": 11}, ctx=ctx)
 
     assert result.status == "rejected_invalid"
-    assert reason in result.reason
+    assert result.reason == "invalid_match_id"  # the seed's code; the human text is detail
+    assert reason in result.detail
     assert result.fields_updated == ()
     assert one_match(db, match) == before
     assert ctx.redis.keys(keys.MATCH_LOCK.format("*")) == []
@@ -89,7 +90,7 @@ def test_invalid_changes_are_rejected_before_touching_the_database(
     before = one_match(db, match)
     result = update_match(match, changes, ctx=make_ctx(db))
     assert result.status == "rejected_invalid"
-    assert reason in result.reason
+    assert reason in result.detail
     assert one_match(db, match) == before
 
 
@@ -132,14 +133,14 @@ def test_only_the_fields_that_differ_are_written(db, match, make_ctx):
 def test_a_column_missing_from_the_schema_is_rejected_invalid(db, match, make_ctx):
     result = update_match(match, {"statistics_second_half": {"shots": [1, 2]}}, ctx=make_ctx(db))
     assert result.status == "rejected_invalid"
-    assert "statistics_second_half" in result.reason
+    assert "statistics_second_half" in result.detail
 
 
 def test_a_failed_expectation_changes_nothing(db, match, make_ctx):
     before = one_match(db, match)
     result = update_match(match, {"minute": 30}, expect={"status": "half_time"}, ctx=make_ctx(db))
     assert result.status == "unchanged"
-    assert "expected 'half_time'" in result.reason
+    assert "expected 'half_time'" in result.detail
     assert one_match(db, match) == before
 
 
@@ -194,7 +195,7 @@ def test_a_row_held_in_the_database_is_rejected_locked_within_the_lock_timeout(d
         holder.execute("SELECT 1 FROM ts_matches WHERE id = %s FOR UPDATE", (match,))
         result = update_match(match, {"minute": 11}, ctx=ctx)
     assert result.status == "rejected_locked"
-    assert "locked in the database" in result.reason
+    assert "locked in the database" in result.detail
     assert one_match(db, match)["minute"] == 10
 
 
@@ -259,7 +260,8 @@ def test_an_unreachable_database_fails_with_a_reason_instead_of_raising(make_ctx
 
     assert result.status == "failed"
     assert result.unavailable
-    assert result.reason.startswith("database unavailable")
+    assert result.reason == "database_unavailable"
+    assert result.detail.startswith("database unavailable")
 
 
 def test_an_unreachable_redis_fails_with_a_reason_instead_of_raising(db, match, make_ctx):
@@ -270,7 +272,8 @@ def test_an_unreachable_redis_fails_with_a_reason_instead_of_raising(db, match, 
     result = update_match(match, {"minute": 11}, ctx=ctx)
 
     assert (result.status, result.unavailable) == ("failed", True)
-    assert result.reason.startswith("redis unavailable")
+    assert result.reason == "redis_unavailable"
+    assert result.detail.startswith("redis unavailable")
 
 
 def test_update_match_run_by_a_real_worker_rejects_bad_ids_instead_of_failing(

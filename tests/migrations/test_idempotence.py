@@ -20,7 +20,7 @@ def test_applying_twice_changes_nothing_the_second_time(baseline_url):
     second = run_cli("apply", "--json", dsn=baseline_url)
 
     assert second.returncode == 0
-    assert json.loads(second.stdout) == {"applied": []}
+    assert json.loads(second.stdout) == {"applied": [], "converged": [], "verified": True}
     assert (schema(baseline_url), scalar(baseline_url, INDEX_OID)) == before
 
 

@@ -25,6 +25,9 @@ class AppMetrics:
         self.cache = Counter("goalgpt_cache_requests", "cache", ["result"], registry=self.registry)
         self.pool_waiting = Gauge("goalgpt_db_pool_waiting", "waiting", registry=self.registry)
         self.pool_max = Gauge("goalgpt_db_pool_max", "max", registry=self.registry)
+        self.refusals_last_hour = Gauge(
+            "goalgpt_db_too_many_clients_last_hour", "last hour", registry=self.registry
+        )
         self.too_many_clients.labels("connect")
         for result in ("hit", "miss", "stale"):
             self.cache.labels(result)
