@@ -35,7 +35,10 @@ class Settings(BaseSettings):
 
     # Connections
     DATABASE_URL: str = "postgresql://goalgpt@127.0.0.1:5432/goalgpt"
+    # Two Redis servers: the cache and its short-lived locks (allkeys-lru, no persistence),
+    # and the RQ queues with the jobs' locks and stats (noeviction, appendonly).
     REDIS_URL: str = "redis://127.0.0.1:6379/0"
+    RQ_REDIS_URL: str = "redis://127.0.0.1:6380/0"
     DB_MAX_CONNECTIONS: int = Field(50, ge=1, le=500)
     POOL_TIMEOUT_S: float = Field(5.0, gt=0, le=120)
 
@@ -97,7 +100,7 @@ class Settings(BaseSettings):
             raise ValueError("a postgresql:// URL")
         return value
 
-    @field_validator("REDIS_URL")
+    @field_validator("REDIS_URL", "RQ_REDIS_URL")
     @classmethod
     def _redis_url(cls, value: str) -> str:
         if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
@@ -129,7 +132,7 @@ EXTREME_ABOVE: dict[str, tuple[float, str]] = {
     "MATCH_MINUTE_TIMEOUT_MS": (300_000, "a hung tick blocks the next ones for over 5 minutes"),
 }
 
-SECRET_FIELDS = ("DATABASE_URL", "REDIS_URL")
+SECRET_FIELDS = ("DATABASE_URL", "REDIS_URL", "RQ_REDIS_URL")
 
 
 def load(environ: Mapping[str, str] | None = None) -> Settings:
@@ -203,7 +206,13 @@ def summary(settings: Settings) -> dict[str, dict[str, Any]]:
     return {
         "APP": {
             k: values[k]
-            for k in ("DATABASE_URL", "REDIS_URL", "DB_MAX_CONNECTIONS", "POOL_TIMEOUT_S")
+            for k in (
+                "DATABASE_URL",
+                "REDIS_URL",
+                "RQ_REDIS_URL",
+                "DB_MAX_CONNECTIONS",
+                "POOL_TIMEOUT_S",
+            )
         },
         "PREDICTIONS_CACHE": {
             "TTL_S": values["PREDICTIONS_CACHE_TTL_S"],

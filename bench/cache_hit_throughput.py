@@ -29,6 +29,7 @@ def main() -> None:
         env = {
             "DATABASE_URL": stack.database_url,
             "REDIS_URL": stack.redis_url,
+            "RQ_REDIS_URL": stack.redis_url,
             "PREDICTIONS_CACHE_TTL_S": "3600",
         }
         with h.gunicorn(env, "app.wsgi:app", args.workers, args.threads) as server:

@@ -45,6 +45,7 @@ def main() -> None:
         env = {
             "DATABASE_URL": stack.database_url,
             "REDIS_URL": stack.redis_url,
+            "RQ_REDIS_URL": stack.redis_url,
             "DB_MAX_CONNECTIONS": "20",
         }
         with (

@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "DATABASE_URL": dsn,
                 "REDIS_URL": redis_url,
+                "RQ_REDIS_URL": redis_url,
                 "MATCH_MINUTE_BATCH_SIZE": str(args.batch),
                 "MAX_UPDATES_PER_TICK": str(args.batch),
             }

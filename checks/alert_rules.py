@@ -82,6 +82,45 @@ def rules(t: thresholds.Monitor) -> list[dict[str, Any]]:
     ]
 
 
+def queue_rules(t: thresholds.Queues) -> list[dict[str, Any]]:
+    memory, length, age = t.queue_redis_memory, t.queue_length, t.oldest_job_age
+    used = "max(goalgpt_queue_redis_used_memory_bytes)"
+    limit = "max(goalgpt_queue_redis_maxmemory_bytes)"
+    return [
+        _rule(
+            "GoalGPTQueueRedisMemoryHigh",
+            f"100 * {used} / {limit} > {memory.trigger_above_pct:g} and {limit} > 0",
+            "critical",
+            f"Queue Redis memory at {{{{ $value }}}}% of maxmemory "
+            f"(trigger: >{memory.trigger_above_pct:g}%; at 100% new jobs are refused)",
+            memory.action,
+        ),
+        _rule(
+            "GoalGPTQueueRedisEvicts",
+            "min(goalgpt_queue_redis_noeviction) == 0",
+            "critical",
+            "The queue Redis may evict jobs: its maxmemory-policy is not noeviction",
+            "Set maxmemory-policy noeviction on the queue Redis (the redis role's queue instance)",
+        ),
+        _rule(
+            "GoalGPTQueueLong",
+            f"max by (queue) (goalgpt_queue_length) > {length.trigger_above}",
+            "warning",
+            f"{{{{ $labels.queue }}}} holds {{{{ $value }}}} waiting jobs "
+            f"(trigger: >{length.trigger_above})",
+            length.action,
+        ),
+        _rule(
+            "GoalGPTQueueOldestJobOld",
+            f"max by (queue) (goalgpt_queue_oldest_job_age_seconds) > {age.trigger_above_s:g}",
+            "warning",
+            f"The oldest job in {{{{ $labels.queue }}}} has waited {{{{ $value }}}}s "
+            f"(trigger: >{age.trigger_above_s:g}s)",
+            age.action,
+        ),
+    ]
+
+
 def _rule(
     name: str, expr: str, severity: str, summary: str, action: str, for_: str | None = None
 ) -> dict[str, Any]:
@@ -94,7 +133,7 @@ def _rule(
 
 
 def render(t: thresholds.Thresholds) -> str:
-    document = {"groups": [{"name": GROUP, "rules": rules(t.monitor)}]}
+    document = {"groups": [{"name": GROUP, "rules": rules(t.monitor) + queue_rules(t.queues)}]}
     return HEADER + yaml.safe_dump(document, sort_keys=False, width=1000)
 
 

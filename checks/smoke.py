@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 TIMEOUT_S = 5.0
@@ -64,3 +65,30 @@ def fail(message: str) -> NoReturn:
 def short(text: str, limit: int = 300) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def scrape(base_url: str) -> dict[str, list[tuple[dict, float]]]:
+    """Every sample of `base_url`/metrics as {name: [(labels, value)]}; fails the check
+    when there is no Prometheus text."""
+    answer = get(f"{base_url}/metrics")
+    if answer.status != 200:
+        fail(f"{base_url}/metrics answered {answer.status}: {short(answer.body)}")
+    found: dict[str, list[tuple[dict, float]]] = {}
+    try:
+        for family in text_string_to_metric_families(answer.body):
+            for sample in family.samples:
+                found.setdefault(sample.name, []).append((sample.labels, sample.value))
+    except ValueError as exc:
+        error = f"{base_url}/metrics is not Prometheus text: {exc}"
+    else:
+        return found
+    fail(error)
+
+
+def total(found: dict, name: str, **labels: str) -> float:
+    """The sum of `name`'s samples whose labels include `labels`."""
+    return sum(
+        value
+        for got, value in found.get(name, [])
+        if all(got.get(k) == v for k, v in labels.items())
+    )

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import psycopg
-from prometheus_client.parser import text_string_to_metric_families
 
 from checks.dbconnect import CheckError, NoFreeSlots, connect, first_line
 from checks.monitor.sources import ACTIVE_SQL
-from checks.smoke import fail, get, short
+from checks.smoke import fail, scrape, total
 
 # Unlabelled gauges exist from start-up; labelled counters only once something is counted.
 REQUIRED = (
@@ -19,49 +18,25 @@ REQUIRED = (
 )
 
 
-def _metrics(base_url: str) -> dict[str, list[tuple[dict, float]]]:
-    answer = get(f"{base_url}/metrics")
-    if answer.status != 200:
-        fail(f"{base_url}/metrics answered {answer.status}: {short(answer.body)}")
-    found: dict[str, list[tuple[dict, float]]] = {}
-    try:
-        for family in text_string_to_metric_families(answer.body):
-            for sample in family.samples:
-                found.setdefault(sample.name, []).append((sample.labels, sample.value))
-    except ValueError as exc:
-        error = f"{base_url}/metrics is not Prometheus text: {exc}"
-    else:
-        return found
-    fail(error)
-
-
-def _total(found: dict, name: str, **labels: str) -> float:
-    return sum(
-        value
-        for got, value in found.get(name, [])
-        if all(got.get(k) == v for k, v in labels.items())
-    )
-
-
 def test_metrics_expose_the_pool_gauges(base_url):
-    found = _metrics(base_url)
+    found = scrape(base_url)
     missing = [name for name in REQUIRED if name not in found]
     if missing:
         fail(f"{base_url}/metrics lacks {', '.join(missing)} - is this the GoalGPT app?")
 
 
 def test_pool_and_error_metrics_are_within_thresholds(base_url, limits):
-    found = _metrics(base_url)
+    found = scrape(base_url)
     m = limits.monitor
-    waiting = _total(found, "goalgpt_db_pool_waiting")
+    waiting = total(found, "goalgpt_db_pool_waiting")
     if waiting > m.pool_waiting.trigger_above:
         fail(
             f"{waiting:g} requests wait for a database connection on {base_url} "
             f"(trigger: >{m.pool_waiting.trigger_above}). {m.pool_waiting.action}"
         )
     # The seed's "> 3 in 1 hour": the app and the jobs count their last hour themselves.
-    refusals = _total(found, "goalgpt_db_too_many_clients_last_hour")
-    refusals += _total(found, "goalgpt_job_db_too_many_clients_last_hour")
+    refusals = total(found, "goalgpt_db_too_many_clients_last_hour")
+    refusals += total(found, "goalgpt_job_db_too_many_clients_last_hour")
     if refusals > m.max_clients_errors.trigger_above:
         fail(
             f"{refusals:g} 'too many clients' errors on {base_url} and in the jobs in the last "
@@ -71,11 +46,11 @@ def test_pool_and_error_metrics_are_within_thresholds(base_url, limits):
 
 
 def test_cache_hit_rate_is_within_thresholds(base_url, limits):
-    found = _metrics(base_url)
+    found = scrape(base_url)
     t = limits.monitor.cache_hit_rate
-    hits = _total(found, "goalgpt_cache_requests_total", result="hit")
-    hits += _total(found, "goalgpt_cache_requests_total", result="stale")
-    requests = _total(found, "goalgpt_cache_requests_total")
+    hits = total(found, "goalgpt_cache_requests_total", result="hit")
+    hits += total(found, "goalgpt_cache_requests_total", result="stale")
+    requests = total(found, "goalgpt_cache_requests_total")
     if requests >= t.min_requests and 100 * hits / requests < t.trigger_below_pct:
         fail(
             f"cache hit rate on {base_url} is {100 * hits / requests:.0f}% of {requests:g} "

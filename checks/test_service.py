@@ -23,6 +23,19 @@ def test_app_is_ready_database_and_redis_reachable(base_url):
             f"{base_url}/readyz answered {answer.status} - the app cannot reach "
             f"{_failing_dependencies(answer.body)}"
         )
+    # 200 and "degraded": it serves (a load balancer keeps it), but a deploy is not done.
+    if _status(answer.body) != "ready":
+        fail(
+            f"{base_url}/readyz says {_status(answer.body)} - the app serves without "
+            f"{_failing_dependencies(answer.body)}"
+        )
+
+
+def _status(body: str) -> str:
+    try:
+        return str(json.loads(body)["status"])
+    except (ValueError, KeyError, TypeError):
+        return f"something unexpected: {short(body)}"
 
 
 def test_predictions_endpoint_serves_json_then_a_cache_hit(base_url):

@@ -74,9 +74,35 @@ class Monitor:
 
 
 @dataclass(frozen=True)
+class QueueRedisMemory:
+    trigger_above_pct: float
+    action: str
+
+
+@dataclass(frozen=True)
+class QueueLength:
+    trigger_above: int
+    action: str
+
+
+@dataclass(frozen=True)
+class OldestJobAge:
+    trigger_above_s: float
+    action: str
+
+
+@dataclass(frozen=True)
+class Queues:
+    queue_redis_memory: QueueRedisMemory
+    queue_length: QueueLength
+    oldest_job_age: OldestJobAge
+
+
+@dataclass(frozen=True)
 class Thresholds:
     capacity: Capacity
     monitor: Monitor
+    queues: Queues
 
 
 T = TypeVar("T")
@@ -135,7 +161,7 @@ def _describe(kind: type) -> str:
 
 
 def _check_ranges(t: Thresholds) -> None:
-    c, m = t.capacity, t.monitor
+    c, m, q = t.capacity, t.monitor, t.queues
     rules = [
         ("capacity.slow_query_s", c.slow_query_s > 0, "above 0"),
         ("capacity.max_slow_queries", c.max_slow_queries >= 0, "0 or more"),
@@ -158,6 +184,13 @@ def _check_ranges(t: Thresholds) -> None:
             m.db_active_connections.sustained_s >= 0,
             "0 or more",
         ),
+        (
+            "queues.queue_redis_memory.trigger_above_pct",
+            0 < q.queue_redis_memory.trigger_above_pct < 100,
+            "above 0 and below 100",
+        ),
+        ("queues.queue_length.trigger_above", q.queue_length.trigger_above >= 0, "0 or more"),
+        ("queues.oldest_job_age.trigger_above_s", q.oldest_job_age.trigger_above_s > 0, "above 0"),
     ]
     for key, ok, allowed in rules:
         if not ok:

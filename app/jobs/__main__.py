@@ -17,8 +17,9 @@ import psycopg
 import redis
 
 from app import cli, config
-from app.jobs import stats
+from app.jobs import queue_redis, stats
 from app.jobs.context import DatabaseUnavailable
+from app.jobs.queue_redis import UnsafeQueueRedis
 from app.jobs.queues import ENTRY_POINTS, enqueue_job
 
 SCHEDULED = [name for name in ENTRY_POINTS if name != "orchestrator"]
@@ -27,8 +28,9 @@ SCHEDULED = [name for name in ENTRY_POINTS if name != "orchestrator"]
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m app.jobs",
-        description="Run, enqueue or inspect the scheduled jobs. Reads DATABASE_URL, REDIS_URL "
-        "and the job settings from the environment. Exit 0 done, 1 job failed, 2 bad input.",
+        description="Run, enqueue or inspect the scheduled jobs. Reads DATABASE_URL, "
+        "RQ_REDIS_URL (the queue Redis) and the job settings from the environment. "
+        "Exit 0 done, 1 job failed or unsafe queue Redis, 2 bad input.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run one job now in this process and print its summary")
@@ -50,7 +52,7 @@ def _print(data: Any, as_json: bool) -> None:
 
 
 def _execute(args: argparse.Namespace, settings: config.Settings) -> Any:
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=5)
+    client = queue_redis.connect(settings)
     if args.command == "run":
         return ENTRY_POINTS[args.job](settings)
     if args.command == "enqueue":
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = config.load_or_exit()
     try:
         result = _execute(args, settings)
-    except (DatabaseUnavailable, psycopg.Error, redis.RedisError) as exc:
+    except (DatabaseUnavailable, UnsafeQueueRedis, psycopg.Error, redis.RedisError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         print(f"error: {args.command} failed: {first}", file=sys.stderr)
         return 1

@@ -16,7 +16,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from app import config
 from app.db import WORKER as APPLICATION_NAME
-from app.jobs import stats
+from app.jobs import queue_redis, stats
 from app.refusal import counting_connection, is_too_many_clients
 
 # Errors that say "the database or Redis is unreachable right now", not "this is wrong".
@@ -51,7 +51,8 @@ class JobContext:
 def open_context(settings: config.Settings | None = None) -> JobContext:
     """Open a context from `settings` (default: the environment); the caller closes it."""
     settings = settings or config.load()
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
+    # The jobs' locks and stats live with the queues: on a Redis that never evicts.
+    client = queue_redis.connect(settings, socket_timeout=5)
     pool = ConnectionPool(
         settings.DATABASE_URL,
         connection_class=counting_connection(lambda: stats.record_refusal(client, "connect")),

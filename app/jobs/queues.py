@@ -1,8 +1,7 @@
-"""Queue names, the table of jobs, and helpers to enqueue them.
+"""The table of jobs, their queues, and helpers to enqueue them on the queue Redis.
 
-Workers: `rq worker -w app.jobs.worker.JobWorker --with-scheduler goalgpt-live
-goalgpt-maintenance`. The scheduler (`--with-scheduler`) is what runs the
-delayed retries of a job that found the database down.
+The workers' command line (queues, flags) is defined once in worker_command.py.
+Enqueueing refuses a queue Redis that may evict keys (queue_redis.check).
 """
 
 from __future__ import annotations
@@ -17,11 +16,8 @@ from rq import Queue
 from rq.job import Job
 
 from app import config
-from app.jobs import data_completeness, match_minute, orchestrator, watchdog
-
-QUEUE_LIVE = "goalgpt-live"  # the tick and single match updates: small, time-critical
-QUEUE_MAINTENANCE = "goalgpt-maintenance"  # watchdog and validator: slower scans
-QUEUES = (QUEUE_LIVE, QUEUE_MAINTENANCE)
+from app.jobs import data_completeness, match_minute, orchestrator, queue_redis, watchdog
+from app.jobs.worker_command import QUEUE_LIVE, QUEUE_MAINTENANCE
 
 RESULT_TTL_S = 3600  # keep summaries an hour for operators to read
 FAILURE_TTL_S = 7 * 24 * 3600
@@ -90,7 +86,11 @@ def job_name(func_name: str) -> str:
 
 
 def enqueue_job(connection: redis.Redis, name: str, settings: config.Settings) -> Job:
-    """Enqueue one run of the scheduled job `name` now, with its configured timeout."""
+    """Enqueue one run of the scheduled job `name` now, with its configured timeout.
+
+    Raises queue_redis.UnsafeQueueRedis on a queue Redis that may evict jobs.
+    """
+    queue_redis.ensure_checked(connection)
     specs = {spec.name: spec for spec in job_specs(settings)}
     if name not in specs:
         raise ValueError(f"unknown job {name!r}: one of {', '.join(specs)}")
@@ -104,7 +104,11 @@ def enqueue_job(connection: redis.Redis, name: str, settings: config.Settings) -
 
 
 def enqueue_update(connection: redis.Redis, match_id: object, changes: Mapping[str, Any]) -> Job:
-    """Enqueue one orchestrator update; its result is the UpdateResult."""
+    """Enqueue one orchestrator update; its result is the UpdateResult.
+
+    Raises queue_redis.UnsafeQueueRedis on a queue Redis that may evict jobs.
+    """
+    queue_redis.ensure_checked(connection)
     return Queue(QUEUE_LIVE, connection=connection).enqueue(
         orchestrator.update_match,
         match_id,

@@ -1,16 +1,19 @@
-"""Probes and metrics: /healthz (alive), /readyz (dependencies answer), /metrics."""
+"""Probes and metrics: /healthz (alive), /readyz (can serve), /metrics.
+
+/readyz is what a load balancer uses: 200 while the database answers, with
+"degraded" and the missing Redis named in the body when a Redis is down
+(app/web/dependencies.py says why); 503 only when the database is unreachable.
+"""
 
 from __future__ import annotations
 
-import redis
 from flask import Blueprint, Response, jsonify
 
 from app import metrics
-from app.db import DatabaseUnavailable
+from app.web import dependencies
 from app.web.services import services
 
 bp = Blueprint("health", __name__)
-READY_TIMEOUT_S = 2.0
 
 
 @bp.get("/healthz")
@@ -20,19 +23,10 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    svc = services()
-    checks = {"postgres": "ok", "redis": "ok"}
-    try:
-        svc.db.ping(min(READY_TIMEOUT_S, svc.settings.POOL_TIMEOUT_S))
-    except DatabaseUnavailable as exc:
-        checks["postgres"] = exc.kind
-    try:
-        svc.redis.ping()
-    except redis.RedisError as exc:
-        metrics.REDIS_ERRORS.labels(operation="ping").inc()
-        checks["redis"] = type(exc).__name__
-    ready = all(value == "ok" for value in checks.values())
-    return jsonify(status="ready" if ready else "not ready", checks=checks), 200 if ready else 503
+    states = services().dependency_states()
+    status, degraded = dependencies.verdict(states)
+    body = jsonify(status=status, checks=states, degraded=degraded)
+    return body, 503 if status == "not ready" else 200
 
 
 @bp.get("/metrics")

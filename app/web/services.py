@@ -13,21 +13,29 @@ from redis.retry import Retry
 from app.cache import SharedCache
 from app.config import Settings
 from app.db import WEB, Database
+from app.jobs.queue_metrics import QueueMetricsCollector
 from app.jobs.stats import JobStatsCollector
+from app.web import dependencies
+from app.web.dependencies import DependencyCollector
+
+# /readyz and /metrics wait at most this long for the database.
+READY_TIMEOUT_S = 2.0
 
 
 @dataclass
 class Services:
     settings: Settings
     db: Database
-    redis: redis.Redis
+    redis: redis.Redis  # the cache (REDIS_URL)
+    queue_redis: redis.Redis  # the queues, job locks and job stats (RQ_REDIS_URL)
     cache: SharedCache
     # Collectors added to /metrics on every scrape (e.g. job statistics).
     extra_collectors: list[Collector] = field(default_factory=list)
 
     @classmethod
     def start(cls, settings: Settings, *, singleflight: bool = True) -> Services:
-        client = redis_client(settings)
+        client = redis_client(settings.REDIS_URL, settings)
+        queues = redis_client(settings.RQ_REDIS_URL, settings)
         cache = SharedCache(
             client,
             ttl_s=settings.PREDICTIONS_CACHE_TTL_S,
@@ -37,20 +45,32 @@ class Services:
             local_entries=settings.PREDICTIONS_LOCAL_CACHE_ENTRIES,
             max_refreshes=settings.PREDICTIONS_MAX_REFRESHES,
         )
-        # Job statistics live in Redis, so any web host's /metrics shows the fleet's jobs.
-        collectors: list[Collector] = [JobStatsCollector(client)]
-        return cls(settings, Database(settings, WEB).open(), client, cache, collectors)
+        # Job statistics and queues live in the queue Redis, so any web host's
+        # /metrics shows the fleet's jobs.
+        collectors: list[Collector] = [JobStatsCollector(queues), QueueMetricsCollector(queues)]
+        db = Database(settings, WEB).open()
+        svc = cls(settings, db, client, queues, cache, collectors)
+        svc.extra_collectors.append(
+            DependencyCollector(lambda: dependencies.check_optional(client, queues))
+        )
+        return svc
+
+    def dependency_states(self) -> dict[str, str]:
+        """Each dependency's state (app/web/dependencies.py), as /readyz reports it."""
+        timeout = min(READY_TIMEOUT_S, self.settings.POOL_TIMEOUT_S)
+        return dependencies.check(self.db, self.redis, self.queue_redis, timeout)
 
     def close(self) -> None:
         self.db.close()
         self.redis.close()
+        self.queue_redis.close()
 
 
-def redis_client(settings: Settings) -> redis.Redis:
-    """A client that fails fast: short timeouts, no retries (the cache is optional)."""
+def redis_client(url: str, settings: Settings) -> redis.Redis:
+    """A client that fails fast: short timeouts, no retries (the web serves without Redis)."""
     timeout = settings.REDIS_SOCKET_TIMEOUT_S
     return redis.Redis.from_url(
-        settings.REDIS_URL,
+        url,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 0),

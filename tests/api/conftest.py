@@ -33,7 +33,7 @@ def api_database_url(migrated_database_url: str) -> str:
 
 
 def settings_for(database_url: str, redis_url: str, **overrides: object) -> Settings:
-    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "RQ_REDIS_URL": redis_url}
     return config.load(env | {name: str(value) for name, value in overrides.items()})
 
 

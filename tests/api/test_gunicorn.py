@@ -28,6 +28,7 @@ def server(api_database_url, redis_server) -> Iterator[GunicornServer]:
     env = {
         "DATABASE_URL": api_database_url,
         "REDIS_URL": redis_server.url,
+        "RQ_REDIS_URL": redis_server.url,
         "DB_MAX_CONNECTIONS": str(POOL_MAX),
     }
     gunicorn = GunicornServer(env, workers=WORKERS, threads=32).start()
@@ -73,7 +74,7 @@ def test_probes_answer(server):
     assert server.get("/healthz").status == 200
     ready = server.get("/readyz")
     assert ready.status == 200
-    assert ready.json()["checks"] == {"postgres": "ok", "redis": "ok"}
+    assert ready.json()["checks"] == {"postgres": "ok", "redis": "ok", "queue_redis": "ok"}
 
 
 def test_100_concurrent_requests_over_4_workers_query_postgres_once(

@@ -217,7 +217,7 @@ def test_stale_window_of_zero_turns_stale_serving_off(
     assert count_queries() == 2
 
 
-def test_redis_down_serves_from_postgres_then_the_cache_is_used_again(
+def test_redis_down_serves_from_postgres_ready_but_degraded_then_the_cache_is_used_again(
     api_app, api_database_url, redis_server, count_queries
 ):
     path = f"{URL}?limit=11"
@@ -229,15 +229,24 @@ def test_redis_down_serves_from_postgres_then_the_cache_is_used_again(
         assert {r.status_code for r in responses} == {200}
         assert {r.headers["X-Cache"] for r in responses} == {"MISS"}
         assert count_queries() == 1  # in-process single-flight still holds
-        assert sample_value(metrics_text(api_app), "goalgpt_redis_errors_total") >= 1
-        assert api_app.test_client().get("/readyz").status_code == 503
+        text = metrics_text(api_app)
+        assert sample_value(text, "goalgpt_redis_errors_total") >= 1
+        # Ready (a load balancer keeps the host), with the missing Redis named.
+        ready = api_app.test_client().get("/readyz")
+        assert ready.status_code == 200
+        assert ready.get_json()["status"] == "degraded"
+        assert ready.get_json()["checks"]["redis"] == "ConnectionError"
+        assert "redis" in ready.get_json()["degraded"]
+        assert sample_value(text, "goalgpt_dependency_up", dependency="redis") == 0
+        assert sample_value(text, "goalgpt_degraded") == 1
     finally:
         redis_server.start()
     client = api_app.test_client()
     assert client.get(path).headers["X-Cache"] == "MISS"
     assert client.get(path).headers["X-Cache"] == "HIT"
     assert count_queries() == 2
-    assert client.get("/readyz").status_code == 200
+    assert client.get("/readyz").get_json()["status"] == "ready"
+    assert sample_value(metrics_text(api_app), "goalgpt_degraded") == 0
 
 
 def test_requests_are_counted_by_route_and_status(api_app):

@@ -19,7 +19,11 @@ class Layout:
     web_workers: int = 2
     workers: int = 2
     db_max_connections: int = 50
-    redis_port: int = 6379
+    redis_cache_port: int = 6379
+    redis_queue_port: int = 6380
+    redis_conf_dir: str = "/etc/goalgpt"
+    redis_cache_password_file: str = "/etc/goalgpt/redis-cache-password"
+    redis_queue_password_file: str = "/etc/goalgpt/redis-queue-password"
     postgresql_port: int = 5432
     supervisor_venv: str = "/opt/goalgpt/supervisor"
     supervisor_conf_dir: str = "/etc/goalgpt/supervisor"
@@ -38,7 +42,11 @@ class Layout:
             "web_workers": "goalgpt_base_web_workers",
             "workers": "goalgpt_workers_count",
             "db_max_connections": "goalgpt_base_db_max_connections",
-            "redis_port": "redis_port",
+            "redis_cache_port": "redis_cache_port",
+            "redis_queue_port": "redis_queue_port",
+            "redis_conf_dir": "redis_conf_dir",
+            "redis_cache_password_file": "redis_cache_password_file",
+            "redis_queue_password_file": "redis_queue_password_file",
             "postgresql_port": "postgresql_port",
             "supervisor_venv": "supervisor_venv",
             "supervisor_conf_dir": "supervisor_conf_dir",
@@ -50,7 +58,7 @@ class Layout:
         for field in ("web_port", "web_workers", "workers", "db_max_connections"):
             if field in given:
                 given[field] = int(given[field])
-        for field in ("redis_port", "postgresql_port"):
+        for field in ("redis_cache_port", "redis_queue_port", "postgresql_port"):
             if field in given:
                 given[field] = int(given[field])
         # playbooks/group_vars/all.yml's rule, which the inventory alone does not carry.

@@ -35,7 +35,12 @@ def make_env(redis_url: str) -> Callable[..., dict[str, str]]:
     """Environment for a job process: the test's servers plus setting overrides."""
 
     def make(database_url: str, **overrides: Any) -> dict[str, str]:
-        env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "POOL_TIMEOUT_S": "2"}
+        env = {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "RQ_REDIS_URL": redis_url,
+            "POOL_TIMEOUT_S": "2",
+        }
         return env | {name: str(value) for name, value in overrides.items()}
 
     return make

@@ -30,6 +30,7 @@ EXPECTED = {
 
 
 def _load(monkeypatch, redis_url: str, **env: str) -> CronScheduler:
+    monkeypatch.setenv("RQ_REDIS_URL", redis_url)
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     scheduler = CronScheduler(connection=redis.Redis.from_url(redis_url))

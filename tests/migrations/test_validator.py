@@ -16,6 +16,7 @@ def test_the_validator_skips_before_and_sets_the_flags_after_the_migration(
 ):
     monkeypatch.setenv("DATABASE_URL", baseline_url)
     monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("RQ_REDIS_URL", redis_url)
 
     before = data_completeness.run()
     migrations.apply(baseline_url)

@@ -152,8 +152,9 @@ def live_database(live_pg) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def live_redis() -> Iterator[RedisServer]:
-    """A Redis of this module's own: the smoke-gate tests stop and restart it."""
-    server = RedisServer().start()
+    """A Redis of this module's own, cache and queues (never evicting, with a maxmemory as
+    the smoke gate requires): the smoke-gate tests stop and restart it."""
+    server = RedisServer(config={"maxmemory": "64mb", "maxmemory-policy": "noeviction"}).start()
     yield server
     server.stop()
 
@@ -164,7 +165,12 @@ def start_app() -> Iterator[Callable[..., GunicornServer]]:
     started: list[GunicornServer] = []
 
     def start(database_url: str, redis_url: str, **env: str) -> GunicornServer:
-        settings = {"DATABASE_URL": database_url, "REDIS_URL": redis_url, **env}
+        settings = {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "RQ_REDIS_URL": redis_url,
+            **env,
+        }
         server = GunicornServer(settings, workers=1, threads=16).start()
         started.append(server)
         return server

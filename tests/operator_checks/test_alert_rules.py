@@ -29,6 +29,25 @@ def test_shipped_thresholds_render_the_seeds_four_triggers():
     assert rules["GoalGPTPoolWaiting"]["annotations"]["action"] == "Check for connection leaks"
 
 
+def test_shipped_thresholds_render_the_queue_alerts_and_promtool_accepts_them(tmp_path):
+    text = alert_rules.render(thresholds.load())
+    rules = by_name(text)
+
+    memory = rules["GoalGPTQueueRedisMemoryHigh"]["expr"]
+    assert "goalgpt_queue_redis_used_memory_bytes" in memory and " > 80 and " in memory
+    assert rules["GoalGPTQueueRedisEvicts"]["expr"] == "min(goalgpt_queue_redis_noeviction) == 0"
+    assert rules["GoalGPTQueueLong"]["expr"].endswith("(goalgpt_queue_length) > 1000")
+    assert rules["GoalGPTQueueOldestJobOld"]["expr"].endswith(
+        "(goalgpt_queue_oldest_job_age_seconds) > 120"
+    )
+    path = tmp_path / "rules.yml"
+    path.write_text(text)
+    checked = subprocess.run(
+        ["promtool", "check", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
 def test_changed_thresholds_change_the_rules(thresholds_file):
     path = thresholds_file(
         monitor={
@@ -68,10 +87,14 @@ def test_make_alert_rules_writes_the_file(tmp_path):
     )
 
     assert done.returncode == 0, done.stderr
-    assert f"wrote 4 alerting rules to {target}" in done.stdout
+    assert f"wrote 8 alerting rules to {target}" in done.stdout
     assert set(by_name(target.read_text())) == {
         "GoalGPTMaxClientsErrors",
         "GoalGPTCacheHitRateLow",
         "GoalGPTDbActiveConnectionsHigh",
         "GoalGPTPoolWaiting",
+        "GoalGPTQueueRedisMemoryHigh",
+        "GoalGPTQueueRedisEvicts",
+        "GoalGPTQueueLong",
+        "GoalGPTQueueOldestJobOld",
     }

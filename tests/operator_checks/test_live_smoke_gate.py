@@ -37,9 +37,14 @@ def test_gate_fails_readably_when_redis_is_down(gate_env, live_redis):
     finally:
         live_redis.start()
 
-    assert done.returncode == 1
-    assert "/readyz answered 503 - the app cannot reach redis (ConnectionError)" in done.stdout
-    # Degraded, not down: the rest of the gate still passes (predictions served without Redis).
-    assert "1 failed, 8 passed" in done.stdout, done.stdout
+    assert done.returncode == 1, done.stdout
+    assert (
+        "/readyz says degraded - the app serves without queue_redis (ConnectionError) "
+        "and redis (ConnectionError)"
+    ) in done.stdout, done.stdout
+    assert "cannot read the queue Redis (goalgpt_queue_redis_up is not 1)" in done.stdout
+    # Degraded, not down: the rest of the gate still passes (predictions served without Redis);
+    # the readiness check and the three queue checks fail.
+    assert "4 failed, 8 passed" in done.stdout, done.stdout
     assert "Traceback" not in done.stdout
     assert elapsed < 30

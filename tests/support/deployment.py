@@ -60,7 +60,8 @@ class Deployment:
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="goalgpt-e2e-")))
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     pg_port: int = field(default_factory=free_port)
-    redis_port: int = field(default_factory=free_port)
+    redis_cache_port: int = field(default_factory=free_port)
+    redis_queue_port: int = field(default_factory=free_port)
     web_port: int = field(default_factory=free_port)
 
     def __post_init__(self) -> None:
@@ -123,9 +124,12 @@ class Deployment:
             "postgresql_data_dir": f"{root}/pgdata",
             "postgresql_log_file": f"{root}/pglog/postgresql.log",
             "postgresql_password_file": f"{root}/etc/db-password",
-            "redis_port": self.redis_port,
-            "redis_conf_path": f"{root}/etc/redis.conf",
+            "redis_cache_port": self.redis_cache_port,
+            "redis_queue_port": self.redis_queue_port,
+            "redis_conf_dir": f"{root}/etc/redis",
             "redis_data_dir": f"{root}/redis",
+            "redis_cache_password_file": f"{root}/etc/redis-cache-password",
+            "redis_queue_password_file": f"{root}/etc/redis-queue-password",
             "goalgpt_base_user": self.user,
             "goalgpt_base_group": self.user,
             "goalgpt_base_home": f"{root}/opt/goalgpt",

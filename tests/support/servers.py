@@ -150,54 +150,73 @@ class PostgresServer:
 
 @dataclass
 class RedisServer:
-    """A Redis server with no persistence in a temporary directory."""
+    """A Redis server in a temporary directory: no persistence unless `config` says so.
 
+    `config` is any redis.conf setting, e.g. {"maxmemory": "3mb", "maxmemory-policy":
+    "allkeys-lru"} or {"appendonly": "yes", "appendfsync": "everysec"}; `password`
+    sets requirepass (given in a config file, never on the command line).
+    """
+
+    config: dict[str, str] = field(default_factory=dict)
+    password: str | None = None
     port: int = 0
     workdir: Path | None = None
     process: subprocess.Popen | None = None
 
     def start(self) -> RedisServer:
+        """Start it; after `kill()` or `stop(keep_data=True)` it restarts on the same data."""
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("no redis-server found: run 'make servers'")
-        self.workdir = Path(tempfile.mkdtemp(prefix="goalgpt-redis-"))
+        if self.workdir is None:
+            self.workdir = Path(tempfile.mkdtemp(prefix="goalgpt-redis-"))
         if not self.port:
             self.port = free_port()
-        argv = [
-            binary,
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(self.workdir),
-            "--daemonize",
-            "no",
-        ]
+        settings = {
+            "port": str(self.port),
+            "bind": "127.0.0.1",
+            "save": '""',
+            "appendonly": "no",
+            "dir": str(self.workdir),
+            "daemonize": "no",
+            **self.config,
+        }
+        if self.password is not None:
+            settings["requirepass"] = self.password
+        conf = self.workdir / "redis.conf"
+        conf.write_text("".join(f"{key} {value}\n" for key, value in settings.items()))
+        conf.chmod(0o600)
         log = self.workdir / "redis.log"
-        with open(log, "wb") as out:
+        with open(log, "ab") as out:
             self.process = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                [binary, str(conf)], stdout=out, stderr=subprocess.STDOUT, start_new_session=True
             )
         _wait_until(self._answers, "redis-server", self.process, log)
         return self
 
+    def client(self, **options: object) -> redis.Redis:
+        return redis.Redis(port=self.port, password=self.password, **options)
+
     def _answers(self) -> bool:
         try:
-            return bool(redis.Redis(port=self.port, socket_timeout=1).ping())
+            return bool(self.client(socket_timeout=1).ping())
         except redis.RedisError:
             return False
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
 
-    def stop(self) -> None:
-        """Stop the server; `start()` again brings it back on the same port."""
+    def kill(self) -> None:
+        """SIGKILL, as a crash would: the data directory stays for `start()`."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self, keep_data: bool = False) -> None:
+        """Stop the server; `start()` again brings it back on the same port
+        (with its data when `keep_data`, else empty)."""
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -205,5 +224,6 @@ class RedisServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        if self.workdir:
+        if self.workdir and not keep_data:
             shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None

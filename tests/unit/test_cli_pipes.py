@@ -44,7 +44,11 @@ def run_into_closed_pipe(*argv: str, env: dict[str, str]) -> subprocess.Complete
 def test_a_closed_pipe_ends_the_command_quietly_without_a_traceback(
     argv, migrated_database_url, redis_url
 ):
-    env = {"DATABASE_URL": migrated_database_url, "REDIS_URL": redis_url}
+    env = {
+        "DATABASE_URL": migrated_database_url,
+        "REDIS_URL": redis_url,
+        "RQ_REDIS_URL": redis_url,
+    }
     done = run_into_closed_pipe(*argv, env=env)
     assert done.stderr == ""
     assert done.returncode == BROKEN_PIPE_EXIT

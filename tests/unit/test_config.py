@@ -120,7 +120,8 @@ def test_a_good_cron_string_overrides(name):
 
 
 @pytest.mark.parametrize(
-    ("name", "bad"), [("DATABASE_URL", "mysql://x/y"), ("REDIS_URL", "http://x")]
+    ("name", "bad"),
+    [("DATABASE_URL", "mysql://x/y"), ("REDIS_URL", "http://x"), ("RQ_REDIS_URL", "http://x")],
 )
 def test_urls_of_the_wrong_kind_are_refused(name, bad):
     with pytest.raises(ConfigError, match=f"^invalid {name}="):
@@ -155,12 +156,15 @@ def test_summary_masks_passwords():
         {
             "DATABASE_URL": "postgresql://app:s3cret@db:5432/goalgpt",
             "REDIS_URL": "redis://:hunter2@cache:6379/0",
+            "RQ_REDIS_URL": "redis://:queue-pw@queues:6380/0",
         }
     )
     text = config.format_summary(settings)
     assert "s3cret" not in text
     assert "hunter2" not in text
+    assert "queue-pw" not in text
     assert "postgresql://app:***@db:5432/goalgpt" in text
+    assert "RQ_REDIS_URL = redis://:***@queues:6380/0" in text
 
 
 def _run_cli(*args, env=None):

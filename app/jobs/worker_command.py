@@ -1,0 +1,49 @@
+"""The rq worker command line, defined once: the role runs it, the README shows it.
+
+`python app/jobs/worker_command.py` prints it (the role reads it that way on the
+controller, so this module imports nothing but the standard library).
+
+The flags bound how long a job abandoned by a killed worker stays "started":
+its heartbeat expires JOB_MONITORING_INTERVAL_S + WORKER_HEARTBEAT_GRACE_S
+(app/config.py, 15 s) after the kill, and an idle worker runs RQ's maintenance
+(which fails or retries such jobs) every max(MAINTENANCE_INTERVAL_S, WORKER_TTL_S - 15)
+seconds: at most 5 + 15 + 20 = 40 s, inside the minute the README promises.
+WORKER_TTL_S also bounds how long a worker stays unregistered after the queue
+Redis lost its keys: it heartbeats (and registers again) every WORKER_TTL_S - 15 s.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+QUEUE_LIVE = "goalgpt-live"  # the tick and single match updates: small, time-critical
+QUEUE_MAINTENANCE = "goalgpt-maintenance"  # watchdog and validator: slower scans
+QUEUES = (QUEUE_LIVE, QUEUE_MAINTENANCE)  # most urgent first
+
+WORKER_CLASS = "app.jobs.worker.JobWorker"
+WORKER_TTL_S = 35
+JOB_MONITORING_INTERVAL_S = 5
+MAINTENANCE_INTERVAL_S = 15
+
+
+def argv(rq: str = "rq") -> list[str]:
+    """The worker's command line; `rq` is the path of the rq program to run."""
+    return [
+        rq,
+        "worker",
+        "--worker-class",
+        WORKER_CLASS,
+        # The scheduler runs the delayed retries of jobs that found the database down.
+        "--with-scheduler",
+        "--worker-ttl",
+        str(WORKER_TTL_S),
+        "--job-monitoring-interval",
+        str(JOB_MONITORING_INTERVAL_S),
+        "--maintenance-interval",
+        str(MAINTENANCE_INTERVAL_S),
+        *QUEUES,
+    ]
+
+
+if __name__ == "__main__":
+    print(shlex.join(argv()))

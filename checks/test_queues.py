@@ -1,0 +1,65 @@
+"""The queue Redis never evicts jobs and the queues keep up: /metrics against thresholds.yml.
+
+The app exports what it reads from the queue Redis (RQ_REDIS_URL), so the gate
+needs no Redis password: goalgpt_queue_redis_* and goalgpt_queue_* (app/jobs/queue_metrics.py).
+"""
+
+from __future__ import annotations
+
+from checks.smoke import fail, scrape, total
+
+
+def _queue_metrics(base_url: str) -> dict:
+    found = scrape(base_url)
+    if total(found, "goalgpt_queue_redis_up") != 1:
+        fail(
+            f"the app at {base_url} cannot read the queue Redis "
+            "(goalgpt_queue_redis_up is not 1); see /readyz"
+        )
+    return found
+
+
+def test_queue_redis_never_evicts_jobs(base_url):
+    found = _queue_metrics(base_url)
+    if total(found, "goalgpt_queue_redis_noeviction") != 1:
+        fail(
+            f"the queue Redis behind {base_url} may evict jobs: its maxmemory-policy is not "
+            "noeviction. Set maxmemory-policy noeviction on it (the redis role's queue instance)"
+        )
+
+
+def test_queue_redis_memory_is_within_thresholds(base_url, limits):
+    found = _queue_metrics(base_url)
+    t = limits.queues.queue_redis_memory
+    used = total(found, "goalgpt_queue_redis_used_memory_bytes")
+    maximum = total(found, "goalgpt_queue_redis_maxmemory_bytes")
+    if maximum <= 0:
+        fail(
+            f"the queue Redis behind {base_url} has no maxmemory, so nothing warns before it "
+            "takes the host's memory; set one (redis_queue_maxmemory)"
+        )
+    if 100 * used / maximum > t.trigger_above_pct:
+        fail(
+            f"the queue Redis behind {base_url} uses {100 * used / maximum:.0f}% of its "
+            f"maxmemory (trigger: >{t.trigger_above_pct:g}%; at 100% new jobs are refused). "
+            f"{t.action}"
+        )
+
+
+def test_queues_keep_up_within_thresholds(base_url, limits):
+    found = _queue_metrics(base_url)
+    length, age = limits.queues.queue_length, limits.queues.oldest_job_age
+    late = []
+    for labels, value in found.get("goalgpt_queue_length", []):
+        if value > length.trigger_above:
+            late.append(
+                f"{labels['queue']} holds {value:g} jobs (trigger: >{length.trigger_above})"
+            )
+    for labels, value in found.get("goalgpt_queue_oldest_job_age_seconds", []):
+        if value > age.trigger_above_s:
+            late.append(
+                f"{labels['queue']}'s oldest job waits {value:.0f}s "
+                f"(trigger: >{age.trigger_above_s:g}s)"
+            )
+    if late:
+        fail(f"queues behind {base_url} fall behind: {'; '.join(late)}. {length.action}")

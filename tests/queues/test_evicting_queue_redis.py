@@ -1,0 +1,85 @@
+"""A queue Redis that may evict: workers, rq cron and enqueueing refuse it with one line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from rq import Queue
+
+from app.jobs.queues import QUEUE_LIVE, QUEUE_MAINTENANCE
+from tests.queues.conftest import CACHE_CONFIG, job_env
+from tests.support.rq_worker import REPO, worker_argv
+
+EVICTING = {"maxmemory": "64mb", "maxmemory-policy": "allkeys-lru"}
+
+
+def run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *argv],
+        env={**os.environ, **env},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def refusal(who: str, port: int) -> str:
+    return (
+        f"error: {who} refuses to start: the queue Redis at 127.0.0.1:{port} has "
+        "maxmemory-policy allkeys-lru, which evicts RQ jobs when memory is full; set "
+        "maxmemory-policy noeviction on it (the redis role's queue instance) or point "
+        "RQ_REDIS_URL at one that has it"
+    )
+
+
+@pytest.fixture
+def evicting(start_redis):
+    cache = start_redis(CACHE_CONFIG)
+    queues = start_redis(EVICTING, password="queue-secret")
+    return queues, job_env(cache, queues)
+
+
+def test_a_worker_refuses_to_start_on_an_allkeys_lru_queue_redis_with_one_line(evicting):
+    queues, env = evicting
+    done = run(["-m", "rq.cli", *worker_argv(queues.url, [QUEUE_LIVE])], env)
+
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [refusal("rq worker", queues.port)]
+    assert "queue-secret" not in done.stderr + done.stdout
+    assert queues.client().smembers("rq:workers") == set()
+
+
+def test_rq_cron_refuses_to_start_on_an_allkeys_lru_queue_redis(evicting):
+    queues, env = evicting
+    done = run(["-m", "rq.cli", "cron", "app/jobs/cron_config.py"], env)
+
+    assert done.returncode == 1
+    assert refusal("rq cron", queues.port) in done.stderr.splitlines()
+    assert "Traceback" not in done.stderr
+
+
+def test_enqueueing_refuses_an_allkeys_lru_queue_redis_and_queues_nothing(evicting):
+    queues, env = evicting
+    done = run(["-m", "app.jobs", "enqueue", "watchdog"], env)
+
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        refusal("x", queues.port).replace("error: x refuses to start: ", "error: enqueue failed: ")
+    ]
+    assert Queue(QUEUE_MAINTENANCE, connection=queues.client()).count == 0
+
+
+def test_a_worker_says_so_in_one_line_when_the_queue_redis_is_unreachable(start_redis):
+    cache = start_redis(CACHE_CONFIG)
+    queues = start_redis({"maxmemory-policy": "noeviction"}, password="queue-secret")
+    env = job_env(cache, queues)
+    queues.stop()
+    done = run(["-m", "rq.cli", *worker_argv(queues.url, [QUEUE_LIVE])], env)
+
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "queue-secret" not in done.stderr
