@@ -51,7 +51,7 @@ options:
 EXAMPLES = r"""
 - name: Probe the database
   goalgpt_capacity:
-    python: /opt/goalgpt/venv/bin/python
+    python: /opt/goalgpt/current/venv/bin/python
     env_file: /etc/goalgpt/goalgpt.env
     checks_env_file:
     description: The operator checks' env file (monitoring role URL), read after

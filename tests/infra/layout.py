@@ -14,6 +14,7 @@ class Layout:
     home: str = "/opt/goalgpt"
     config_dir: str = "/etc/goalgpt"
     web_bind: str = "127.0.0.1"
+    service_address: str = "127.0.0.1"
     web_port: int = 8000
     web_workers: int = 2
     workers: int = 2
@@ -72,6 +73,7 @@ class Layout:
             if field in given:
                 given[field] = int(given[field])
         given["service_address"] = _service_address(found)
+        given.setdefault("web_bind", given["service_address"])
         return cls(groups=tuple(found.get("group_names", ())), **given)
 
     @property
@@ -83,8 +85,16 @@ class Layout:
         return f"{self.home}/bin/goalgpt-env"
 
     @property
+    def current(self) -> str:
+        return f"{self.home}/current"
+
+    @property
+    def releases(self) -> str:
+        return f"{self.home}/releases"
+
+    @property
     def python(self) -> str:
-        return f"{self.home}/venv/bin/python"
+        return f"{self.current}/venv/bin/python"
 
     @property
     def base_url(self) -> str:
