@@ -11,7 +11,7 @@ ALERT_RULES ?= build/prometheus/goalgpt-alerts.yml
 # Tools run from the venv find its other tools (ansible-lint, ansible-playbook) first.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv servers test lint format deploy check alert-rules clean
+.PHONY: help venv servers lab-tools lab-up lab-down test lint format deploy check alert-rules clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -26,7 +26,16 @@ venv: $(STAMP) ## create .venv from the pins
 servers: ## make sure the postgresql and redis-server binaries exist
 	@scripts/ensure-servers.sh
 
-test: venv servers ## run every test against throwaway servers
+lab-tools: ## make sure systemd-nspawn, debootstrap and tinyproxy exist (the lab's tools)
+	@scripts/ensure-lab-tools.sh
+
+lab-up: venv lab-tools ## boot the 7-host systemd lab; writes build/lab/inventory.yml
+	$(BIN)/python -m tests.lab up
+
+lab-down: venv ## remove every trace of the lab (also of a killed run)
+	$(BIN)/python -m tests.lab down
+
+test: venv servers lab-tools ## run every test against throwaway servers and the lab
 	$(BIN)/pytest
 
 lint: venv ## ruff, yamllint and ansible-lint

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import signal
 import uuid
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import psycopg
 import pytest
 import redis
 
 from tests.support.servers import PostgresServer, RedisServer
+
+if TYPE_CHECKING:
+    from tests.lab import Lab
 
 
 @pytest.fixture(scope="session")
@@ -76,3 +81,31 @@ def redis_url(redis_server: RedisServer) -> str:
     """The shared Redis, emptied for this test."""
     redis.Redis.from_url(redis_server.url).flushall()
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    """The fleet lab (GOALGPT_LAB_ID, default 0), booted once per run for every test that
+    asks; torn down at the end, even on failure. A lab already there (`make lab-up`) is
+    reused (its stopped hosts started) and left up. A test that breaks a host puts it
+    back with lab.restore(host)."""
+    from tests.lab import Lab
+
+    lab = Lab()
+    if lab.is_present():
+        lab.up()
+        yield lab
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        lab.up()
+        yield lab
+    finally:
+        lab.down()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    # A terminated run (CI timeout) still runs the lab's teardown; SIGKILL cannot be
+    # caught, and the next `lab up` removes what such a run left.
+    raise KeyboardInterrupt

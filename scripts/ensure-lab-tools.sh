@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Makes sure the tools the fleet lab (tests/lab) needs exist: systemd-nspawn,
+# debootstrap, tinyproxy, ssh, ip. As root it installs them with apt; otherwise
+# it prints the one command to run.
+set -euo pipefail
+
+have_all() {
+    command -v systemd-nspawn && command -v debootstrap && command -v tinyproxy \
+        && command -v ssh && command -v ssh-keygen && command -v ip && command -v nsenter
+}
+
+if have_all >/dev/null 2>&1; then
+    exit 0
+fi
+packages="systemd-container debootstrap tinyproxy openssh-client iproute2 util-linux"
+if [ "$(id -u)" -ne 0 ]; then
+    echo "missing lab tools: run 'sudo apt-get install -y $packages' and retry" >&2
+    exit 1
+fi
+echo "installing $packages with apt-get" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# policy-rc.d keeps apt from starting Debian's own tinyproxy on 0.0.0.0:8888:
+# the lab runs its own, on its bridge address only.
+trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+    chmod +x /usr/sbin/policy-rc.d
+else
+    trap - EXIT
+fi
+apt-get install -y -qq $packages >/dev/null
+have_all >/dev/null
