@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     SINGLEFLIGHT_TIMEOUT_S: float = Field(10.0, gt=0, le=120)
     # Fresh entries each web worker also keeps in memory until they expire; 0 = off.
     PREDICTIONS_LOCAL_CACHE_ENTRIES: int = Field(256, ge=0, le=100_000)
+    # Background refreshes of stale keys one web process runs at once; each holds a
+    # database connection (a web process holds at most GUNICORN_THREADS + this many).
+    PREDICTIONS_MAX_REFRESHES: int = Field(2, ge=0, le=64)
     # Redis calls fail fast instead of hanging a request: the cache is optional.
     REDIS_SOCKET_TIMEOUT_S: float = Field(0.5, gt=0, le=30)
 
@@ -68,6 +71,9 @@ class Settings(BaseSettings):
     # Job runtime (app/jobs): fleet lock, retries, abandoned-job detection, repairs
     JOB_LOCK_LEASE_S: int = Field(30, ge=1, le=600)
     JOB_RETRY_MAX: int = Field(3, ge=0, le=20)
+    # Connections of the pool each job opens (one job at a time per rq worker process);
+    # its own setting: a worker never uses DB_MAX_CONNECTIONS, the web pool's size.
+    JOB_DB_MAX_CONNECTIONS: int = Field(2, ge=1, le=20)
     JOB_RETRY_INTERVAL_S: int = Field(10, ge=0, le=600)
     WORKER_HEARTBEAT_GRACE_S: int = Field(15, ge=1, le=600)
     WATCHDOG_STALE_AFTER_S: int = Field(600, ge=60, le=86_400)

@@ -1,15 +1,11 @@
 """One psycopg_pool per process, and what its failures mean for a request.
 
 A request sees a database failure as `DatabaseUnavailable` (answer 503 with
-Retry-After) whose `kind` says why. "Too many clients" hides in several forms
-and every one is counted in `goalgpt_db_too_many_clients_total`:
-
-- refused while connecting: psycopg raises a plain OperationalError whose
-  `sqlstate` is None ("sorry, too many clients already"); inside the pool the
-  attempt only shows as `connections_errors` and the caller later gets
-  PoolTimeout. `CountingConnection.connect` counts it where it happens.
-- refused on a query, e.g. by a pooler in front of PostgreSQL: SQLSTATE 53300
-  or a pooler's "max clients" / "max_client_conn" message.
+Retry-After) whose `kind` says why. Every refusal for lack of a connection slot
+(`app.refusal` recognises every form) is counted in
+`goalgpt_db_too_many_clients_total`: `source="connect"` when the pool's connect
+is refused (the caller then gets PoolTimeout), `source="query"` when a query is
+(e.g. by a pooler in front of PostgreSQL).
 """
 
 from __future__ import annotations
@@ -18,7 +14,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import psycopg
 from psycopg import errors
@@ -26,14 +21,10 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from app import metrics
 from app.config import Settings
+from app.refusal import counting_connection, is_too_many_clients
 
 WEB = "goalgpt-web"
 WORKER = "goalgpt-worker"
-TOO_MANY_CLIENTS_SQLSTATE = "53300"
-# PostgreSQL ("sorry, too many clients already"), PgBouncer ("no more connections allowed
-# (max_client_conn)"), Supavisor ("MaxClientsInSessionMode: max clients reached"), others
-# ("max client connections reached"); compared without spaces, underscores and case.
-_TOO_MANY_CLIENTS_TEXT = ("too many clients", "max clients", "max client conn")
 GAUGE_REFRESH_S = 1.0
 
 
@@ -43,18 +34,6 @@ class DatabaseUnavailable(Exception):
     def __init__(self, kind: str, detail: str = "") -> None:
         super().__init__(f"{kind}: {detail}" if detail else kind)
         self.kind = kind
-
-
-def is_too_many_clients(exc: BaseException) -> bool:
-    """True for every form of "no connection slot left" we know of."""
-    if getattr(exc, "sqlstate", None) == TOO_MANY_CLIENTS_SQLSTATE:
-        return True
-    text = _squeeze(str(exc))
-    return any(_squeeze(pattern) in text for pattern in _TOO_MANY_CLIENTS_TEXT)
-
-
-def _squeeze(text: str) -> str:
-    return text.lower().replace(" ", "").replace("_", "")
 
 
 def classify(exc: BaseException) -> str | None:
@@ -73,17 +52,11 @@ def classify(exc: BaseException) -> str | None:
     return None
 
 
-class CountingConnection(psycopg.Connection):
-    """A psycopg connection that counts "too many clients" refusals at connect time."""
+def _count_connect_refusal() -> None:
+    metrics.DB_TOO_MANY_CLIENTS.labels(source="connect").inc()
 
-    @classmethod
-    def connect(cls, conninfo: str = "", **kwargs: Any) -> CountingConnection:  # type: ignore[override]
-        try:
-            return super().connect(conninfo, **kwargs)
-        except psycopg.Error as exc:
-            if is_too_many_clients(exc):
-                metrics.DB_TOO_MANY_CLIENTS.labels(source="connect").inc()
-            raise
+
+CountingConnection = counting_connection(_count_connect_refusal)
 
 
 class Database:

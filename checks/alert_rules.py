@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from app import cli
 from checks import thresholds
 
 GROUP = "goalgpt-pool-health"
@@ -127,4 +128,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

@@ -1,21 +1,21 @@
 """Connect to PostgreSQL for a check, and say in one line why it failed.
 
-A refusal for lack of connection slots (SQLSTATE 53300: "sorry, too many
-clients already" or "remaining connection slots are reserved ...") is a finding
-about the database, not a failure of the check, so it gets its own exception.
-While connecting, libpq gives psycopg no SQLSTATE, so the server's message
-text is what identifies it.
+A refusal for lack of connection slots (every form `app.refusal` knows) is a
+finding about the database, not a failure of the check, so it gets its own
+exception.
 """
 
 from __future__ import annotations
 
+import os
+
 import psycopg
 
 from app.config import mask_url
+from app.refusal import is_too_many_clients
 
 APPLICATION_NAME = "goalgpt-checks"
 CONNECT_TIMEOUT_S = 5
-NO_SLOTS_MESSAGES = ("too many clients", "remaining connection slots are reserved")
 
 
 class CheckError(Exception):
@@ -42,6 +42,20 @@ def require_stats_visibility(conn: psycopg.Connection) -> None:
         )
 
 
+MONITOR_DSN_ENV = "GOALGPT_MONITOR_DSN"
+NO_DATABASE = (
+    f"no database given: pass --dsn, or set {MONITOR_DSN_ENV} (the monitoring role) or DATABASE_URL"
+)
+
+
+def monitor_dsn(explicit: str | None) -> str:
+    """The checks' database URL: --dsn, else the monitoring role's, else the app's."""
+    dsn = explicit or os.environ.get(MONITOR_DSN_ENV) or os.environ.get("DATABASE_URL")
+    if not dsn:
+        raise CheckError(NO_DATABASE)
+    return dsn
+
+
 class NoFreeSlots(Exception):
     """PostgreSQL refused the connection because every usable slot is taken."""
 
@@ -57,7 +71,7 @@ def connect(dsn: str) -> psycopg.Connection:
         )
     except psycopg.OperationalError as exc:
         reason = first_line(exc)
-        if exc.sqlstate == "53300" or any(m in reason for m in NO_SLOTS_MESSAGES):
+        if is_too_many_clients(exc):
             raise NoFreeSlots(reason) from None
         raise CheckError(f"cannot connect to {mask_url(dsn)}: {reason}") from None
     except psycopg.ProgrammingError as exc:

@@ -8,9 +8,11 @@ DOCUMENTATION = r"""
 module: goalgpt_capacity
 short_description: Ask the capacity probe whether PostgreSQL can take a larger pool
 description:
-  - Runs C(python -m checks.capacity --json --pool-instances N) with the service
-    environment of the host (its env file, so the database URL never passes
+  - Runs C(python -m checks.capacity --json) with the service environment of the
+    host (its env file and the checks' env file, so no database URL passes
     through Ansible's arguments or logs) and returns the probe's verdict as facts.
+    On a deployed host the probe judges the deployment's fleet (GOALGPT_FLEET_FILE);
+    I(pool_instances) replaces it by that many whole pools.
   - Read-only; never reports a change and runs in check mode too, so
     C(--check) still evaluates the gate.
   - Fails only when the probe could not check (its exit status 2).
@@ -23,10 +25,17 @@ options:
     description: The service env file (KEY="value" lines) the probe runs with.
     type: path
     required: true
+  checks_env_file:
+    description: The operator checks' env file (monitoring role URL), read after
+      I(env_file) when it exists.
+    type: path
   pool_instances:
-    description: Processes in the fleet that each hold a pool (web workers + job workers).
+    description: Judge this many processes that each hold a whole pool instead of the
+      deployment's fleet.
     type: int
-    required: true
+  pool_max:
+    description: Judge this web pool max (e.g. a requested raise) instead of the current one.
+    type: int
   thresholds:
     description: Thresholds file (default the probe's checks/thresholds.yml).
     type: path
@@ -44,7 +53,11 @@ EXAMPLES = r"""
   goalgpt_capacity:
     python: /opt/goalgpt/venv/bin/python
     env_file: /etc/goalgpt/goalgpt.env
-    pool_instances: 4
+    checks_env_file:
+    description: The operator checks' env file (monitoring role URL), read after
+      I(env_file) when it exists.
+    type: path
+  pool_instances: 4
   register: probe
 
 - name: Refuse when not safe
@@ -54,6 +67,20 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+verdict:
+  description: The probe's verdict, safe, not_safe or current_above_recommendation
+    (the judged pool max is above what the database can serve for the fleet).
+  type: str
+  returned: always
+demand:
+  description: Connections the fleet can hold at once with the judged pool max.
+  type: int
+  returned: when the probe connected
+usable_web_pool:
+  description: Largest web pool a web process can fill (threads + refreshes); a pool
+    above it cannot take effect. Null when unknown.
+  type: int
+  returned: when the probe connected
 safe:
   description: The probe's verdict (exit 0).
   type: bool
@@ -73,7 +100,7 @@ probe_warnings:
   elements: str
   returned: always
 probe_exit:
-  description: The probe's exit status (0 safe, 1 not safe).
+  description: The probe's exit status (0 safe, 1 not safe, 3 above the recommendation).
   type: int
   returned: always
 capacity:
@@ -83,11 +110,13 @@ capacity:
 """
 
 import json  # noqa: E402 (Ansible modules open with their documentation)
+import os  # noqa: E402
 import subprocess  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-EXIT_SAFE, EXIT_NOT_SAFE = 0, 1
+EXIT_SAFE, EXIT_NOT_SAFE, EXIT_ABOVE = 0, 1, 3
+VERDICT_EXITS = (EXIT_SAFE, EXIT_NOT_SAFE, EXIT_ABOVE)
 
 
 def read_env_file(path: str) -> dict[str, str]:
@@ -105,7 +134,10 @@ def read_env_file(path: str) -> dict[str, str]:
 
 def probe_argv(params: dict) -> list[str]:
     argv = [params["python"], "-m", "checks.capacity", "--json"]
-    argv += ["--pool-instances", str(params["pool_instances"])]
+    if params["pool_instances"]:
+        argv += ["--pool-instances", str(params["pool_instances"])]
+    if params["pool_max"]:
+        argv += ["--pool-max", str(params["pool_max"])]
     if params["thresholds"]:
         argv += ["--thresholds", params["thresholds"]]
     return argv
@@ -121,7 +153,9 @@ def main() -> None:
         argument_spec={
             "python": {"type": "path", "required": True},
             "env_file": {"type": "path", "required": True},
-            "pool_instances": {"type": "int", "required": True},
+            "checks_env_file": {"type": "path"},
+            "pool_instances": {"type": "int"},
+            "pool_max": {"type": "int"},
             "thresholds": {"type": "path"},
             "chdir": {"type": "path"},
             "timeout": {"type": "int", "default": 60},
@@ -129,12 +163,16 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
-    if params["pool_instances"] < 1:
-        module.fail_json(msg=f"pool_instances must be 1 or more, not {params['pool_instances']}")
+    for name in ("pool_instances", "pool_max"):
+        if params[name] is not None and params[name] < 1:
+            module.fail_json(msg=f"{name} must be 1 or more, not {params[name]}")
     try:
         env = read_env_file(params["env_file"])
+        checks_env = params["checks_env_file"]
+        if checks_env and os.path.exists(checks_env):
+            env |= read_env_file(checks_env)
     except OSError as exc:
-        module.fail_json(msg=f"cannot read the env file {params['env_file']}: {exc.strerror}")
+        module.fail_json(msg=f"cannot read the env file {exc.filename}: {exc.strerror}")
     argv = probe_argv(params)
     try:
         done = subprocess.run(
@@ -152,7 +190,9 @@ def main() -> None:
         report = json.loads(last_line(done.stdout))
     except ValueError:
         report = None
-    if done.returncode not in (EXIT_SAFE, EXIT_NOT_SAFE) or not isinstance(report, dict):
+    if done.returncode not in (EXIT_SAFE, EXIT_NOT_SAFE, EXIT_ABOVE) or not isinstance(
+        report, dict
+    ):
         reason = last_line(done.stderr) or last_line(done.stdout) or f"exit {done.returncode}"
         module.fail_json(
             msg=f"the capacity probe could not check: {reason}",
@@ -162,6 +202,9 @@ def main() -> None:
     module.exit_json(
         changed=False,
         safe=done.returncode == EXIT_SAFE and bool(report.get("safe")),
+        verdict=report.get("verdict", "not_safe"),
+        demand=report.get("demand"),
+        usable_web_pool=report.get("usable_web_pool"),
         recommended_pool_max=report.get("recommended_pool_max"),
         current_pool_max=report.get("current_pool_max"),
         probe_warnings=list(report.get("warnings") or []),

@@ -73,10 +73,15 @@ class SharedCache:
         flight_timeout_s: float,
         singleflight: bool = True,
         local_entries: int = 0,
+        max_refreshes: int = 2,
     ) -> None:
         """`singleflight=False` exists for the stampede benchmark only.
 
         `local_entries` fresh entries are also kept in this process's memory.
+        At most `max_refreshes` background refreshes run at once in this process:
+        each holds a database connection, and the fleet's connection budget
+        counts them (checks/capacity/demand.py). A stale key that finds them all
+        busy is served stale and refreshed by a later request.
         """
         self.client = client
         self.ttl_s = ttl_s
@@ -87,6 +92,7 @@ class SharedCache:
         # this is a liveness guard on top of it.
         self._group: Group[bytes | None] = Group(wait_timeout_s=2 * flight_timeout_s + 1)
         self._local = LocalEntries(local_entries)
+        self._refresh_slots = threading.BoundedSemaphore(max_refreshes) if max_refreshes else None
 
     def get(self, key: str, load: Loader) -> Lookup:
         """The body for `key`: cached (hit or stale) or loaded now (miss)."""
@@ -184,6 +190,8 @@ class SharedCache:
     def _refresh_in_background(self, key: str, load: Loader) -> None:
         if self._group.in_flight(_refresh(key)):
             return
+        if self._refresh_slots is None or not self._refresh_slots.acquire(blocking=False):
+            return  # every refresh slot is busy: stay stale, a later request refreshes
         threading.Thread(target=self._refresh, args=(key, load), daemon=True).start()
 
     def _refresh(self, key: str, load: Loader) -> None:
@@ -191,6 +199,9 @@ class SharedCache:
             self._group.do(_refresh(key), lambda: self._refresh_unless_taken(key, load))
         except Exception as exc:  # the stale body stays; the next request tries again
             log.warning("refreshing %s failed: %s", key, exc)
+        finally:
+            assert self._refresh_slots is not None
+            self._refresh_slots.release()
 
     def _refresh_unless_taken(self, key: str, load: Loader) -> bytes | None:
         lock = RedisLock.try_acquire(self.client, _lock(key), self.flight_timeout_s)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from typing import Any
 
@@ -63,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     # The pool logs each failed connection attempt over several lines; the error line says it.
     logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+    if args.command != "enqueue" and not os.environ.get("DATABASE_URL"):
+        # config's default URL serves tests; an operator's job names its database.
+        print("error: no database given: set DATABASE_URL", file=sys.stderr)
+        return 2
     settings = config.load_or_exit()
     try:
         result = _execute(args, settings)

@@ -16,9 +16,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from app import config
 from app.db import WORKER as APPLICATION_NAME
-
-# Jobs update matches one at a time; a second connection covers a reconnect.
-POOL_MAX_SIZE = 2
+from app.jobs import stats
+from app.refusal import counting_connection, is_too_many_clients
 
 # Errors that say "the database or Redis is unreachable right now", not "this is wrong".
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
@@ -43,14 +42,21 @@ class JobContext:
         self.pool.close()
         self.redis.close()
 
+    def count_if_refused(self, exc: BaseException) -> None:
+        """Count a query refused for lack of a connection slot (connects count themselves)."""
+        if isinstance(exc, psycopg.Error) and is_too_many_clients(exc):
+            stats.record_refusal(self.redis, "query")
+
 
 def open_context(settings: config.Settings | None = None) -> JobContext:
     """Open a context from `settings` (default: the environment); the caller closes it."""
     settings = settings or config.load()
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
     pool = ConnectionPool(
         settings.DATABASE_URL,
+        connection_class=counting_connection(lambda: stats.record_refusal(client, "connect")),
         min_size=1,
-        max_size=POOL_MAX_SIZE,
+        max_size=settings.JOB_DB_MAX_CONNECTIONS,
         timeout=settings.POOL_TIMEOUT_S,
         kwargs={"application_name": APPLICATION_NAME, "connect_timeout": 5},
         configure=_session_setup(settings),
@@ -60,7 +66,6 @@ def open_context(settings: config.Settings | None = None) -> JobContext:
     # Do not wait for the first connection here: a database that is down must
     # surface as a PoolTimeout inside the job, where it is counted and retried.
     pool.open(wait=False)
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, socket_connect_timeout=5)
     return JobContext(settings, pool, client)
 
 

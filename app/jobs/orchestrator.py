@@ -98,6 +98,7 @@ def _update_with_retries(
         except psycopg.errors.UndefinedColumn as exc:
             return UpdateResult("rejected_invalid", reason=_first_line(exc))
         except UNAVAILABLE_ERRORS as exc:
+            ctx.count_if_refused(exc)
             service = "redis" if isinstance(exc, redis.RedisError) else "database"
             reason = f"{service} unavailable: {_first_line(exc)}"
             last = UpdateResult("failed", reason=reason, unavailable=True)

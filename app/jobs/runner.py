@@ -117,6 +117,7 @@ def run_job(name: str, settings: Settings, timeout_ms: int, body: Body) -> Summa
         try:
             summary = body(ctx, Budget(timeout_ms, lock))
         except (DatabaseUnavailable, *UNAVAILABLE_ERRORS) as exc:
+            ctx.count_if_refused(exc)
             return _retry_later(ctx, name, time.monotonic() - started, exc)
         except Exception:
             stats.record_run(ctx.redis, name, "failed", duration_s=time.monotonic() - started)

@@ -26,6 +26,7 @@ from app.jobs import keys
 
 log = logging.getLogger(__name__)
 
+JOB_REFUSALS = "goalgpt_job_db_too_many_clients"
 OUTCOMES = ("succeeded", "failed", "retried", "skipped", "abandoned")
 MATCH_RESULTS = ("updated", "skipped", "rejected", "failed")
 DURATION_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, math.inf)
@@ -61,6 +62,21 @@ def record_run(
     if outcome == "succeeded":
         pipe.hset(key, "last_success", time.time())
     pipe.execute()
+
+
+def record_refusal(client: redis.Redis, source: str) -> None:
+    """Count one refusal for lack of a connection slot seen by a job (connect or query).
+
+    Never raises: a job that cannot reach Redis either still runs, uncounted, with a warning.
+    """
+    try:
+        client.hincrby(keys.DB_REFUSALS, source, 1)
+    except redis.RedisError as exc:
+        log.warning("could not count a database refusal (%s) in Redis: %s", source, exc)
+
+
+def read_refusals(client: redis.Redis) -> dict[str, float]:
+    return {k.decode(): float(v) for k, v in client.hgetall(keys.DB_REFUSALS).items()}
 
 
 def read(client: redis.Redis) -> dict[str, dict[str, float]]:
@@ -101,6 +117,19 @@ class JobStatsCollector(Collector):
         up.add_metric([], 1)
         yield up
         yield from _families(stats)
+        yield _refusals(read_refusals(self.redis))
+
+
+def _refusals(counts: Mapping[str, float]) -> Metric:
+    family = CounterMetricFamily(
+        JOB_REFUSALS,
+        "Refusals for lack of connection slots met by job processes (every form of "
+        "app.refusal), by where: connect or query",
+        labels=["source"],
+    )
+    for source in ("connect", "query"):
+        family.add_metric([source], counts.get(source, 0))
+    return family
 
 
 def _families(stats: Mapping[str, Mapping[str, float]]) -> Iterator[Metric]:

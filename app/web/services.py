@@ -35,6 +35,7 @@ class Services:
             flight_timeout_s=settings.SINGLEFLIGHT_TIMEOUT_S,
             singleflight=singleflight,
             local_entries=settings.PREDICTIONS_LOCAL_CACHE_ENTRIES,
+            max_refreshes=settings.PREDICTIONS_MAX_REFRESHES,
         )
         # Job statistics live in Redis, so any web host's /metrics shows the fleet's jobs.
         collectors: list[Collector] = [JobStatsCollector(client)]

@@ -1,36 +1,56 @@
-"""`python -m checks.capacity`: is it safe to raise the pool max? Exit 0 yes, 1 no, 2 unknown."""
+"""`python -m checks.capacity`: is it safe to raise the pool max? Exit 0 yes, 1 no, 2 unknown,
+3 the current pool max is above what the database can serve (lower it)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
-from app import config
+from app import cli, config
 from app.cli import whole_number
 from checks import thresholds
-from checks.capacity import decide, render, stats
-from checks.dbconnect import CheckError, NoFreeSlots, connect
+from checks.capacity import decide, demand, render, stats
+from checks.dbconnect import CheckError, NoFreeSlots, connect, monitor_dsn
 
-EXIT_SAFE, EXIT_NOT_SAFE, EXIT_UNKNOWN = 0, 1, 2
+EXIT_SAFE, EXIT_NOT_SAFE, EXIT_UNKNOWN, EXIT_ABOVE = 0, 1, 2, 3
+EXIT_OF = {decide.SAFE: EXIT_SAFE, decide.NOT_SAFE: EXIT_NOT_SAFE, decide.ABOVE: EXIT_ABOVE}
 DEFAULT_POOL_APPS = ("goalgpt-web", "goalgpt-worker")
+FLEET_FILE_ENV = "GOALGPT_FLEET_FILE"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m checks.capacity",
         description="Check whether PostgreSQL can take a larger connection pool and "
-        "recommend a per-process pool max. Needs the pg_monitor role (or superuser). "
-        "Exit 0 safe to raise, 1 not safe (including a refusal for lack of slots), "
-        "2 could not check.",
+        "recommend a per-process pool max for the fleet. Needs the pg_monitor role "
+        "(the deployment's goalgpt_monitor). On a deployed host (bin/goalgpt-env) the fleet "
+        "and the current pool come from the deployment. Exit 0 safe to raise, 1 not safe "
+        "(including a refusal for lack of slots), 2 could not check, 3 the current pool max "
+        "is above the recommendation (lower it).",
     )
-    parser.add_argument("--dsn", help="postgresql:// URL (default: $DATABASE_URL)")
+    parser.add_argument(
+        "--dsn", help="postgresql:// URL (default: $GOALGPT_MONITOR_DSN, else $DATABASE_URL)"
+    )
     parser.add_argument(
         "--pool-instances",
         type=whole_number(1),
-        default=1,
         metavar="N",
-        help="processes that each hold a pool (web workers + job workers); default 1",
+        help="processes that each hold a whole pool; wins over the deployment's fleet "
+        f"(default: the fleet in ${FLEET_FILE_ENV}, else 1)",
+    )
+    parser.add_argument(
+        "--fleet",
+        metavar="FILE",
+        help=f"the deployment's fleet description (default: ${FLEET_FILE_ENV})",
+    )
+    parser.add_argument(
+        "--pool-max",
+        type=whole_number(1),
+        metavar="N",
+        help="judge this web pool max instead of the current one "
+        "(default: $DB_MAX_CONNECTIONS, else the fleet's)",
     )
     parser.add_argument(
         "--pool-application",
@@ -49,9 +69,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        settings = config.load()
+        fleet = _fleet(args)
         limits = thresholds.load(args.thresholds).capacity
-        with connect(args.dsn or settings.DATABASE_URL) as conn:
+        with connect(monitor_dsn(args.dsn)) as conn:
             db = stats.gather(conn, args.pool_application or DEFAULT_POOL_APPS, limits.slow_query_s)
     except NoFreeSlots as refusal:
         _print(args.json, render.refused_dict(str(refusal)), render.refused_text(str(refusal)))
@@ -61,14 +81,43 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps({"error": str(exc)}))
         return EXIT_UNKNOWN
-    current = settings.DB_MAX_CONNECTIONS
-    verdict = decide.decide(db, args.pool_instances, current, limits)
-    _print(
-        args.json,
-        render.as_dict(db, verdict, args.pool_instances, current),
-        render.text(db, verdict, args.pool_instances, current),
-    )
-    return EXIT_SAFE if verdict.safe else EXIT_NOT_SAFE
+    verdict = decide.decide(db, fleet, limits)
+    _print(args.json, render.as_dict(db, verdict, fleet), render.text(db, verdict, fleet))
+    return EXIT_OF[verdict.verdict]
+
+
+def _fleet(args: argparse.Namespace) -> demand.Fleet:
+    """The fleet being judged: --pool-instances, else the deployment's, else one pool."""
+    current = args.pool_max or _env_pool_max()
+    if args.pool_instances:
+        return demand.single_pool(args.pool_instances, current or 50)
+    path = args.fleet or os.environ.get(FLEET_FILE_ENV)
+    if not path:
+        return demand.single_pool(1, current or 50)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            fleet = demand.from_dict(json.load(handle))
+    except OSError as exc:
+        raise CheckError(f"cannot read the fleet description {path}: {exc.strerror}") from None
+    except (ValueError, demand.FleetError) as exc:
+        raise CheckError(f"the fleet description {path} is unusable: {exc}") from None
+    return fleet.with_web_pool(current) if current else fleet
+
+
+def _env_pool_max() -> int | None:
+    """DB_MAX_CONNECTIONS when set (raise_pool writes it to the env file), within app/config's
+    range. Only this variable: the probe never needs the app's DATABASE_URL."""
+    text = os.environ.get("DB_MAX_CONNECTIONS")
+    if not text:
+        return None
+    field = config.Settings.model_fields["DB_MAX_CONNECTIONS"]
+    low = next(m.ge for m in field.metadata if hasattr(m, "ge"))
+    high = next(m.le for m in field.metadata if hasattr(m, "le"))
+    if not (text.strip().isdigit() and low <= int(text) <= high):
+        raise config.ConfigError(
+            f"invalid DB_MAX_CONNECTIONS={text!r}: a whole number {low}-{high}"
+        )
+    return int(text)
 
 
 def _print(as_json: bool, data: dict, text: str) -> None:
@@ -76,4 +125,4 @@ def _print(as_json: bool, data: dict, text: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

@@ -1,5 +1,7 @@
 """The seed's decision and the fleet-aware pool recommendation, as pure functions.
 
+The fleet's demand comes from `demand` (one formula for probe, deploy and raise_pool).
+
 Not safe to raise the pool when slow queries > max_slow_queries, lock waits >
 max_lock_waits or utilisation > max_utilization_pct (of the usable slots), or
 when the fleet has no room for even one connection per process.
@@ -18,8 +20,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from checks.capacity.demand import Fleet, largest_web_pool
 from checks.capacity.stats import DbStats
 from checks.thresholds import Capacity
+
+# Verdicts, each with its exit status (checks/capacity/__main__.py).
+SAFE, NOT_SAFE, ABOVE = "safe", "not_safe", "current_above_recommendation"
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,10 @@ class Decision:
     budget: int  # connections all pools together may hold
     utilization_pct: float
     warnings: tuple[str, ...]
+    verdict: str = SAFE
+    demand: int = 0  # connections the fleet can hold at once with its current pools
+    usable_pool: int | None = None  # above this a web pool cannot take effect (None: unknown)
+    above_message: str = ""
 
 
 def budget(max_connections: int, reserved_slots: int, others: int, limits: Capacity) -> int:
@@ -51,16 +61,13 @@ def utilization_pct(stats: DbStats) -> float:
     return round(100.0 * stats.total / stats.usable_slots, 1)
 
 
-def decide(stats: DbStats, instances: int, current_pool_max: int, limits: Capacity) -> Decision:
+def decide(stats: DbStats, fleet: Fleet, limits: Capacity) -> Decision:
+    """The verdict for `fleet` (current pools included) on this database."""
     util = utilization_pct(stats)
     room = budget(stats.max_connections, stats.reserved_slots, stats.other_connections, limits)
-    per_pool = recommend(
-        stats.max_connections,
-        stats.reserved_slots,
-        stats.other_connections,
-        instances,
-        limits,
-    )
+    processes = fleet.web_processes + fleet.worker_processes
+    per_pool = largest_web_pool(fleet, room, limits.pool_max_cap) if fleet.web else 0
+    current = fleet.web_pool_max
     blocking: list[str] = []
     if stats.slow_queries > limits.max_slow_queries:
         blocking.append(
@@ -75,21 +82,32 @@ def decide(stats: DbStats, instances: int, current_pool_max: int, limits: Capaci
         blocking.append(
             f"Connection utilization high: {util:.1f}% - Consider query optimization first"
         )
-    if per_pool < 1:
+    if fleet.web and per_pool < 1:
         blocking.append(
-            f"No room for {instances} pool(s): budget is {room} connections - "
+            f"No room for {processes} pool(s): budget is {room} connections - "
             "Reduce other connections or raise max_connections"
         )
+    above = ""
+    if fleet.web and 1 <= per_pool < current and fleet.demand > room:
+        above = (
+            f"current pool max {current} exceeds what the database can serve for "
+            f"{processes} processes: lower it to {per_pool}"
+        )
+    verdict = NOT_SAFE if blocking else (ABOVE if above else SAFE)
     return Decision(
-        safe=not blocking,
+        safe=verdict == SAFE,
         recommended_pool_max=per_pool,
         budget=room,
         utilization_pct=util,
-        warnings=tuple(blocking + _advice(stats, instances, current_pool_max, room)),
+        warnings=tuple(blocking + _advice(stats, fleet, room)),
+        verdict=verdict,
+        demand=fleet.demand,
+        usable_pool=fleet.usable_web_pool,
+        above_message=above,
     )
 
 
-def _advice(stats: DbStats, instances: int, current_pool_max: int, room: int) -> list[str]:
+def _advice(stats: DbStats, fleet: Fleet, room: int) -> list[str]:
     """Warnings that do not block raising the pool but deserve a look."""
     advice = []
     if stats.idle_transactions:
@@ -98,9 +116,11 @@ def _advice(stats: DbStats, instances: int, current_pool_max: int, room: int) ->
             f"{len(stats.idle_transactions)} idle-in-transaction session(s), oldest "
             f"{oldest:.0f}s - possible transaction leak; find the code that does not commit"
         )
-    if current_pool_max * instances > room > 0:
+    usable = fleet.usable_web_pool
+    if usable is not None and fleet.web_pool_max > usable:
         advice.append(
-            f"Current pools oversubscribe: {instances} x {current_pool_max} = "
-            f"{instances * current_pool_max} > budget {room}"
+            f"A web pool above {usable} cannot take effect: a web process holds at most its "
+            "request threads + background refreshes. To use more connections, raise "
+            "GUNICORN_THREADS, or add web processes or hosts"
         )
     return advice

@@ -4,17 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from checks.capacity.decide import Decision
+from checks.capacity.decide import ABOVE, Decision
+from checks.capacity.demand import Fleet
+from checks.capacity.demand import as_dict as fleet_dict
 from checks.capacity.stats import DbStats
 
 
-def as_dict(stats: DbStats, decision: Decision, instances: int, current: int) -> dict[str, Any]:
+def as_dict(stats: DbStats, decision: Decision, fleet: Fleet) -> dict[str, Any]:
     return {
         "safe": decision.safe,
+        "verdict": decision.verdict,
+        "current_above_recommendation": decision.verdict == ABOVE,
+        "message": decision.above_message,
         "refused": False,
         "recommended_pool_max": decision.recommended_pool_max,
-        "current_pool_max": current,
-        "pool_instances": instances,
+        "current_pool_max": fleet.web_pool_max,
+        "pool_instances": fleet.web_processes + fleet.worker_processes,
+        "usable_web_pool": decision.usable_pool,
+        "demand": decision.demand,
+        "fleet": fleet_dict(fleet),
         "budget": decision.budget,
         "server_version": stats.server_version,
         "max_connections": stats.max_connections,
@@ -48,6 +56,8 @@ def as_dict(stats: DbStats, decision: Decision, instances: int, current: int) ->
 def refused_dict(reason: str) -> dict[str, Any]:
     return {
         "safe": False,
+        "verdict": "not_safe",
+        "current_above_recommendation": False,
         "refused": True,
         "reason": reason,
         "recommended_pool_max": None,
@@ -55,12 +65,15 @@ def refused_dict(reason: str) -> dict[str, Any]:
     }
 
 
-def text(stats: DbStats, decision: Decision, instances: int, current: int) -> str:
+def text(stats: DbStats, decision: Decision, fleet: Fleet) -> str:
     s, d = stats, decision
+    instances = fleet.web_processes + fleet.worker_processes
+    current = fleet.web_pool_max
     lines = [
         "=== DB CAPACITY CHECK ===",
         f"Current pool max: {current}",
         f"Pool instances: {instances}",
+        *_fleet_lines(fleet, d),
         "",
         "--- CONNECTION STATS ---",
         f"DB max_connections: {s.max_connections}",
@@ -87,7 +100,8 @@ def text(stats: DbStats, decision: Decision, instances: int, current: int) -> st
         "--- RECOMMENDATIONS ---",
         f"Recommended pool max: {d.recommended_pool_max}"
         + (
-            f" per process ({instances} x {d.recommended_pool_max} <= {d.budget})"
+            f" per web process (fleet demand {fleet.with_web_pool(d.recommended_pool_max).demand}"
+            f" <= budget {d.budget})"
             if instances > 1
             else ""
         ),
@@ -96,15 +110,26 @@ def text(stats: DbStats, decision: Decision, instances: int, current: int) -> st
     if d.warnings:
         lines += ["", "--- WARNINGS ---", *(f"⚠️ {w}" for w in d.warnings)]
     lines.append("")
-    if not d.safe:
+    if d.verdict == ABOVE:
+        lines.append(f"❌ {d.above_message[0].upper()}{d.above_message[1:]}")
+        lines.append(f"Suggested: DB_MAX_CONNECTIONS={d.recommended_pool_max}")
+    elif not d.safe:
         lines.append("⚠️ FIX WARNINGS BEFORE INCREASING POOL MAX")
     else:
         passed = "All checks passed" if not d.warnings else "Checks passed (see warnings)"
         lines.append(f"✅ {passed} - safe to increase pool max")
-        if d.recommended_pool_max < current:
-            lines.append(f"⚠️ The current pool max {current} is above the recommendation")
         lines.append(f"Suggested: DB_MAX_CONNECTIONS={d.recommended_pool_max}")
     return "\n".join(lines)
+
+
+def _fleet_lines(fleet: Fleet, d: Decision) -> list[str]:
+    """The fleet's demand, when it is more than one pool of unknown threads."""
+    if d.usable_pool is None and not fleet.workers:
+        return []
+    return [
+        f"Fleet demand: {d.demand} connections "
+        f"({fleet.web_processes} web process(es), {fleet.worker_processes} worker(s))"
+    ]
 
 
 def refused_text(reason: str) -> str:

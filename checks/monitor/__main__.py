@@ -12,13 +12,15 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
+from app import cli
 from app.cli import positive_number
 from checks import thresholds
-from checks.dbconnect import CheckError, MissingGrant, NoFreeSlots
+from checks.dbconnect import MONITOR_DSN_ENV, CheckError, MissingGrant, NoFreeSlots
 from checks.monitor import report, sources
 from checks.monitor.triggers import METRICS, Evaluator, Reading, Trigger
 
 EXIT_OK, EXIT_FIRED, EXIT_UNKNOWN = 0, 1, 2
+DATABASE_SOURCE = "PostgreSQL (pg_stat_activity)"
 
 
 class StopFlag:
@@ -70,7 +72,9 @@ def _parser() -> argparse.ArgumentParser:
         help="an app host's /metrics (repeat for each host; default: $GOALGPT_BASE_URL/metrics)",
     )
     parser.add_argument(
-        "--dsn", help="postgresql:// URL for active connections (default: $DATABASE_URL)"
+        "--dsn",
+        help="postgresql:// URL for active connections "
+        "(default: $GOALGPT_MONITOR_DSN, else $DATABASE_URL)",
     )
     parser.add_argument(
         "--interval", type=positive_number, metavar="S", help="seconds between samples (default 60)"
@@ -86,14 +90,15 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _default_urls() -> list[str]:
-    base = os.environ.get("GOALGPT_BASE_URL")
-    return [base.rstrip("/") + "/metrics"] if base else []
+    """$GOALGPT_BASE_URL: one app host, or several separated by commas (as the smoke gate)."""
+    raw = os.environ.get("GOALGPT_BASE_URL") or ""
+    return [url.strip().rstrip("/") + "/metrics" for url in raw.split(",") if url.strip()]
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     urls = args.metrics_url or _default_urls()
-    dsn = args.dsn or os.environ.get("DATABASE_URL")
+    dsn = args.dsn or os.environ.get(MONITOR_DSN_ENV) or os.environ.get("DATABASE_URL")
     try:
         limits = thresholds.load(args.thresholds).monitor
         if not urls and not dsn:
@@ -137,13 +142,13 @@ def _run(
     evaluator = Evaluator(limits)
     triggers = {metric: Trigger(metric) for metric in METRICS}
     summary = report.Summary(limits)
-    read_anything = False
+    read: set[str] = set()
     start = time.monotonic()
     while True:
         now = time.monotonic()
         sample = sources.read(urls, db, timeout)
         reading = evaluator.step(now, sample)
-        read_anything |= sample.read_anything
+        read |= set(sample.scraped) | ({DATABASE_SOURCE} if sample.db_active is not None else set())
         summary.add(reading, len(sample.errors))
         for error in sample.errors:
             out.emit("error", f"⚠️ {error}", error=error)
@@ -155,13 +160,32 @@ def _run(
             break
     summary.elapsed_s = time.monotonic() - start
     summary.stopped_by = stop.by
-    out.summary(
-        summary.as_dict(triggers, evaluator.totals), summary.text(triggers, evaluator.totals)
-    )
-    if not read_anything:
-        print("monitor failed: no source could be read in any sample", file=sys.stderr)
+    given = urls + ([DATABASE_SOURCE] if db is not None else [])
+    unread = [source for source in given if source not in read]
+    not_monitored = _not_monitored(urls, db)
+    data = summary.as_dict(triggers, evaluator.totals) | {
+        "unread_sources": unread,
+        "not_monitored": not_monitored,
+    }
+    text = summary.text(triggers, evaluator.totals)
+    if not_monitored:
+        text += "\nNot monitored (no source given): " + ", ".join(not_monitored)
+    if unread:
+        text += "\n❌ Never read during the run: " + ", ".join(unread)
+    out.summary(data, text)
+    if unread:
+        print(f"monitor failed: never read: {', '.join(unread)}", file=sys.stderr)
         return EXIT_UNKNOWN
     return EXIT_FIRED if any(t.fired for t in triggers.values()) else EXIT_OK
+
+
+def _not_monitored(urls: list[str], db: sources.Database | None) -> list[str]:
+    missing = []
+    if not urls:
+        missing += ["max_clients_errors", "cache_hit_rate", "pool_waiting"]
+    if db is None:
+        missing.append("db_active_connections")
+    return missing
 
 
 def _update(out: Printer, trigger: Trigger, reading: Reading, limits: thresholds.Monitor) -> None:
@@ -185,4 +209,4 @@ def _update(out: Printer, trigger: Trigger, reading: Reading, limits: thresholds
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main)

@@ -19,6 +19,9 @@ from checks.dbconnect import (
 )
 
 TOO_MANY_CLIENTS = "goalgpt_db_too_many_clients_total"
+# The jobs' refusals, kept in Redis: every app host exposes the same fleet-wide value.
+JOB_TOO_MANY_CLIENTS = "goalgpt_job_db_too_many_clients_total"
+JOBS_SERIES_URL = "(jobs, fleet-wide)"
 CACHE_REQUESTS = "goalgpt_cache_requests_total"
 POOL_WAITING = "goalgpt_db_pool_waiting"
 POOL_MAX = "goalgpt_db_pool_max"
@@ -79,6 +82,9 @@ def add_metrics(sample: Sample, url: str, metrics: Iterable[tuple[str, dict, flo
         key = (url, tuple(sorted(labels.items())))
         if name == TOO_MANY_CLIENTS:
             sample.too_many_clients[key] = value
+        elif name == JOB_TOO_MANY_CLIENTS:
+            key = (JOBS_SERIES_URL, key[1])
+            sample.too_many_clients[key] = max(value, sample.too_many_clients.get(key, 0.0))
         elif name == CACHE_REQUESTS:
             sample.cache_requests[key] = value
         elif name == POOL_WAITING:

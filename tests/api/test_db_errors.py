@@ -24,6 +24,23 @@ from app.db import classify, is_too_many_clients
         ),
         psycopg.OperationalError("FATAL: Max client connections reached"),
         errors.TooManyConnections("remaining connection slots are reserved for superusers"),
+        # What a non-superuser meets first, at connect time (no SQLSTATE): 15, then 16+.
+        psycopg.OperationalError(
+            'connection failed: connection to server at "127.0.0.1", port 5432 failed: FATAL:  '
+            "remaining connection slots are reserved for non-replication superuser connections"
+        ),
+        psycopg.OperationalError(
+            "FATAL:  remaining connection slots are reserved for roles with the SUPERUSER attribute"
+        ),
+        psycopg.OperationalError(
+            "FATAL:  remaining connection slots are reserved for roles with privileges of the "
+            '"pg_use_reserved_connections" role'
+        ),
+        errors.TooManyConnections("any text at all"),  # SQLSTATE 53300 on a query
+        psycopg.OperationalError(
+            "server closed the connection unexpectedly: no more connections allowed "
+            "(max_client_conn)"
+        ),
     ],
 )
 def test_every_form_of_too_many_clients_is_recognised(exc):

@@ -52,6 +52,7 @@ def test_smoke_gate_passes_against_the_deployment(first_deploy, deployment: Depl
     env = os.environ | {
         "GOALGPT_BASE_URL": deployment.base_url,
         "DATABASE_URL": service["DATABASE_URL"],
+        "GOALGPT_MONITOR_DSN": deployment.checks_env()["GOALGPT_MONITOR_DSN"],
     }
     done = pytest_run("checks/", env=env)
     assert done.returncode == 0, done.stdout[-4000:]

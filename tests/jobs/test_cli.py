@@ -97,3 +97,10 @@ def test_ctrl_c_during_a_run_is_one_line_exit_130_and_frees_the_fleet_lock(make_
     assert run.returncode == 130
     assert stderr.splitlines() == ["error: interrupted"]
     assert not connection.exists(lock)
+
+
+def test_no_database_given_is_one_line_and_exit_2_not_a_default_url():
+    done = _jobs_cli("run", "watchdog", env={"DATABASE_URL": ""})
+
+    assert done.returncode == 2
+    assert done.stderr == "error: no database given: set DATABASE_URL\n"

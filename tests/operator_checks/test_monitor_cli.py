@@ -191,7 +191,8 @@ def test_only_unreachable_sources_exit_2(run_check):
 
     assert probe.returncode == 2
     assert f"⚠️ cannot scrape {url}: [Errno 111] Connection refused" in probe.stdout
-    assert probe.stderr == "monitor failed: no source could be read in any sample\n"
+    assert probe.stderr == f"monitor failed: never read: {url}\n"
+    assert f"❌ Never read during the run: {url}" in probe.stdout
 
 
 def test_a_role_without_pg_monitor_is_refused_up_front(capacity_pg, run_check):

@@ -161,10 +161,18 @@ class Deployment:
         )
         return PlaybookRun(done.returncode, done.stdout)
 
-    def env(self) -> dict[str, str]:
+    @property
+    def checks_env_file(self) -> Path:
+        return self.root / "etc" / "goalgpt" / "checks.env"
+
+    def checks_env(self) -> dict[str, str]:
+        """The operator checks' environment as deployed (monitoring role, app URLs)."""
+        return self.env(self.checks_env_file)
+
+    def env(self, path: Path | None = None) -> dict[str, str]:
         """The service environment as deployed (the env file, parsed)."""
         values = {}
-        for line in self.env_file.read_text().splitlines():
+        for line in (path or self.env_file).read_text().splitlines():
             if line and not line.startswith("#"):
                 name, _, value = line.partition("=")
                 values[name] = value.strip('"')

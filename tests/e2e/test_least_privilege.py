@@ -1,0 +1,123 @@
+"""The deployed database roles: the app, the schema owner and the monitoring role each
+hold only the rights they use (roles/postgresql). Runs on the e2e deployment."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+from psycopg import errors
+
+from tests.support.deployment import REPO, Deployment, PlaybookRun
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+MARKER = "owner-session-marker-7f3a"
+
+
+@pytest.fixture(scope="module")
+def urls(first_deploy: PlaybookRun, deployment: Deployment) -> dict[str, str]:
+    assert first_deploy.returncode == 0, first_deploy.tail()
+    app = deployment.env()["DATABASE_URL"]
+    monitor = deployment.checks_env()["GOALGPT_MONITOR_DSN"]
+    password = (deployment.root / "etc" / "db-owner-password").read_text().strip()
+    parts = urlsplit(app)
+    owner = f"postgresql://goalgpt_owner:{password}@{parts.hostname}:{parts.port}{parts.path}"
+    return {"app": app, "monitor": monitor, "owner": owner}
+
+
+def test_three_distinct_roles_and_passwords(urls, first_deploy):
+    users = {name: urlsplit(url).username for name, url in urls.items()}
+    assert users == {"app": "goalgpt", "monitor": "goalgpt_monitor", "owner": "goalgpt_owner"}
+    passwords = {urlsplit(url).password for url in urls.values()}
+    assert len(passwords) == 3
+    assert not any(p in first_deploy.output for p in passwords)
+
+
+def test_the_owner_owns_every_table_and_nobody_else_is_in_pg_monitor(urls):
+    with psycopg.connect(urls["owner"]) as conn:
+        owners = {
+            o
+            for (o,) in conn.execute("SELECT tableowner FROM pg_tables WHERE schemaname = 'public'")
+        }
+        members = conn.execute(
+            "SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member "
+            "WHERE m.roleid = 'pg_monitor'::regrole AND r.rolname LIKE 'goalgpt%'"
+        ).fetchall()
+    assert owners == {"goalgpt_owner"}
+    assert members == [("goalgpt_monitor",)]
+
+
+def test_the_app_role_reads_and_updates_but_cannot_drop_insert_or_create(urls):
+    with psycopg.connect(urls["app"]) as conn:
+        conn.execute("SELECT count(*) FROM predictions").fetchone()
+        conn.execute("UPDATE ts_matches SET minute = minute WHERE false")
+        conn.rollback()
+        for statement in (
+            "DROP TABLE predictions",
+            "INSERT INTO predictions (match_id, user_id, market, pick, confidence) "
+            "VALUES ('x', 1, 'btts', 'yes', 1)",
+            "DELETE FROM ts_matches",
+            "CREATE TABLE app_made (id int)",
+            "TRUNCATE ts_matches",
+        ):
+            with pytest.raises(errors.InsufficientPrivilege):
+                conn.execute(statement)
+            conn.rollback()
+
+
+def test_the_app_role_cannot_read_other_sessions_query_text(urls):
+    with psycopg.connect(urls["owner"], autocommit=True) as other:
+        other.execute(f"SELECT '{MARKER}'")
+        with psycopg.connect(urls["app"]) as app:
+            queries = [
+                q
+                for (q,) in app.execute(
+                    "SELECT query FROM pg_stat_activity WHERE usename = 'goalgpt_owner'"
+                )
+            ]
+    assert queries and all(q == "<insufficient privilege>" for q in queries), queries
+
+
+def test_the_monitor_role_sees_every_session_but_reads_and_writes_nothing(urls):
+    with psycopg.connect(urls["owner"], autocommit=True) as other:
+        other.execute(f"SELECT '{MARKER}'")
+        with psycopg.connect(urls["monitor"]) as monitor:
+            seen = monitor.execute(
+                "SELECT query FROM pg_stat_activity WHERE usename = 'goalgpt_owner'"
+            ).fetchall()
+            assert any(MARKER in q for (q,) in seen), seen
+            for statement in (
+                "SELECT * FROM ts_matches LIMIT 1",
+                "UPDATE ts_matches SET minute = minute WHERE false",
+                "CREATE TABLE monitor_made (id int)",
+                "CREATE TEMP TABLE monitor_tmp (id int)",
+            ):
+                with pytest.raises(errors.InsufficientPrivilege):
+                    monitor.execute(statement)
+                monitor.rollback()
+
+
+def test_the_monitor_role_runs_the_capacity_probe(urls):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "GOALGPT_MONITOR_DSN")}
+    done = subprocess.run(
+        [sys.executable, "-m", "checks.capacity", "--dsn", urls["monitor"], "--json"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    assert "safe" in json.loads(done.stdout)
+
+
+def test_pg_stat_statements_is_preloaded(urls):
+    with psycopg.connect(urls["monitor"]) as conn:
+        (libraries,) = conn.execute("SHOW shared_preload_libraries").fetchone()
+    assert "pg_stat_statements" in libraries

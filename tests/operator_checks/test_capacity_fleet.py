@@ -1,0 +1,153 @@
+"""`python -m checks.capacity` judges the fleet it runs for, and never contradicts itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from app.cli import BROKEN_PIPE_EXIT, INTERRUPTED_EXIT
+from tests.operator_checks.conftest import REPO
+
+# The default `make deploy`: 2 web processes (4 threads + 2 refreshes, pool 50), 2 workers.
+DEPLOYED_FLEET = {
+    "web": [{"host": "app-1", "processes": 2, "threads": 4, "refreshes": 2, "pool_max": 50}],
+    "workers": [{"host": "worker-1", "processes": 2, "pool_max": 2}],
+}
+
+
+@pytest.fixture
+def fleet_file(tmp_path) -> str:
+    path = tmp_path / "fleet.json"
+    path.write_text(json.dumps(DEPLOYED_FLEET))
+    return str(path)
+
+
+def test_a_current_pool_above_the_recommendation_is_its_own_verdict_and_exit_3(
+    monitor_url, run_check, sessions
+):
+    sessions.open(2)
+    text = run_check("checks.capacity", "--dsn", monitor_url, "--pool-instances", "4")
+    probe = run_check("checks.capacity", "--dsn", monitor_url, "--pool-instances", "4", "--json")
+
+    assert text.returncode == 3, text.stdout + text.stderr
+    assert (
+        "❌ Current pool max 50 exceeds what the database can serve for 4 processes: lower it to 19"
+    ) in text.stdout.splitlines()
+    assert "Suggested: DB_MAX_CONNECTIONS=19" in text.stdout.splitlines()
+    assert "safe to increase" not in text.stdout
+    assert "✅" not in text.stdout
+    assert probe.returncode == 3
+    assert probe.data["verdict"] == "current_above_recommendation"
+    assert probe.data["current_above_recommendation"] is True
+    assert probe.data["safe"] is False
+    assert probe.data["recommended_pool_max"] == 19
+    assert probe.data["message"].endswith("lower it to 19")
+
+
+def test_on_a_deployed_host_the_probe_judges_the_deployments_fleet(
+    monitor_url, run_check, fleet_file, sessions
+):
+    sessions.open(2)
+    probe = run_check(
+        "checks.capacity", "--dsn", monitor_url, "--json", GOALGPT_FLEET_FILE=fleet_file
+    )
+
+    assert probe.returncode == 0, probe.stdout + probe.stderr
+    data = probe.data
+    assert data["verdict"] == "safe"
+    assert data["pool_instances"] == 4
+    assert data["demand"] == 2 * 6 + 2 * 2  # the pool of 50 never fills past 4 + 2
+    assert data["usable_web_pool"] == 6
+    assert data["current_pool_max"] == 50  # DB_MAX_CONNECTIONS of the service env
+    assert any("above 6 cannot take effect" in w for w in data["warnings"])
+
+
+def test_an_explicit_pool_instances_wins_over_the_deployment(
+    monitor_url, run_check, fleet_file, sessions
+):
+    sessions.open(2)
+    probe = run_check(
+        "checks.capacity",
+        "--dsn",
+        monitor_url,
+        "--pool-instances",
+        "1",
+        "--json",
+        GOALGPT_FLEET_FILE=fleet_file,
+    )
+
+    assert probe.returncode == 0
+    assert probe.data["pool_instances"] == 1
+    assert probe.data["recommended_pool_max"] == 77
+
+
+def test_an_unusable_fleet_file_exits_2_with_one_line(monitor_url, run_check, tmp_path):
+    bad = tmp_path / "fleet.json"
+    bad.write_text('{"web": [{"processes": 2}]}')
+    probe = run_check("checks.capacity", "--dsn", monitor_url, GOALGPT_FLEET_FILE=str(bad))
+
+    assert probe.returncode == 2
+    assert probe.stderr.count("\n") == 1
+    assert "is unusable: pool_max must be" in probe.stderr
+
+
+@pytest.mark.parametrize("module", ["checks.capacity", "checks.monitor"])
+def test_no_database_given_exits_2_in_every_tool(run_check, module):
+    probe = run_check(module, GOALGPT_MONITOR_DSN="", DATABASE_URL="", GOALGPT_BASE_URL="")
+
+    assert probe.returncode == 2
+    assert "no database given" in probe.stderr or "nothing to monitor" in probe.stderr
+    assert "Traceback" not in probe.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [("checks.capacity",), ("checks.capacity", "--json"), ("checks.monitor", "--duration", "0.1")],
+)
+def test_a_closed_pipe_ends_every_checks_cli_with_141_and_no_traceback(monitor_url, argv):
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", *argv, "--dsn", monitor_url],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+            env=os.environ | {"DB_MAX_CONNECTIONS": "50"},
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == BROKEN_PIPE_EXIT, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_ctrl_c_ends_the_capacity_probe_with_130_and_one_line():
+    # A server that accepts and never answers: the probe waits in connect.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        dsn = f"postgresql://monitor@127.0.0.1:{silent.getsockname()[1]}/postgres"
+        probe = subprocess.Popen(
+            [sys.executable, "-m", "checks.capacity", "--dsn", dsn],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            silent.accept()  # the probe is connecting now
+            probe.send_signal(signal.SIGINT)
+            _out, err = probe.communicate(timeout=30)
+        finally:
+            probe.kill()
+            probe.wait()
+    assert probe.returncode == INTERRUPTED_EXIT
+    assert err == "error: interrupted\n"

@@ -1,0 +1,126 @@
+"""The fleet-demand formula (checks/capacity/demand.py): properties for every fleet."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from checks.capacity.demand import (
+    Fleet,
+    FleetError,
+    WebGroup,
+    WorkerGroup,
+    advice,
+    as_dict,
+    from_dict,
+    largest_web_pool,
+    single_pool,
+)
+
+webs = st.builds(
+    WebGroup,
+    processes=st.integers(0, 16),
+    pool_max=st.integers(1, 500),
+    threads=st.one_of(st.none(), st.integers(1, 256)),
+    refreshes=st.integers(0, 8),
+)
+workers = st.builds(WorkerGroup, processes=st.integers(0, 16), pool_max=st.integers(1, 20))
+fleets = st.builds(
+    Fleet,
+    web=st.lists(webs, max_size=4).map(tuple),
+    workers=st.lists(workers, max_size=4).map(tuple),
+)
+
+
+@given(webs)
+def test_a_web_process_holds_no_more_than_its_pool_nor_its_threads_plus_refreshes(group):
+    assert group.per_process <= group.pool_max
+    if group.threads is not None:
+        assert group.per_process <= group.threads + group.refreshes
+        assert group.per_process == min(group.pool_max, group.threads + group.refreshes)
+
+
+@given(fleets, st.integers(1, 500), st.integers(1, 500))
+def test_demand_never_falls_when_the_web_pool_grows(fleet, a, b):
+    low, high = sorted((a, b))
+    assert fleet.with_web_pool(low).demand <= fleet.with_web_pool(high).demand
+
+
+@given(webs.filter(lambda g: g.threads is not None), st.integers(0, 300))
+def test_a_pool_above_threads_plus_refreshes_changes_nothing(group, extra):
+    usable = group.threads + group.refreshes
+    fleet = Fleet(web=(group,))
+    assert fleet.with_web_pool(usable + extra).demand == fleet.with_web_pool(usable).demand
+
+
+@given(fleets, fleets)
+def test_demand_adds_up_over_hosts(a, b):
+    both = Fleet(web=a.web + b.web, workers=a.workers + b.workers)
+    assert both.demand == a.demand + b.demand
+
+
+@given(fleets)
+def test_worker_demand_is_processes_times_their_own_pool(fleet):
+    assert fleet.worker_demand == sum(g.processes * g.pool_max for g in fleet.workers)
+    web_only = Fleet(web=fleet.web)
+    assert fleet.demand == web_only.demand + fleet.worker_demand
+
+
+@given(fleets, st.integers(0, 1000), st.integers(1, 80))
+def test_largest_web_pool_fits_and_one_more_would_not(fleet, budget, cap):
+    best = largest_web_pool(fleet, budget, cap)
+    if best == 0:
+        assert fleet.with_web_pool(1).demand > budget
+        return
+    assert fleet.with_web_pool(best).demand <= budget
+    assert best == cap or fleet.with_web_pool(best + 1).demand > budget
+
+
+@given(st.integers(1, 64), st.integers(1, 500))
+def test_processes_of_unknown_threads_count_their_whole_pool(instances, pool_max):
+    assert single_pool(instances, pool_max).demand == instances * pool_max
+
+
+@given(fleets.filter(lambda f: f.web or f.workers))
+def test_the_dict_form_round_trips(fleet):
+    again = from_dict(as_dict(fleet))
+    assert again.demand == fleet.demand
+    assert [(g.processes, g.per_process) for g in again.web] == [
+        (g.processes, g.per_process) for g in fleet.web
+    ]
+
+
+def test_make_deploy_defaults_fit_the_default_database():
+    # inventory/local: 2 gunicorn workers x 4 threads + 2 refreshes, pool 50; 2 rq workers x 2.
+    fleet = Fleet(
+        web=(WebGroup(processes=2, pool_max=50, threads=4, refreshes=2),),
+        workers=(WorkerGroup(processes=2, pool_max=2),),
+    )
+    assert fleet.demand == 2 * 6 + 2 * 2 <= 100 - 3
+
+
+def test_the_issues_oversubscribed_example_is_explained_with_a_fix():
+    fleet = Fleet(
+        web=(WebGroup(processes=4, pool_max=50, threads=32, refreshes=2, host="app-1"),),
+        workers=(WorkerGroup(processes=2, pool_max=2, host="worker-1"),),
+    )
+    text = advice(fleet, usable_slots=17)
+    assert fleet.demand == 4 * 34 + 4
+    assert "140 connections" in text and "17 usable slots" in text
+    assert "to 3 or less" in text  # (17 - 4) // 4
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({}, "no web and no worker processes"),
+        ({"web": [{"processes": 2}]}, "pool_max must be"),
+        ({"web": [{"processes": -1, "pool_max": 5}]}, "processes must be"),
+        ({"workers": [{"processes": 2, "pool_max": "x"}]}, "pool_max must be"),
+        ({"web": "nonsense"}, "not a fleet description"),
+    ],
+)
+def test_a_bad_fleet_description_is_one_line_naming_the_field(data, message):
+    with pytest.raises(FleetError, match=message):
+        from_dict(data)
