@@ -1,9 +1,15 @@
 """raise_pool.yml against the e2e deployment: refused when the probe says not safe,
-accepted when safe, rolled back when the monitor fires during the watch window.
-Runs after test_deploy.py on the same deployment (DB_MAX_CONNECTIONS starts at 5)."""
+accepted when safe, put back when the monitor fires during the watch window or the
+web app fails to start on the new value, and a rerun with the old value after an
+interrupted run. Runs after test_deploy.py on the same deployment
+(DB_MAX_CONNECTIONS starts at 5), in file order."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -22,6 +28,11 @@ from tests.support.rq_worker import wait_for
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SHORT_WATCH = ("-e", "raise_pool_watch_s=6", "-e", "raise_pool_watch_interval_s=2")
+
+
+def record_file(deployment: Deployment) -> Path:
+    """Where raise_pool.yml keeps a host's old value until the run ends."""
+    return deployment.env_file.parent / "raise_pool.previous"
 
 
 def pool_size_everywhere(deployment: Deployment) -> set[str]:
@@ -120,6 +131,7 @@ def test_refused_when_the_probe_says_not_safe(first_deploy, deployment: Deployme
     assert "slow queries detected" in run.output
     assert deployment.env_file.read_bytes() == env_before
     assert deployment.service_pids() == pids_before
+    assert not record_file(deployment).exists()
 
 
 def test_refused_above_the_recommendation(first_deploy, deployment: Deployment):
@@ -149,6 +161,7 @@ def test_accepted_when_safe_and_live_in_every_process(first_deploy, deployment: 
     pids_after = deployment.service_pids()
     assert set(pids_after) == set(pids_before)
     assert all(pids_after[name] != pids_before[name] for name in pids_before)
+    assert not record_file(deployment).exists()
 
 
 def test_rolled_back_when_a_trigger_fires_in_the_watch_window(
@@ -167,9 +180,116 @@ def test_rolled_back_when_a_trigger_fires_in_the_watch_window(
             *watch,
         )
     assert run.returncode != 0
-    expected = f"Rolled back DB_MAX_CONNECTIONS to {before}: the monitor fired"
+    expected = "Rolled back DB_MAX_CONNECTIONS=12: the monitor fired during the watch window"
     assert expected in run.output, run.tail()
+    assert f"Put back: localhost to {before}." in run.output
     assert "cache_hit_rate=" in run.output
     assert deployment.env()["DB_MAX_CONNECTIONS"] == before
     assert pool_size_everywhere(deployment) == {before}
     assert_pools_hold(deployment, int(before))
+    assert not record_file(deployment).exists()
+
+
+@contextmanager
+def web_refuses_to_start_with(deployment: Deployment, value: str) -> Iterator[None]:
+    """gunicorn exits at start-up while DB_MAX_CONNECTIONS is `value` (a .pth file
+    in the deployed virtualenv), as a web app that cannot start on the new value."""
+    (pth,) = deployment.venv.glob("lib/python3*/site-packages")
+    hook = pth / "zz_e2e_refuse_start.pth"
+    hook.write_text(
+        "import os, sys; "
+        f"os.environ.get('DB_MAX_CONNECTIONS') == '{value}' and 'gunicorn' in sys.argv[0] "
+        "and sys.exit('e2e: refusing to start with this pool size')\n"
+    )
+    try:
+        yield
+    finally:
+        hook.unlink()
+
+
+def test_put_back_when_the_web_app_fails_to_start_mid_roll(first_deploy, deployment: Deployment):
+    assert first_deploy.returncode == 0
+    before = deployment.env()["DB_MAX_CONNECTIONS"]
+    with web_refuses_to_start_with(deployment, "13"):
+        run = deployment.playbook(
+            "raise_pool.yml",
+            "-e",
+            "db_max_connections=13",
+            "-e",
+            "goalgpt_app_ready_retries=10",
+            *SHORT_WATCH,
+        )
+    assert run.returncode != 0
+    assert "Rolled back DB_MAX_CONNECTIONS=13: localhost failed at" in run.output, run.tail()
+    assert f"Put back: localhost to {before}." in run.output
+    assert "Watch - one poll" not in run.output  # the roll stopped before the watch
+    assert deployment.env()["DB_MAX_CONNECTIONS"] == before
+    assert pool_size_everywhere(deployment) == {before}
+    assert not record_file(deployment).exists()
+
+
+def test_rerun_with_the_old_value_after_an_interrupted_run(first_deploy, deployment: Deployment):
+    assert first_deploy.returncode == 0
+    before = deployment.env()["DB_MAX_CONNECTIONS"]
+    log = deployment.root / "interrupted-raise-pool.log"
+    watch = ("-e", "raise_pool_watch_s=20", "-e", "raise_pool_watch_interval_s=2")
+    with interrupted_in_the_watch(deployment, log, "-e", "db_max_connections=14", *watch) as code:
+        assert code != 0, log.read_text()[-3000:]
+        assert deployment.env()["DB_MAX_CONNECTIONS"] == "14"
+        assert pool_size_everywhere(deployment) == {"14"}
+        assert record_file(deployment).read_text() == f"DB_MAX_CONNECTIONS={before}\n"
+
+        rerun = deployment.playbook("raise_pool.yml", "-e", f"db_max_connections={before}", *watch)
+
+    assert rerun.returncode == 0, rerun.tail()
+    assert "An earlier raise_pool run did not finish on this host" in rerun.output
+    assert deployment.env()["DB_MAX_CONNECTIONS"] == before
+    assert pool_size_everywhere(deployment) == {before}
+    assert not record_file(deployment).exists()
+
+
+@contextmanager
+def interrupted_in_the_watch(deployment: Deployment, log: Path, *args: str) -> Iterator[int]:
+    """Run raise_pool.yml and Ctrl-C it (SIGINT to its process group) once the watch
+    has started; yields its exit code. Waits for the monitor it left to end."""
+    argv = [str(Path(sys.executable).parent / "ansible-playbook"), "playbooks/raise_pool.yml"]
+    argv += ["-i", str(deployment.inventory), *args]
+    env = os.environ | {"ANSIBLE_NOCOLOR": "1"}
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        deadline = time.monotonic() + 300
+        while "TASK [Watch - one poll" not in log.read_text():
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGINT)
+        yield proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        _wait_for_monitor_to_end(deployment)
+
+
+def _wait_for_monitor_to_end(deployment: Deployment, timeout: float = 60) -> None:
+    """The watch's monitor outlives a Ctrl-C of the controller until its window ends."""
+    marker = f":{deployment.web_port}/metrics".encode()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = [p for p in Path("/proc").glob("[0-9]*") if _cmdline_has(p, marker)]
+        if not left:
+            return
+        time.sleep(1)
+    for proc in left:
+        with suppress(ProcessLookupError, ValueError):
+            os.kill(int(proc.name), signal.SIGTERM)
+
+
+def _cmdline_has(proc: Path, marker: bytes) -> bool:
+    try:
+        cmdline = (proc / "cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"checks.monitor" in cmdline and marker in cmdline

@@ -115,7 +115,7 @@ class Deployment:
 
     @property
     def venv(self) -> Path:
-        return self.root / "opt" / "goalgpt" / "venv"
+        return self.root / "opt" / "goalgpt" / "current" / "venv"
 
     @property
     def base_url(self) -> str:
