@@ -179,6 +179,7 @@ class Deployment:
             "alertmanager_group_wait": "1s",
             "goalgpt_postgres_exporter_port": self.postgres_exporter_port,
             "postgres_exporter_conf_dir": f"{root}/etc/postgres-exporter",
+            "redis_exporter_conf_dir": f"{root}/etc/redis-exporter",
             "goalgpt_redis_cache_exporter_port": self.redis_exporter_port,
             "goalgpt_redis_queue_exporter_port": self.redis_queue_exporter_port,
         }
