@@ -31,7 +31,7 @@ def monitor_through_service_env(deployment: Deployment) -> subprocess.CompletedP
             "2",
             "--json",
         ],
-        cwd=deployment.root / "opt/goalgpt/src",
+        cwd=deployment.root / "opt/goalgpt/current",
         env=env,
         capture_output=True,
         text=True,
