@@ -106,6 +106,7 @@ def test_testinfra_checks_every_host(first_fleet_deploy, lab):
             "--hosts=ansible://all",
             f"--ansible-inventory={lab.inventory_path}",
             "--force-ansible",
+            "--sudo",
         ],
         cwd=REPO,
         env=env,
@@ -137,7 +138,7 @@ def test_smoke_gate_passes_against_both_app_hosts(first_fleet_deploy, lab):
         "app-1",
         "cd /opt/goalgpt/current && sudo env PYTHONPATH=/opt/goalgpt/current/tools-site "
         "/opt/goalgpt/bin/goalgpt-env /opt/goalgpt/current/venv/bin/python "
-        "-m pytest -p no:cacheprovider --pyargs checks",
+        "-m pytest -v -p no:cacheprovider --pyargs checks",
         timeout=300,
     )
     assert gate.returncode == 0, gate.stdout[-4000:]
