@@ -80,7 +80,12 @@ def psql_on_db(lab, sql: str) -> str:
 
 
 def report(message: str) -> None:
-    print(f"\n[fleet] {message}", file=sys.__stderr__, flush=True)
+    """Measurements (deploy times) for people: build/fleet-times.txt, also when pytest
+    captures the output."""
+    line = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {message}\n"
+    (REPO / "build").mkdir(exist_ok=True)
+    with (REPO / "build" / "fleet-times.txt").open("a") as times:
+        times.write(line)
 
 
 def test_first_deploy_is_green_on_every_host(first_fleet_deploy: TimedRun):
