@@ -6,10 +6,18 @@ from __future__ import annotations
 import json
 import posixpath
 
+import pytest
+
 from tests.infra.layout import Layout
 from tests.infra.test_services import environ, processes
 
 TOOLS = ("pytest", "ruff", "ansiblelint", "ansible", "testinfra", "hypothesis")
+
+
+@pytest.fixture(autouse=True)
+def _runs_the_app(layout: Layout) -> None:
+    if not {"app", "workers"} & set(layout.groups):
+        pytest.skip("not in group app or workers")
 
 
 def current_release(host, layout: Layout) -> str:

@@ -1,0 +1,234 @@
+"""The fleet on the lab: deploy, testinfra on every host, the smoke gate against both app
+hosts, a second deploy that changes nothing, single-flight across hosts, systemd bringing
+services back (kill -9, reboot), Redis and PostgreSQL refusing who they must.
+One lab per run (the session fixture `lab`), tests in file order; a test that breaks a
+host puts it back."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.fleet.conftest import TimedRun, deploy
+from tests.support.deployment import REPO
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+WEB_PORT = 8000
+REDIS_PORTS = (6379, 6380)
+PG_PORT = 5432
+QUERY_TAG = "goalgpt:predictions_matched"  # app/web/query.py
+CONCURRENT = 100
+
+# Python on a lab host: send one Redis command without a password, print the reply.
+REDIS_PING = (
+    "import socket, sys; s = socket.create_connection((sys.argv[1], int(sys.argv[2])), 5); "
+    "s.sendall(b'PING\\r\\n'); print(s.recv(200).decode().strip())"
+)
+# Python on a lab host: a PostgreSQL StartupMessage for user/database goalgpt; print the
+# first reply byte (R: asks for a password, E: refused) and the error text if any.
+PG_STARTUP = (
+    "import socket, struct, sys; s = socket.create_connection((sys.argv[1], int(sys.argv[2])), 5); "
+    "body = struct.pack('!i', 196608) + b'user\\0goalgpt\\0database\\0goalgpt\\0\\0'; "
+    "s.sendall(struct.pack('!i', len(body) + 4) + body); r = s.recv(500); "
+    "print(r[:1].decode(), r[5:].replace(b'\\0', b' ').decode(errors='replace'))"
+)
+
+
+def url(lab, host: str, path: str) -> str:
+    return f"http://{lab.address(host)}:{WEB_PORT}{path}"
+
+
+def status_of(address: str, timeout: float = 5) -> int:
+    try:
+        with urllib.request.urlopen(address, timeout=timeout) as answer:
+            return answer.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+def wait_ready(lab, host: str, within_s: float) -> float:
+    """Seconds until /readyz on host answers 200; fails after within_s."""
+    started = time.monotonic()
+    while time.monotonic() - started < within_s:
+        if status_of(url(lab, host, "/readyz"), timeout=2) == 200:
+            return time.monotonic() - started
+        time.sleep(0.5)
+    pytest.fail(f"{host} /readyz not 200 within {within_s:.0f} s")
+
+
+def on(lab, host: str, command: str) -> str:
+    done = lab.run(host, command, timeout=120)
+    assert done.returncode == 0, f"{host}: {command}: {done.stderr.strip()[-500:]}"
+    return done.stdout.strip()
+
+
+def psql_on_db(lab, sql: str) -> str:
+    return on(lab, "db-1", f'sudo -u postgres psql -At -d goalgpt -c "{sql}"')
+
+
+def report(message: str) -> None:
+    """Measurements (deploy times) for people: build/fleet-times.txt, also when pytest
+    captures the output."""
+    line = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {message}\n"
+    (REPO / "build").mkdir(exist_ok=True)
+    with (REPO / "build" / "fleet-times.txt").open("a") as times:
+        times.write(line)
+
+
+def test_first_deploy_is_green_on_every_host(first_fleet_deploy: TimedRun):
+    run = first_fleet_deploy.run
+    report(f"first deploy: {first_fleet_deploy.seconds:.0f} s")
+    assert run.returncode == 0, run.tail()
+    failed = run.failed()
+    assert failed and set(failed.values()) == {0}, failed
+
+
+def test_testinfra_checks_every_host(first_fleet_deploy, lab):
+    assert first_fleet_deploy.run.returncode == 0
+    env = os.environ | {"PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/infra",
+            "--hosts=ansible://all",
+            f"--ansible-inventory={lab.inventory_path}",
+            "--force-ansible",
+            "--sudo",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stdout[-5000:]
+
+
+def test_web_and_worker_units_are_active_and_enabled(first_fleet_deploy, lab):
+    assert first_fleet_deploy.run.returncode == 0
+    for host in lab.groups["app"]:
+        on(lab, host, "systemctl is-active goalgpt-web && systemctl is-enabled goalgpt-web")
+    for host in lab.groups["workers"]:
+        units = "goalgpt-worker@1 goalgpt-worker@2"
+        on(lab, host, f"systemctl is-active {units} && systemctl is-enabled {units}")
+    crons = [
+        host
+        for host in lab.groups["workers"]
+        if lab.run(host, "systemctl is-active goalgpt-cron").stdout.strip() == "active"
+    ]
+    assert crons == [lab.groups["workers"][0]]
+
+
+def test_smoke_gate_passes_against_both_app_hosts(first_fleet_deploy, lab):
+    assert first_fleet_deploy.run.returncode == 0
+    gate = lab.run(
+        "app-1",
+        "cd /opt/goalgpt/current && sudo env PYTHONPATH=/opt/goalgpt/current/tools-site "
+        "/opt/goalgpt/bin/goalgpt-env /opt/goalgpt/current/venv/bin/python "
+        "-m pytest -v -p no:cacheprovider --pyargs checks",
+        timeout=300,
+    )
+    assert gate.returncode == 0, gate.stdout[-4000:]
+    for host in lab.groups["app"]:
+        assert lab.address(host) in gate.stdout, gate.stdout[:1000]
+
+
+def test_second_deploy_changes_nothing(first_fleet_deploy, lab):
+    assert first_fleet_deploy.run.returncode == 0
+    again = deploy(lab.inventory_path)
+    report(f"second deploy: {again.seconds:.0f} s")
+    assert again.run.returncode == 0, again.run.tail()
+    changed = again.run.changed()
+    assert changed and set(changed.values()) == {0}, (changed, again.run.changed_tasks())
+
+
+def test_cold_requests_over_both_app_hosts_reach_postgresql_once(first_fleet_deploy, lab):
+    assert first_fleet_deploy.run.returncode == 0
+    psql_on_db(lab, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+    psql_on_db(lab, "SELECT pg_stat_statements_reset()")
+    # A user nobody asked for yet: the cache key is cold on both hosts.
+    path = f"/api/predictions/matched?user_id={uuid.uuid4().int % 10**9}"
+    targets = [url(lab, host, path) for host in lab.groups["app"]] * (CONCURRENT // 2)
+    start = threading.Barrier(len(targets))
+
+    def fetch(address: str) -> int:
+        start.wait()
+        return status_of(address, timeout=30)
+
+    with ThreadPoolExecutor(max_workers=len(targets)) as pool:
+        statuses = list(pool.map(fetch, targets))
+    assert statuses.count(200) == CONCURRENT, sorted(set(statuses))
+    calls = psql_on_db(
+        lab,
+        f"SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE '%{QUERY_TAG}%'",
+    )
+    assert int(calls) == 1
+
+
+def test_gunicorn_master_killed_is_back_by_systemd(first_fleet_deploy, lab):
+    assert first_fleet_deploy.run.returncode == 0
+    show = "systemctl show -p MainPID --value goalgpt-web"
+    before = on(lab, "app-1", show)
+    try:
+        on(lab, "app-1", f"sudo kill -9 {before}")
+        report(f"app-1 /readyz back {wait_ready(lab, 'app-1', within_s=30):.1f} s after kill -9")
+        assert on(lab, "app-1", show) not in ("0", before)
+    finally:
+        lab.restore("app-1")
+
+
+def test_rebooted_hosts_come_back_without_ansible(first_fleet_deploy, lab):
+    assert first_fleet_deploy.run.returncode == 0
+    try:
+        lab.reboot("app-2")
+        lab.reboot("worker-1")
+        wait_ready(lab, "app-2", within_s=60)
+        for unit in ("goalgpt-worker@1", "goalgpt-worker@2", "goalgpt-cron"):
+            deadline = time.monotonic() + 60
+            while lab.run("worker-1", f"systemctl is-active {unit}").stdout.strip() != "active":
+                assert time.monotonic() < deadline, f"{unit} not active on worker-1 after reboot"
+                time.sleep(1)
+    finally:
+        lab.restore("app-2")
+        lab.restore("worker-1")
+
+
+@pytest.mark.parametrize("port", REDIS_PORTS)
+def test_redis_refuses_a_client_without_the_password_from_every_host(
+    first_fleet_deploy, lab, port: int
+):
+    assert first_fleet_deploy.run.returncode == 0
+    redis = lab.address("redis-1")
+    for host in lab.hosts:
+        reply = on(lab, host, f'python3 -c "{REDIS_PING}" {redis} {port}')
+        assert reply.startswith("-NOAUTH"), f"{host} -> redis {port}: {reply}"
+
+
+def test_postgresql_refuses_the_app_role_from_a_host_that_is_not_app_or_workers(
+    first_fleet_deploy, lab
+):
+    assert first_fleet_deploy.run.returncode == 0
+    db = lab.address("db-1")
+    probe = f'python3 -c "{PG_STARTUP}" {db} {PG_PORT}'
+    # The same probe from an app host gets a password request: it can tell the two apart.
+    assert on(lab, "app-1", probe).startswith("R")
+    refused = on(lab, "redis-1", probe)
+    assert refused.startswith("E") and "no pg_hba.conf entry" in refused, refused
