@@ -15,7 +15,7 @@ import pytest
 
 from checks import thresholds
 from checks.capacity.decide import ABOVE, NOT_SAFE, SAFE, decide, utilization_pct
-from checks.capacity.demand import single_pool
+from checks.capacity.demand import Fleet, WebGroup, WorkerGroup, single_pool
 from tests.support.capacity import db_stats
 
 LIMITS = thresholds.load().capacity
@@ -161,3 +161,63 @@ def test_two_pools_of_five_fit_a_budget_of_ten_and_not_of_nine(max_connections, 
     stats = db_stats(total=0, usable=max_connections - 3)
 
     assert decide(stats, single_pool(2, 5), LIMITS).verdict == verdict
+
+
+# -- the fleet: web and worker processes together ----------------------------------
+
+
+def fleet(web: int = 0, web_pool: int = 5, threads: int | None = None, workers: int = 0):
+    web_groups = (WebGroup(processes=web, pool_max=web_pool, threads=threads),) if web else ()
+    worker_groups = (WorkerGroup(processes=workers, pool_max=2),) if workers else ()
+    return Fleet(web=web_groups, workers=worker_groups)
+
+
+def test_no_room_counts_web_and_worker_processes():
+    stats = db_stats(total=0, usable=24)  # budget 27 - 23 = 4; 4 workers x 2 leave none
+
+    verdict = decide(stats, fleet(web=3, workers=4), LIMITS)
+
+    assert verdict.recommended_pool_max == 0
+    assert verdict.warnings[0].startswith("No room for 7 pool(s): budget is 4 connections")
+
+
+def test_a_fleet_without_web_processes_gets_no_web_recommendation_and_no_block():
+    stats = db_stats(total=0, usable=24)  # budget 4, workers need 2 x 2 = 4
+
+    verdict = decide(stats, fleet(workers=2), LIMITS)
+
+    assert (verdict.verdict, verdict.recommended_pool_max, verdict.demand) == (SAFE, 0, 4)
+    over = decide(stats, fleet(workers=3), LIMITS)  # 6 > 4, but no web pool to lower
+    assert over.verdict == SAFE and over.above_message == ""
+
+
+@pytest.mark.parametrize(
+    ("max_connections", "verdict", "per_pool"),
+    [
+        (25, ABOVE, 1),  # budget 2: 2 x 2 = 4 > 2, one each would fit
+        (26, ABOVE, 1),  # budget 3: still one each
+        (27, SAFE, 2),  # budget 4 = demand: fits
+    ],
+)
+def test_above_the_recommendation_from_one_connection_each_to_exactly_the_budget(
+    max_connections, verdict, per_pool
+):
+    stats = db_stats(total=0, usable=max_connections - 3)
+
+    decided = decide(stats, fleet(web=2, web_pool=2), LIMITS)
+
+    assert (decided.verdict, decided.recommended_pool_max) == (verdict, per_pool)
+
+
+def test_a_web_pool_beyond_its_threads_warns_and_at_its_threads_does_not():
+    stats = db_stats(total=0, usable=97)
+    at = decide(stats, fleet(web=2, web_pool=8, threads=8), LIMITS)
+    beyond = decide(stats, fleet(web=2, web_pool=9, threads=8), LIMITS)
+
+    assert at.usable_pool == 8 and at.warnings == ()
+    assert beyond.warnings == (
+        "A web pool above 8 cannot take effect: a web process holds at most its request "
+        "threads + background refreshes. To use more connections, raise GUNICORN_THREADS, "
+        "or add web processes or hosts",
+    )
+    assert decide(stats, fleet(web=2), LIMITS).usable_pool is None
