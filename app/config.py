@@ -220,6 +220,7 @@ def summary(settings: Settings) -> dict[str, dict[str, Any]]:
             "SINGLEFLIGHT_TIMEOUT_S": values["SINGLEFLIGHT_TIMEOUT_S"],
             "LOCAL_CACHE_ENTRIES": values["PREDICTIONS_LOCAL_CACHE_ENTRIES"],
             "REDIS_SOCKET_TIMEOUT_S": values["REDIS_SOCKET_TIMEOUT_S"],
+            "MAX_REFRESHES": values["PREDICTIONS_MAX_REFRESHES"],
         },
         "WEB": {
             "GUNICORN_BIND": values["GUNICORN_BIND"],
@@ -246,6 +247,7 @@ def summary(settings: Settings) -> dict[str, dict[str, Any]]:
             "MAX_RETRIES": values["ORCHESTRATOR_MAX_RETRIES"],
         },
         "JOBS": {
+            "DB_MAX_CONNECTIONS": values["JOB_DB_MAX_CONNECTIONS"],
             "LOCK_LEASE_S": values["JOB_LOCK_LEASE_S"],
             "RETRY_MAX": values["JOB_RETRY_MAX"],
             "RETRY_INTERVAL_S": values["JOB_RETRY_INTERVAL_S"],

@@ -33,7 +33,14 @@ def client(redis_url):
 @pytest.fixture
 def settings(redis_url):
     nowhere = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
-    return config.load({"DATABASE_URL": nowhere, "REDIS_URL": redis_url, "JOB_LOCK_LEASE_S": "1"})
+    return config.load(
+        {
+            "DATABASE_URL": nowhere,
+            "REDIS_URL": redis_url,
+            "RQ_REDIS_URL": redis_url,
+            "JOB_LOCK_LEASE_S": "1",
+        }
+    )
 
 
 def test_a_held_lease_is_renewed_past_its_length_and_freed_on_release(client):

@@ -14,7 +14,8 @@ import dataclasses
 import pytest
 
 from checks import thresholds
-from checks.capacity.decide import decide, utilization_pct
+from checks.capacity.decide import ABOVE, NOT_SAFE, SAFE, decide, utilization_pct
+from checks.capacity.demand import Fleet, WebGroup, WorkerGroup, single_pool
 from tests.support.capacity import db_stats
 
 LIMITS = thresholds.load().capacity
@@ -54,7 +55,7 @@ def test_the_shipped_limits_are_the_seeds():
     ],
 )
 def test_each_rule_at_its_limit_is_safe_and_one_past_it_is_not(stats, safe, warning):
-    verdict = decide(stats, instances=1, current_pool_max=10, limits=LIMITS)
+    verdict = decide(stats, single_pool(1, 10), LIMITS)
 
     assert verdict.safe is safe
     blocking = [w for w in verdict.warnings if "detected" in w or "utilization" in w]
@@ -67,7 +68,7 @@ def test_each_rule_at_its_limit_is_safe_and_one_past_it_is_not(stats, safe, warn
 def test_every_rule_breached_at_once_lists_every_reason():
     stats = db_stats(slow_queries=SLOW + 1, lock_waits=LOCKS + 1, total=701, usable=1000)
 
-    verdict = decide(stats, instances=1, current_pool_max=10, limits=LIMITS)
+    verdict = decide(stats, single_pool(1, 10), LIMITS)
 
     assert verdict.safe is False
     assert [w.split(" ")[1] for w in verdict.warnings[:3]] == ["slow", "lock", "utilization"]
@@ -85,23 +86,26 @@ def test_a_fleet_with_room_for_one_connection_each_is_safe_and_one_more_process_
     # get one each, 78 get none.
     stats = db_stats(total=0, usable=97)
 
-    fits = decide(stats, instances=77, current_pool_max=1, limits=LIMITS)
-    too_many = decide(stats, instances=78, current_pool_max=1, limits=LIMITS)
+    fits = decide(stats, single_pool(77, 1), LIMITS)
+    too_many = decide(stats, single_pool(78, 1), LIMITS)
 
     assert (fits.safe, fits.recommended_pool_max, fits.budget) == (True, 1, 77)
     assert (too_many.safe, too_many.recommended_pool_max) == (False, 0)
     assert too_many.warnings[0].startswith("No room for 78 pool(s): budget is 77 connections")
 
 
-def test_current_pools_at_the_budget_are_fine_and_one_over_is_called_oversubscribed():
-    stats = db_stats(total=0, usable=97)
+def test_current_pools_at_the_budget_are_safe_and_one_connection_over_is_above_it():
+    stats = db_stats(total=0, usable=97)  # budget 77
 
-    at = decide(stats, instances=7, current_pool_max=11, limits=LIMITS)  # 77 = budget
-    over = decide(stats, instances=6, current_pool_max=13, limits=LIMITS)  # 78 > 77
+    at = decide(stats, single_pool(7, 11), LIMITS)  # 77 = budget
+    over = decide(stats, single_pool(6, 13), LIMITS)  # 78 > 77: 12 each would fit
 
-    assert at.warnings == ()
-    assert over.warnings == ("Current pools oversubscribe: 6 x 13 = 78 > budget 77",)
-    assert over.safe is True, "oversubscription warns; it does not block"
+    assert (at.verdict, at.safe, at.warnings) == (SAFE, True, ())
+    assert (over.verdict, over.safe, over.recommended_pool_max) == (ABOVE, False, 12)
+    assert over.above_message == (
+        "current pool max 13 exceeds what the database can serve for 6 processes: lower it to 12"
+    )
+    assert over.demand == 78
 
 
 def test_an_idle_transaction_warns_with_its_count_and_oldest_age():
@@ -109,7 +113,7 @@ def test_an_idle_transaction_warns_with_its_count_and_oldest_age():
         dict(pid=1, user="app", application="w", age_s=12.4, query="SELECT 1"),
         dict(pid=2, user="app", application="w", age_s=99.6, query="SELECT 2"),
     ]
-    verdict = decide(db_stats(idle_transactions=leak), 1, 10, LIMITS)
+    verdict = decide(db_stats(idle_transactions=leak), single_pool(1, 10), LIMITS)
 
     assert verdict.safe is True
     assert verdict.warnings == (
@@ -122,8 +126,8 @@ def test_the_headroom_is_the_larger_of_the_setting_and_the_reserved_slots():
     few_reserved = db_stats(total=0, usable=97)  # 3 reserved < 23
     many_reserved = dataclasses.replace(few_reserved, superuser_reserved=30)
 
-    assert decide(few_reserved, 1, 10, LIMITS).budget == 100 - 23
-    assert decide(many_reserved, 1, 10, LIMITS).budget == 100 - 30
+    assert decide(few_reserved, single_pool(1, 10), LIMITS).budget == 100 - 23
+    assert decide(many_reserved, single_pool(1, 10), LIMITS).budget == 100 - 30
 
 
 def test_one_usable_slot_is_a_real_denominator():
@@ -135,26 +139,85 @@ def test_the_verdict_carries_its_numbers_and_the_exact_reasons():
     stats = db_stats(slow_queries=SLOW + 1, total=60, usable=97)
     stats = dataclasses.replace(stats, max_connections=80, superuser_reserved=3)
 
-    verdict = decide(stats, instances=100, current_pool_max=1, limits=LIMITS)
+    verdict = decide(stats, single_pool(100, 1), LIMITS)
 
     assert (verdict.utilization_pct, verdict.budget, verdict.recommended_pool_max) == (
         77.9,
         57,
         0,
     )
+    assert verdict.verdict == NOT_SAFE
     assert verdict.warnings == (
         "6 slow queries detected (>1s) - Optimize queries before increasing pool",
         "Connection utilization high: 77.9% - Consider query optimization first",
         "No room for 100 pool(s): budget is 57 connections - "
         "Reduce other connections or raise max_connections",
-        "Current pools oversubscribe: 100 x 1 = 100 > budget 57",
     )
 
 
-@pytest.mark.parametrize(("max_connections", "warned"), [(23, False), (24, True)])
-def test_oversubscription_needs_a_budget_above_zero(max_connections, warned):
-    # budget = max_connections - 23 headroom: 0 says nothing, 1 is oversubscribed by 2 x 5
+@pytest.mark.parametrize(("max_connections", "verdict"), [(33, SAFE), (32, ABOVE)])
+def test_two_pools_of_five_fit_a_budget_of_ten_and_not_of_nine(max_connections, verdict):
+    # budget = max_connections - 23 headroom
     stats = db_stats(total=0, usable=max_connections - 3)
-    verdict = decide(stats, instances=2, current_pool_max=5, limits=LIMITS)
 
-    assert any("oversubscribe" in w for w in verdict.warnings) is warned
+    assert decide(stats, single_pool(2, 5), LIMITS).verdict == verdict
+
+
+# -- the fleet: web and worker processes together ----------------------------------
+
+
+def fleet(web: int = 0, web_pool: int = 5, threads: int | None = None, workers: int = 0):
+    web_groups = (WebGroup(processes=web, pool_max=web_pool, threads=threads),) if web else ()
+    worker_groups = (WorkerGroup(processes=workers, pool_max=2),) if workers else ()
+    return Fleet(web=web_groups, workers=worker_groups)
+
+
+def test_no_room_counts_web_and_worker_processes():
+    stats = db_stats(total=0, usable=24)  # budget 27 - 23 = 4; 4 workers x 2 leave none
+
+    verdict = decide(stats, fleet(web=3, workers=4), LIMITS)
+
+    assert verdict.recommended_pool_max == 0
+    assert verdict.warnings[0].startswith("No room for 7 pool(s): budget is 4 connections")
+
+
+def test_a_fleet_without_web_processes_gets_no_web_recommendation_and_no_block():
+    stats = db_stats(total=0, usable=24)  # budget 4, workers need 2 x 2 = 4
+
+    verdict = decide(stats, fleet(workers=2), LIMITS)
+
+    assert (verdict.verdict, verdict.recommended_pool_max, verdict.demand) == (SAFE, 0, 4)
+    over = decide(stats, fleet(workers=3), LIMITS)  # 6 > 4, but no web pool to lower
+    assert over.verdict == SAFE and over.above_message == ""
+
+
+@pytest.mark.parametrize(
+    ("max_connections", "verdict", "per_pool"),
+    [
+        (25, ABOVE, 1),  # budget 2: 2 x 2 = 4 > 2, one each would fit
+        (26, ABOVE, 1),  # budget 3: still one each
+        (27, SAFE, 2),  # budget 4 = demand: fits
+    ],
+)
+def test_above_the_recommendation_from_one_connection_each_to_exactly_the_budget(
+    max_connections, verdict, per_pool
+):
+    stats = db_stats(total=0, usable=max_connections - 3)
+
+    decided = decide(stats, fleet(web=2, web_pool=2), LIMITS)
+
+    assert (decided.verdict, decided.recommended_pool_max) == (verdict, per_pool)
+
+
+def test_a_web_pool_beyond_its_threads_warns_and_at_its_threads_does_not():
+    stats = db_stats(total=0, usable=97)
+    at = decide(stats, fleet(web=2, web_pool=8, threads=8), LIMITS)
+    beyond = decide(stats, fleet(web=2, web_pool=9, threads=8), LIMITS)
+
+    assert at.usable_pool == 8 and at.warnings == ()
+    assert beyond.warnings == (
+        "A web pool above 8 cannot take effect: a web process holds at most its request "
+        "threads + background refreshes. To use more connections, raise GUNICORN_THREADS, "
+        "or add web processes or hosts",
+    )
+    assert decide(stats, fleet(web=2), LIMITS).usable_pool is None

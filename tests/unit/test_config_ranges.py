@@ -167,7 +167,8 @@ def test_the_summary_groups_every_setting_as_the_seeds_job_config():
     shown = set()
     for dotted, value in flat.items():
         section, key = dotted.split(".")
-        candidates = (key, prefixes.get(section, "") + key, "JOB_" + key, "PREDICTIONS_" + key)
+        extra = {"JOBS": "JOB_", "PREDICTIONS_CACHE": "PREDICTIONS_"}.get(section, "")
+        candidates = (extra + key, prefixes.get(section, "") + key, key)
         for name in candidates:
             if name in values:
                 if name not in config.SECRET_FIELDS:
