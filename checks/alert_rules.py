@@ -48,7 +48,8 @@ def values(t: thresholds.Monitor) -> dict[str, str]:
     hits = f'sum(increase(goalgpt_cache_requests_total{{result=~"hit|stale"}}[{w_cache}]))'
     return {
         "max_clients_errors": f"floor(sum(increase(goalgpt_db_too_many_clients_total[{w_err}])))",
-        "cache_hit_rate": f"100 * {hits} / {requests}"
+        # Rounded to 0.01 %: exactly 50 % can compute as 49.99999999999999 and fire "< 50".
+        "cache_hit_rate": f"round(100 * {hits} / {requests}, 0.01)"
         f" and {requests} >= {t.cache_hit_rate.min_requests}",
         "db_active_connections": 'sum(pg_stat_activity_count{state="active"})',
         "pool_waiting": "sum(goalgpt_db_pool_waiting)",

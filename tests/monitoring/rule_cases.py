@@ -203,7 +203,17 @@ def _cache_hit_rate(limits: Monitor, rules: dict[str, dict]) -> list[dict]:
     first = {"hit": hits - second["hit"], "miss": misses - second["miss"]}
     restarted = [{"miss": 0}, first, {}, second, *([{"miss": 0}] * (window + 2))]
     below = 100 * (hits_ok - 1) / requests
+    # Steady traffic at the edge, evaluated between scrapes too: extrapolated
+    # increases must not turn exactly the edge into 49.99999999999999 %.
+    per_minute = {"hit": hits_ok - hits_ok // 4, "stale": hits_ok // 4}
+    per_minute["miss"] = requests - hits_ok
+    steady = [{"miss": 0}, *([per_minute] * (window * 4))]
     return [
+        _group(
+            f"steady traffic at {100 * hits_ok / requests:g}% stays silent between scrapes",
+            _cache_series(steady),
+            _silent(rule, window * 4 - 1),
+        ),
         _group(
             f"cache hit rate at {100 * hits_ok / requests:g}% stays silent",
             _cache_series(traffic(hits_ok, requests)),

@@ -65,6 +65,7 @@ def test_cases_cover_every_edge_the_seed_names(tmp_path):
         "4 errors across a process restart in the window fire",
         "3 errors across a process restart stay silent",
         "4 errors summed over two app hosts fire",
+        "steady traffic at 50% stays silent between scrapes",
         "cache hit rate at 50% stays silent",
         "cache hit rate at 49% fires",
         "19 requests, all misses, say nothing",

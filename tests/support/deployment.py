@@ -24,6 +24,8 @@ from tests.support.servers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 PG_VERSION = "15"
+# supervisord programs of the service (the rest are Redis, PostgreSQL's and monitoring's).
+SERVICE_PROGRAMS = ("goalgpt-web", "goalgpt-worker", "goalgpt-cron")
 RECAP = re.compile(
     r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M
 )
@@ -240,7 +242,7 @@ class Deployment:
         pids = {}
         for line in self.supervisorctl("status").stdout.splitlines():
             name, _, rest = line.partition(" ")
-            if name.startswith("goalgpt-") and "redis" not in name and " pid " in rest:
+            if name.startswith(SERVICE_PROGRAMS) and " pid " in rest:
                 pids[name] = int(rest.split(" pid ")[1].split(",")[0])
         return pids
 
