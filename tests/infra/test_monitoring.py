@@ -4,24 +4,13 @@ Alertmanager reachable. Runs on the hosts of group `monitoring`."""
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
 
 from checks import alert_rules, thresholds
+from tests.infra import http
 from tests.infra.layout import Layout
-
-
-def get_json(host, url: str) -> dict:
-    """GET from the monitoring host itself (its listeners are on its service address)."""
-    return json.loads(
-        host.check_output(
-            f'python3 -c "import urllib.request,sys; '
-            f"sys.stdout.write(urllib.request.urlopen('{url}', "
-            f'timeout=10).read().decode())"'
-        )
-    )
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +24,7 @@ def test_prometheus_is_ready(host, monitoring):
     assert host.socket(
         f"tcp://{monitoring.service_address}:{monitoring.prometheus_port}"
     ).is_listening
-    status = get_json(host, f"{monitoring.prometheus_url}/api/v1/status/buildinfo")
+    status = http.get_json(host, f"{monitoring.prometheus_url}/api/v1/status/buildinfo")
     assert status["status"] == "success"
 
 
@@ -43,7 +32,7 @@ def test_every_target_is_up(host, monitoring):
     # A target is scraped within one interval of (re)loading; wait a little for all.
     deadline = time.monotonic() + 60
     while True:
-        targets = get_json(host, f"{monitoring.prometheus_url}/api/v1/targets")["data"]
+        targets = http.get_json(host, f"{monitoring.prometheus_url}/api/v1/targets")["data"]
         active = targets["activeTargets"]
         down = [
             (t["labels"]["job"], t["scrapeUrl"], t["lastError"])
@@ -59,14 +48,14 @@ def test_every_target_is_up(host, monitoring):
 
 
 def test_the_rendered_rules_are_loaded_and_healthy(host, monitoring):
-    groups = get_json(host, f"{monitoring.prometheus_url}/api/v1/rules")["data"]["groups"]
+    groups = http.get_json(host, f"{monitoring.prometheus_url}/api/v1/rules")["data"]["groups"]
     rules = {r["name"]: r for g in groups for r in g["rules"]}
     assert set(rules) == alert_rules.alert_names(thresholds.load())
     assert {r["health"] for r in rules.values()} == {"ok"}
 
 
 def test_prometheus_sends_to_a_ready_alertmanager(host, monitoring):
-    assert get_json(host, f"{monitoring.alertmanager_url}/api/v2/status")["cluster"]
-    managers = get_json(host, f"{monitoring.prometheus_url}/api/v1/alertmanagers")["data"]
+    assert http.get_json(host, f"{monitoring.alertmanager_url}/api/v2/status")["cluster"]
+    managers = http.get_json(host, f"{monitoring.prometheus_url}/api/v1/alertmanagers")["data"]
     urls = [a["url"] for a in managers["activeAlertmanagers"]]
     assert urls and all(monitoring.alertmanager_url in u for u in urls)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pytest
 
+from tests.infra import http
 from tests.infra.layout import Layout
 
 
@@ -102,6 +102,4 @@ def test_every_process_runs_with_the_configured_pool_size(host, layout):
 def test_readyz_answers_ready(host, layout):
     needs(layout, "app")
     # Retried briefly: a restart may have just happened.
-    answer = host.run(f"curl -sS --retry 5 --retry-connrefused {layout.base_url}/readyz")
-    assert answer.rc == 0, answer.stderr
-    assert json.loads(answer.stdout)["status"] == "ready"
+    assert http.get_json(host, f"{layout.base_url}/readyz", tries=6)["status"] == "ready"

@@ -6,6 +6,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from checks import thresholds
+from tests.infra import http
 from tests.infra.layout import Layout
 
 WARM_UP_REQUESTS = 60
@@ -23,10 +24,8 @@ def metrics(host, layout: Layout) -> dict[tuple[str, tuple], float]:
     if "app" not in layout.groups:
         pytest.skip("not in group app")
     url = f"{layout.base_url}/api/predictions/matched?limit=5"
-    host.check_output(
-        f"for i in $(seq {WARM_UP_REQUESTS}); do curl -fsS -o /dev/null '{url}'; done"
-    )
-    text = host.check_output(f"curl -fsS {layout.base_url}/metrics")
+    http.get(host, url, times=WARM_UP_REQUESTS)
+    text = http.get(host, f"{layout.base_url}/metrics")
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in text_string_to_metric_families(text)
