@@ -135,6 +135,8 @@ def test_a_job_process_counts_every_refusal_the_server_logs(small_pg, redis_url)
             **os.environ,
             "DATABASE_URL": small_pg.url(user=ROLE),
             "REDIS_URL": redis_url,
+            # The jobs count their refusals with the queues (RQ_REDIS_URL).
+            "RQ_REDIS_URL": redis_url,
             "POOL_TIMEOUT_S": str(POOL_TIMEOUT_S),
             "JOB_RETRY_MAX": "0",
         }
