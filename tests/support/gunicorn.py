@@ -69,6 +69,9 @@ class GunicornServer:
         self.log_path = self.metrics_dir.with_suffix(".log")
         env = {
             **os.environ,
+            # One test Redis for the cache and the queues unless the test gives two:
+            # never the default queue Redis (127.0.0.1:6380) of this machine.
+            **({"RQ_REDIS_URL": self.env["REDIS_URL"]} if "REDIS_URL" in self.env else {}),
             **self.env,
             "GUNICORN_BIND": f"127.0.0.1:{self.port}",
             "GUNICORN_WORKERS": str(self.workers),
