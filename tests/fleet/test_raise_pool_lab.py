@@ -34,7 +34,11 @@ PROCESS_VALUES = r"""
 for unit in $(systemctl list-units 'goalgpt-*' --type=service --state=running --plain --no-legend \
               | awk '{print $1}'); do
   cgroup=$(systemctl show -p ControlGroup --value "$unit")
-  for pid in $(cat "/sys/fs/cgroup$cgroup/cgroup.procs"); do
+  # cgroup v2, or v1 (the lab's hosts) with systemd's own hierarchy
+  for procs in "/sys/fs/cgroup$cgroup/cgroup.procs" "/sys/fs/cgroup/systemd$cgroup/cgroup.procs"; do
+    [ -r "$procs" ] && break
+  done
+  for pid in $(cat "$procs"); do
     value=$(tr '\0' '\n' < "/proc/$pid/environ" | sed -n 's/^DB_MAX_CONNECTIONS=//p')
     echo "$unit $pid ${value:-unset}"
   done
