@@ -46,7 +46,8 @@ def test_every_target_is_scraped_and_up(first_deploy, deployment: Deployment):
 
     active = wait_for(all_up, "a target stayed down")
     jobs = sorted(t["labels"]["job"] for t in active)
-    assert jobs == ["alertmanager", "goalgpt", "postgres", "prometheus", "redis"]
+    # One redis exporter per instance: the cache and the queues.
+    assert jobs == ["alertmanager", "goalgpt", "postgres", "prometheus", "redis", "redis"]
 
 
 def test_the_rendered_rules_are_loaded(first_deploy, deployment: Deployment):
