@@ -28,27 +28,35 @@ def test_prometheus_is_ready(host, monitoring):
     assert status["status"] == "success"
 
 
-def test_every_target_is_up(host, monitoring):
-    # A target is scraped within one interval of (re)loading; wait a little for all.
-    deadline = time.monotonic() + 60
+def eventually(read, ready, timeout: float = 60):
+    """read() until ready(value) or the timeout: a just-(re)loaded Prometheus discovers
+    its targets and Alertmanager, and scrapes and evaluates, within a few intervals."""
+    deadline = time.monotonic() + timeout
     while True:
-        targets = http.get_json(host, f"{monitoring.prometheus_url}/api/v1/targets")["data"]
-        active = targets["activeTargets"]
-        down = [
-            (t["labels"]["job"], t["scrapeUrl"], t["lastError"])
-            for t in active
-            if t["health"] != "up"
-        ]
-        if not down or time.monotonic() > deadline:
-            break
+        value = read()
+        if ready(value) or time.monotonic() > deadline:
+            return value
         time.sleep(2)
+
+
+def test_every_target_is_up(host, monitoring):
+    url = f"{monitoring.prometheus_url}/api/v1/targets"
+    active = eventually(
+        lambda: http.get_json(host, url)["data"]["activeTargets"],
+        lambda found: found and all(t["health"] == "up" for t in found),
+    )
     jobs = {t["labels"]["job"] for t in active}
     assert {"prometheus", "alertmanager", "goalgpt", "postgres", "redis"} <= jobs
+    down = [(t["scrapeUrl"], t["lastError"]) for t in active if t["health"] != "up"]
     assert down == []
 
 
 def test_the_rendered_rules_are_loaded_and_healthy(host, monitoring):
-    groups = http.get_json(host, f"{monitoring.prometheus_url}/api/v1/rules")["data"]["groups"]
+    url = f"{monitoring.prometheus_url}/api/v1/rules"
+    groups = eventually(
+        lambda: http.get_json(host, url)["data"]["groups"],
+        lambda found: found and all(r["health"] == "ok" for g in found for r in g["rules"]),
+    )
     rules = {r["name"]: r for g in groups for r in g["rules"]}
     assert set(rules) == alert_rules.alert_names(thresholds.load())
     assert {r["health"] for r in rules.values()} == {"ok"}
@@ -56,6 +64,9 @@ def test_the_rendered_rules_are_loaded_and_healthy(host, monitoring):
 
 def test_prometheus_sends_to_a_ready_alertmanager(host, monitoring):
     assert http.get_json(host, f"{monitoring.alertmanager_url}/api/v2/status")["cluster"]
-    managers = http.get_json(host, f"{monitoring.prometheus_url}/api/v1/alertmanagers")["data"]
-    urls = [a["url"] for a in managers["activeAlertmanagers"]]
+    url = f"{monitoring.prometheus_url}/api/v1/alertmanagers"
+    managers = eventually(
+        lambda: http.get_json(host, url)["data"]["activeAlertmanagers"], lambda found: found
+    )
+    urls = [a["url"] for a in managers]
     assert urls and all(monitoring.alertmanager_url in u for u in urls)
