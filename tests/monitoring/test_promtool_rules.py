@@ -40,7 +40,7 @@ def test_rendered_rules_pass_promtool_check(tmp_path):
     done = promtool("check", "rules", "rules.yml", cwd=tmp_path)
 
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 4 rules found" in done.stdout
+    assert f"SUCCESS: {len(alert_rules.alert_names(thresholds.load()))} rules found" in done.stdout
 
 
 def test_rules_fire_exactly_at_each_thresholds_edge(tmp_path):
