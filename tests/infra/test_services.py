@@ -37,9 +37,10 @@ def environ(host, pid: int) -> dict[str, str] | None:
     return dict(line.split("=", 1) for line in answer.stdout.splitlines() if "=" in line)
 
 
-def needs(layout: Layout, group: str) -> None:
-    if group not in layout.groups:
-        pytest.skip(f"not in group {group}")
+def needs(layout: Layout, *groups: str) -> None:
+    """Skip unless the host is in one of `groups`."""
+    if not set(groups) & set(layout.groups):
+        pytest.skip(f"not in group {' or '.join(groups)}")
 
 
 def test_gunicorn_runs_a_master_and_its_workers(host, layout):
@@ -70,15 +71,19 @@ def test_the_web_port_listens(host, layout):
     assert host.socket(f"tcp://{layout.web_bind}:{layout.web_port}").is_listening
 
 
-def test_postgresql_listens(host, layout):
+def test_postgresql_listens_on_its_service_address_only(host, layout):
     needs(layout, "db")
-    assert any(
-        host.socket(f"tcp://{address}:{layout.postgresql_port}").is_listening
-        for address in ("127.0.0.1", "0.0.0.0")
-    )
+    port = f":{layout.postgresql_port}"
+    listening = {
+        socket.removeprefix("tcp://").removesuffix(port)
+        for socket in host.socket.get_listening_sockets()
+        if socket.startswith("tcp://") and socket.endswith(port)
+    }
+    assert listening == {layout.service_address}
 
 
 def test_env_file_is_private_to_the_service_user(host, layout):
+    needs(layout, "app", "workers")
     env_file = host.file(layout.env_file)
     assert env_file.is_file
     assert env_file.mode == 0o600
@@ -86,11 +91,13 @@ def test_env_file_is_private_to_the_service_user(host, layout):
 
 
 def test_env_file_holds_the_configured_pool_size(host, layout):
+    needs(layout, "app", "workers")
     content = host.file(layout.env_file).content_string
     assert f'DB_MAX_CONNECTIONS="{layout.db_max_connections}"' in content.splitlines()
 
 
 def test_every_process_runs_with_the_configured_pool_size(host, layout):
+    needs(layout, "app", "workers")
     pids = [p.pid for p in processes(host, layout, "gunicorn")]
     pids += [p.pid for p in processes(host, layout, "rq ")]
     assert pids
