@@ -40,7 +40,17 @@ def create_bridge(config: LabConfig) -> None:
 
 def delete_bridge(config: LabConfig) -> None:
     if bridge_exists(config):
+        # A stopped host's veth lives on until the kernel has torn its namespace down
+        # (seconds later); a host booted meanwhile would find the name taken.
+        for port in bridge_ports(config):
+            sh(["ip", "link", "del", port], check=False)
         sh(["ip", "link", "del", config.bridge])
+
+
+def bridge_ports(config: LabConfig) -> list[str]:
+    """The interfaces enslaved to the lab's bridge (the hosts' veths)."""
+    ports = Path("/sys/class/net", config.bridge, "brif")
+    return sorted(port.name for port in ports.iterdir()) if ports.is_dir() else []
 
 
 def _proxy_dir(config: LabConfig) -> Path:
