@@ -17,17 +17,5 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "missing lab tools: run 'sudo apt-get install -y $packages' and retry" >&2
     exit 1
 fi
-echo "installing $packages with apt-get" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-# policy-rc.d keeps apt from starting Debian's own tinyproxy on 0.0.0.0:8888:
-# the lab runs its own, on its bridge address only.
-trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-    chmod +x /usr/sbin/policy-rc.d
-else
-    trap - EXIT
-fi
-apt-get install -y -qq $packages >/dev/null
+"$(dirname "$0")/apt-install-no-start.sh" $packages
 have_all >/dev/null

@@ -24,17 +24,5 @@ if [ "$(id -u)" -ne 0 ]; then
     echo "missing server binaries: run 'sudo apt-get install -y $packages' and retry" >&2
     exit 1
 fi
-echo "installing $packages with apt-get" >&2
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-# policy-rc.d keeps apt from starting the distribution's own servers: the tests
-# start throwaway ones, and the deploy playbook manages the real ones.
-trap 'rm -f /usr/sbin/policy-rc.d' EXIT
-if [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
-    chmod +x /usr/sbin/policy-rc.d
-else
-    trap - EXIT
-fi
-apt-get install -y -qq $packages >/dev/null
+"$(dirname "$0")/apt-install-no-start.sh" $packages
 have_all
