@@ -188,24 +188,7 @@ class Deployment:
 
     def playbook(self, name: str, *args: str, timeout: float = 900) -> PlaybookRun:
         """Run playbooks/<name> on inventory/local with this deployment's variables."""
-        argv = [
-            str(Path(sys.executable).parent / "ansible-playbook"),
-            str(REPO / "playbooks" / name),
-            "-i",
-            str(self.inventory),
-            *args,
-        ]
-        env = os.environ | {"ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"}
-        done = subprocess.run(
-            argv,
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=timeout,
-        )
-        return PlaybookRun(done.returncode, done.stdout)
+        return run_playbook(self.inventory, name, *args, timeout=timeout)
 
     @property
     def checks_env_file(self) -> Path:
@@ -265,3 +248,25 @@ class Deployment:
         deadline = time.monotonic() + timeout
         while pidfile.exists() and time.monotonic() < deadline:
             time.sleep(0.2)
+
+
+def run_playbook(inventory: Path, name: str, *args: str, timeout: float = 900) -> PlaybookRun:
+    """playbooks/<name> on `inventory` with the venv's ansible-playbook, uncoloured."""
+    argv = [
+        str(Path(sys.executable).parent / "ansible-playbook"),
+        str(REPO / "playbooks" / name),
+        "-i",
+        str(inventory),
+        *args,
+    ]
+    env = os.environ | {"ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"}
+    done = subprocess.run(
+        argv,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
+    return PlaybookRun(done.returncode, done.stdout)
