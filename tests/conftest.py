@@ -11,10 +11,17 @@ import psycopg
 import pytest
 import redis
 
+from tests.support.leftovers import reap
 from tests.support.servers import PostgresServer, RedisServer
 
 if TYPE_CHECKING:
     from tests.lab import Lab
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Remove the servers and directories of an earlier run that was killed."""
+    for path in reap():
+        print(f"removed what a killed test run left: {path}")
 
 
 @pytest.fixture(scope="session")

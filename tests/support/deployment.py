@@ -14,12 +14,12 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.leftovers import scratch_dir
 from tests.support.servers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -59,7 +59,7 @@ class PlaybookRun:
 
 @dataclass
 class Deployment:
-    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="goalgpt-e2e-")))
+    root: Path = field(default_factory=lambda: scratch_dir("e2e"))
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     pg_port: int = field(default_factory=free_port)
     redis_cache_port: int = field(default_factory=free_port)

@@ -15,13 +15,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.leftovers import scratch_dir
 from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,7 +65,7 @@ class GunicornServer:
 
     def start(self) -> GunicornServer:
         self.port = free_port()
-        self.metrics_dir = Path(tempfile.mkdtemp(prefix="goalgpt-metrics-"))
+        self.metrics_dir = scratch_dir("metrics")
         self.log_path = self.metrics_dir.with_suffix(".log")
         env = {
             **os.environ,

@@ -7,15 +7,14 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 import urllib.request
-from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.leftovers import scratch_dir
 from tests.support.servers import free_port
 
 
@@ -37,7 +36,7 @@ class PrometheusServer:
     """
 
     def __init__(self, scrape: list[str] = (), scrape_interval: str = "1s") -> None:
-        self.workdir = Path(tempfile.mkdtemp(prefix="goalgpt-prom-"))
+        self.workdir = scratch_dir("prom")
         self.port = free_port()
         self.process: subprocess.Popen | None = None
         targets = [urlsplit(url).netloc for url in scrape]

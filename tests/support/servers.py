@@ -14,13 +14,14 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
 import redis
+
+from tests.support.leftovers import scratch_dir
 
 START_TIMEOUT_S = 30.0
 
@@ -68,7 +69,7 @@ class PostgresServer:
 
     def start(self) -> PostgresServer:
         bindir = postgres_bindir()
-        self.datadir = Path(tempfile.mkdtemp(prefix="goalgpt-pg-"))
+        self.datadir = scratch_dir("pg")
         if os.geteuid() == 0:
             owner = pwd.getpwnam("postgres")
             os.chown(self.datadir, owner.pw_uid, owner.pw_gid)
@@ -169,7 +170,7 @@ class RedisServer:
         if binary is None:
             raise RuntimeError("no redis-server found: run 'make servers'")
         if self.workdir is None:
-            self.workdir = Path(tempfile.mkdtemp(prefix="goalgpt-redis-"))
+            self.workdir = scratch_dir("redis")
         if not self.port:
             self.port = free_port()
         settings = {

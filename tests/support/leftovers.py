@@ -1,0 +1,130 @@
+"""What a killed test run left behind, found and removed by the next run.
+
+Every temporary root a test's servers run from (PostgreSQL and Redis data directories,
+gunicorn's metrics directory, Prometheus's storage, an e2e deployment) is made by
+`scratch_dir()`, which writes down the pytest process that owns it. A run that ends
+normally removes its own; one killed with SIGKILL cannot. `reap()`, at the start of
+every run, takes each directory whose owner is gone: it kills every process running
+from it (its command line, working directory or environment names the directory),
+drops a PostgreSQL cluster and removes a user living in it, then deletes it. A
+directory whose owner still runs (a concurrent run) is left alone.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+PREFIX = "goalgpt-"
+OWNER_FILE = ".goalgpt-owner"
+KILL_WAIT_S = 10.0
+
+
+def scratch_dir(kind: str) -> Path:
+    """A new directory /tmp/goalgpt-<kind>-XXXX owned by this process."""
+    path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{kind}-"))
+    (path / OWNER_FILE).write_text(_identity(os.getpid()))
+    return path
+
+
+def _identity(pid: int) -> str:
+    """pid and start time: a pid reused by another process is not the owner."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return f"{pid} {stat.rsplit(')', 1)[1].split()[19]}"
+
+
+def _owner_alive(path: Path) -> bool:
+    recorded = (path / OWNER_FILE).read_text().strip()
+    pid = recorded.split(" ", 1)[0]
+    return pid.isdigit() and _identity(int(pid)) == recorded
+
+
+def leftovers() -> list[Path]:
+    """Scratch directories whose owning test run is gone."""
+    found = []
+    for path in sorted(Path(tempfile.gettempdir()).glob(f"{PREFIX}*")):
+        if (path / OWNER_FILE).is_file() and not _owner_alive(path):
+            found.append(path)
+    return found
+
+
+def reap() -> list[Path]:
+    """Remove every leftover and what runs from it; returns the directories removed."""
+    removed = leftovers()
+    for path in removed:
+        _kill_processes_of(path)
+        _drop_clusters_in(path)
+        _remove_users_living_in(path)
+        shutil.rmtree(path, ignore_errors=True)
+        path.with_suffix(".log").unlink(missing_ok=True)
+    return removed
+
+
+def processes_of(path: Path) -> list[int]:
+    """Pids whose command line, working directory or environment name `path`."""
+    needle = os.fsencode(path)
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            seen = [
+                (proc / "cmdline").read_bytes(),
+                os.fsencode(os.readlink(proc / "cwd")),
+                (proc / "environ").read_bytes(),
+            ]
+        except OSError:
+            continue
+        if any(needle in part for part in seen):
+            found.append(int(proc.name))
+    return found
+
+
+def _kill_processes_of(path: Path) -> None:
+    ours = os.getpgid(0)
+    for pid in processes_of(path):
+        try:
+            if pid != ours and os.getpgid(pid) == pid:
+                # A group leader (servers start in their own session): its whole
+                # group, so PostgreSQL's backends and gunicorn's workers go with it.
+                os.killpg(pid, signal.SIGKILL)
+            elif pid != os.getpid():
+                os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            continue
+    deadline = time.monotonic() + KILL_WAIT_S
+    while processes_of(path) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def _drop_clusters_in(path: Path) -> None:
+    """An e2e deployment's PostgreSQL cluster (pg_createcluster) whose data is in `path`."""
+    if shutil.which("pg_lsclusters") is None:
+        return
+    listing = subprocess.run(
+        ["pg_lsclusters", "--no-header"], capture_output=True, text=True, check=False
+    )
+    for line in listing.stdout.splitlines():
+        fields = line.split()
+        if len(fields) >= 6 and Path(fields[5]).is_relative_to(path):
+            subprocess.run(
+                ["pg_dropcluster", "--stop", fields[0], fields[1]],
+                capture_output=True,
+                check=False,
+                timeout=120,
+            )
+
+
+def _remove_users_living_in(path: Path) -> None:
+    """An e2e deployment's service user, whose home is in `path`."""
+    for user in pwd.getpwall():
+        if Path(user.pw_dir).is_relative_to(path):
+            subprocess.run(["userdel", user.pw_name], capture_output=True, check=False)
+            subprocess.run(["groupdel", user.pw_name], capture_output=True, check=False)
