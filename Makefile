@@ -36,7 +36,7 @@ lab-down: venv ## remove every trace of the lab (also of a killed run)
 	$(BIN)/python -m tests.lab down
 
 test: venv servers lab-tools ## run every test against throwaway servers and the lab
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=20
 
 mutation: venv servers ## mutation testing of the decision core (~15 min); scores and survivors check
 	$(BIN)/mutmut run --max-children 2
