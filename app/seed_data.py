@@ -277,7 +277,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--dsn",
         default=os.environ.get("DATABASE_URL"),
-        help="postgresql:// URL (default: $DATABASE_URL)",
+        help="postgresql:// URL, or - to read it from stdin (default: $DATABASE_URL)",
     )
     parser.add_argument(
         "--matches",
@@ -314,6 +314,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.dsn == "-":  # how a playbook passes a password: never on a command line
+        args.dsn = sys.stdin.readline().strip()
     if not args.dsn:
         print("error: no database given: set DATABASE_URL or pass --dsn", file=sys.stderr)
         return 2
