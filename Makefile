@@ -61,7 +61,7 @@ check: venv ## smoke gate against the deployment of $(INVENTORY), every app host
 	$(BIN)/ansible-playbook playbooks/check.yml -i $(INVENTORY)
 
 demo-data: venv ## load sample matches and predictions into the deployment of $(INVENTORY) (DEMO_ARGS)
-	$(BIN)/ansible-playbook playbooks/demo_data.yml -i $(INVENTORY) -e demo_data_args='$(DEMO_ARGS)'
+	$(BIN)/ansible-playbook playbooks/demo_data.yml -i $(INVENTORY) -e '{"demo_data_args": "$(DEMO_ARGS)"}'
 
 alert-rules: venv ## render Prometheus alerting rules from checks/thresholds.yml to $(ALERT_RULES)
 	$(BIN)/python -m checks.alert_rules --output $(ALERT_RULES)

@@ -19,8 +19,7 @@ HEADING = re.compile(r"^#{1,6} (.+)$", re.M)
 # How a documented command starts on a deployed host: the service environment and
 # the release's venv. The test runs what follows with this checkout's venv.
 HOST_PREFIXES = (
-    "sudo -u goalgpt ",
-    "sudo ",
+    "runuser -u goalgpt -- ",
     "/opt/goalgpt/bin/goalgpt-env ",
     "/opt/goalgpt/current/venv/bin/",
 )

@@ -39,7 +39,10 @@ VARIABLE = re.compile(
     r"^(?:goalgpt|postgresql|redis|supervisor|raise_pool|demo_data|prometheus|alertmanager)"
     r"_[a-z0-9_]+$"
 )
-METRIC = re.compile(r"\bgoalgpt_(?:http|cache|singleflight|db|job|queue|redis|degraded|dependency)\w*")
+METRIC = re.compile(
+    r"\bgoalgpt_(?:http|cache|singleflight|db|job|queue|redis|degraded|dependency)\w*"
+)
+COMMAND = re.compile(r"(sudo |/opt/|(\S*/)?python |make )")
 
 
 @cache
@@ -63,7 +66,7 @@ def every(kind) -> list[Shown]:
 def commands() -> list[tuple[Shown, list[str]]]:
     """Every shell command shown, in a block or inline, as argv without the host prefixes."""
     shown = every(markdown.shell_lines) + [
-        s for s in every(markdown.inline_code) if re.match(r"(sudo |/opt/|(\S*/)?python |make )", s.text)
+        s for s in every(markdown.inline_code) if COMMAND.match(s.text)
     ]
     return [(s, markdown.words(markdown.on_host_to_local(s.text))) for s in shown]
 
@@ -183,7 +186,8 @@ def test_every_role_and_playbook_variable_named_exists():
     named = {
         (shown.text, shown.page.relative_to(REPO).as_posix())
         for shown in every(markdown.inline_code)
-        if VARIABLE.match(shown.text.split(":")[0]) and not METRIC.match(shown.text)
+        if VARIABLE.match(shown.text.split(":")[0])
+        and not METRIC.match(shown.text)
         and shown.text not in EXPORTERS_METRICS
     }
     unknown = sorted(f"{page}: {text}" for text, page in named if not in_code(text.split(":")[0]))
