@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from app import cli
+from app.infra.errors import first_line
 
 COMPETITIONS = [
     "Premier League",
@@ -331,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except psycopg.Error as exc:
-        print(f"error: nothing loaded: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
+        print(f"error: nothing loaded: {first_line(exc)}", file=sys.stderr)
         return 2
     return 0
 

@@ -17,9 +17,9 @@ import psycopg
 import redis
 
 from app import cli, config
-from app.jobs import queue_redis, stats
-from app.jobs.context import DatabaseUnavailable
-from app.jobs.queue_redis import UnsafeQueueRedis
+from app.infra import job_stats, queue_redis
+from app.infra.errors import DatabaseUnavailable, first_line
+from app.infra.queue_redis import UnsafeQueueRedis
 from app.jobs.queues import ENTRY_POINTS, enqueue_job
 
 SCHEDULED = [name for name in ENTRY_POINTS if name != "orchestrator"]
@@ -58,7 +58,7 @@ def _execute(args: argparse.Namespace, settings: config.Settings) -> Any:
     if args.command == "enqueue":
         job = enqueue_job(client, args.job, settings)
         return {"job": args.job, "id": job.id, "queue": job.origin, "timeout_s": job.timeout}
-    return stats.read(client)
+    return job_stats.read(client)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,8 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = _execute(args, settings)
     except (DatabaseUnavailable, UnsafeQueueRedis, psycopg.Error, redis.RedisError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"error: {args.command} failed: {first}", file=sys.stderr)
+        print(f"error: {args.command} failed: {first_line(exc)}", file=sys.stderr)
         return 1
     _print(result, args.json)
     return 0

@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from rq.job import Retry
 
 from app import config
-from app.jobs.context import DatabaseUnavailable, JobContext
+from app.infra.errors import DatabaseUnavailable
+from app.jobs.context import JobContext
 from app.jobs.orchestrator import update_match
 from app.jobs.runner import Budget, Summary, run_job, summarize
 

@@ -16,8 +16,9 @@ from rq import Queue
 from rq.job import Job
 
 from app import config
-from app.jobs import data_completeness, match_minute, orchestrator, queue_redis, watchdog
-from app.jobs.worker_command import QUEUE_LIVE, QUEUE_MAINTENANCE
+from app.infra import queue_redis
+from app.infra.names import QUEUE_LIVE, QUEUE_MAINTENANCE
+from app.jobs import data_completeness, match_minute, orchestrator, watchdog
 
 RESULT_TTL_S = 3600  # keep summaries an hour for operators to read
 FAILURE_TTL_S = 7 * 24 * 3600

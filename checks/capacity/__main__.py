@@ -10,13 +10,14 @@ import sys
 
 from app import cli, config
 from app.cli import whole_number
+from app.infra.names import POOL_APPS
 from checks import thresholds
 from checks.capacity import decide, demand, render, stats
 from checks.dbconnect import CheckError, NoFreeSlots, connect, monitor_dsn
 
 EXIT_SAFE, EXIT_NOT_SAFE, EXIT_UNKNOWN, EXIT_ABOVE = 0, 1, 2, 3
 EXIT_OF = {decide.SAFE: EXIT_SAFE, decide.NOT_SAFE: EXIT_NOT_SAFE, decide.ABOVE: EXIT_ABOVE}
-DEFAULT_POOL_APPS = ("goalgpt-web", "goalgpt-worker")
+DEFAULT_POOL_APPS = POOL_APPS
 FLEET_FILE_ENV = "GOALGPT_FLEET_FILE"
 
 
