@@ -11,7 +11,7 @@ ALERT_RULES ?= build/prometheus/goalgpt-alerts.yml
 # Tools run from the venv find its other tools (ansible-lint, ansible-playbook) first.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv servers lab-tools lab-up lab-down test lint format deploy check alert-rules mutation clean
+.PHONY: help venv servers lab-tools lab-up lab-down test lint format deploy check alert-rules config-docs mutation clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ check: venv ## smoke gate against the deployment of $(INVENTORY), every app host
 
 alert-rules: venv ## render Prometheus alerting rules from checks/thresholds.yml to $(ALERT_RULES)
 	$(BIN)/python -m checks.alert_rules --output $(ALERT_RULES)
+
+config-docs: venv ## regenerate docs/configuration.md from the settings in app/config.py
+	$(BIN)/python -m app.config --markdown > docs/configuration.md
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis mutants

@@ -20,9 +20,9 @@ from app import cli, config
 from app.infra import job_stats, queue_redis
 from app.infra.errors import DatabaseUnavailable, first_line
 from app.infra.queue_redis import UnsafeQueueRedis
-from app.jobs.queues import ENTRY_POINTS, enqueue_job
+from app.jobs.queues import SCHEDULED, enqueue_job, entry_point
 
-SCHEDULED = [name for name in ENTRY_POINTS if name != "orchestrator"]
+JOBS = [job.name for job in SCHEDULED]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,9 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run one job now in this process and print its summary")
-    run.add_argument("job", choices=SCHEDULED)
+    run.add_argument("job", choices=JOBS)
     enqueue = commands.add_parser("enqueue", help="queue one run of a job for the RQ workers")
-    enqueue.add_argument("job", choices=SCHEDULED)
+    enqueue.add_argument("job", choices=JOBS)
     commands.add_parser("stats", help="print the job counters kept in Redis")
     for sub in commands.choices.values():
         sub.add_argument("--json", action="store_true", help="print JSON")
@@ -54,7 +54,7 @@ def _print(data: Any, as_json: bool) -> None:
 def _execute(args: argparse.Namespace, settings: config.Settings) -> Any:
     client = queue_redis.connect(settings)
     if args.command == "run":
-        return ENTRY_POINTS[args.job](settings)
+        return entry_point(args.job)(settings)
     if args.command == "enqueue":
         job = enqueue_job(client, args.job, settings)
         return {"job": args.job, "id": job.id, "queue": job.origin, "timeout_s": job.timeout}
