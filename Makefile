@@ -13,7 +13,7 @@ ALERT_RULES ?= build/prometheus/goalgpt-alerts.yml
 # Tools run from the venv find its other tools (ansible-lint, ansible-playbook) first.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv servers lab-tools lab-up lab-down test lint format deploy check demo-data alert-rules mutation clean
+.PHONY: help venv servers lab-tools lab-up lab-down test lint format deploy check demo-data alert-rules config-docs mutation clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -65,6 +65,9 @@ demo-data: venv ## load sample matches and predictions into the deployment of $(
 
 alert-rules: venv ## render Prometheus alerting rules from checks/thresholds.yml to $(ALERT_RULES)
 	$(BIN)/python -m checks.alert_rules --output $(ALERT_RULES)
+
+config-docs: venv ## regenerate docs/configuration.md from the settings in app/config.py
+	$(BIN)/python -m app.config --markdown > docs/configuration.md
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis mutants

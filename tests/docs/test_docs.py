@@ -17,9 +17,6 @@ from tests.docs import markdown
 from tests.docs.markdown import REPO, Shown
 
 PAGES = markdown.pages()
-# Written by another change of issue 14 (generated from the settings' metadata).
-# A link to it is allowed while it does not exist; once it does, it is checked as any.
-PENDING = {REPO / "docs" / "configuration.md"}
 # Where a documented name must occur: the code, the roles, the playbooks, the tools.
 CODE = ("app", "checks", "roles", "playbooks", "scripts", "library", "plugins", "inventory")
 CODE_FILES = ("Makefile", "tests/lab/__main__.py", "tests/lab/config.py")
@@ -94,8 +91,6 @@ def test_every_link_leads_to_a_file_and_heading_that_exist(page: Path):
     for link in markdown.links(page):
         target, _, fragment = link.text.partition("#")
         path = (page.parent / target).resolve() if target else page
-        if path in PENDING and not path.exists():
-            continue
         if not path.exists():
             broken.append(f"{link.where()} (no such file)")
         elif fragment and fragment not in markdown.anchors(path):
@@ -245,3 +240,35 @@ def test_no_page_tells_an_operator_to_start_rq_processes_the_deploy_runs():
     assert not started, "the deploy runs them; a second rq cron doubles every job:\n" + "\n".join(
         started
     )
+
+
+def defines(module: Path, name: str) -> bool:
+    text = module.read_text()
+    return re.search(rf"^\s*(def |class )?{name}\b", text, re.M) is not None
+
+
+def resolves(dotted: str) -> bool:
+    """app.infra.job_stats.JobStatsCollector: a module of ours, then names it defines."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        base = REPO.joinpath(*parts[:cut])
+        module = base / "__init__.py" if base.is_dir() else base.with_suffix(".py")
+        if module.is_file():
+            return len(parts) - cut <= 1 and all(defines(module, n) for n in parts[cut:])
+    return False
+
+
+def test_every_module_and_name_of_ours_named_exists():
+    dotted = re.compile(r"^((?:app|checks)(?:\.\w+)+)")
+    files = (".env", ".yml", ".json", ".py", ".md")  # checks.env is a file, not a module
+    missing = sorted(
+        {
+            f"{shown.page.relative_to(REPO)}: {match[1]}"
+            for shown in every(markdown.inline_code)
+            if (match := dotted.match(shown.text))
+            and not shown.text.startswith("app.extensions")
+            and not match[1].endswith(files)
+            and not resolves(match[1])
+        }
+    )
+    assert not missing, "\n".join(missing)
