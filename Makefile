@@ -7,11 +7,13 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum |
 INVENTORY ?= inventory/local
 # e.g. DEPLOY_ARGS='--check --diff' or DEPLOY_ARGS='-e goalgpt_base_web_workers=4'
 DEPLOY_ARGS ?=
+# app.seed_data's options for demo-data, e.g. DEMO_ARGS='--matches 1000 --replace'
+DEMO_ARGS ?=
 ALERT_RULES ?= build/prometheus/goalgpt-alerts.yml
 # Tools run from the venv find its other tools (ansible-lint, ansible-playbook) first.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv servers lab-tools lab-up lab-down test lint format deploy check alert-rules mutation clean
+.PHONY: help venv servers lab-tools lab-up lab-down test lint format deploy check demo-data alert-rules config-docs mutation clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -58,8 +60,14 @@ deploy: venv ## deploy everything to $(INVENTORY) (localhost by default); more o
 check: venv ## smoke gate against the deployment of $(INVENTORY), every app host, nothing to export
 	$(BIN)/ansible-playbook playbooks/check.yml -i $(INVENTORY)
 
+demo-data: venv ## load sample matches and predictions into the deployment of $(INVENTORY) (DEMO_ARGS)
+	$(BIN)/ansible-playbook playbooks/demo_data.yml -i $(INVENTORY) -e '{"demo_data_args": "$(DEMO_ARGS)"}'
+
 alert-rules: venv ## render Prometheus alerting rules from checks/thresholds.yml to $(ALERT_RULES)
 	$(BIN)/python -m checks.alert_rules --output $(ALERT_RULES)
+
+config-docs: venv ## regenerate docs/configuration.md from the settings in app/config.py
+	$(BIN)/python -m app.config --markdown > docs/configuration.md
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis mutants

@@ -14,11 +14,12 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from croniter import croniter
 from pydantic import Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app import cli
@@ -30,61 +31,269 @@ class ConfigError(ValueError):
     """A configuration value is unusable; the message is one line for the operator."""
 
 
+# Sections of the summary (the seed's JOB_CONFIG groups), in the order printed.
+APP, CACHE, WEB, MATCH_MINUTE, WATCHDOG, COMPLETENESS, ORCHESTRATOR, JOBS, MIGRATIONS = (
+    "APP",
+    "PREDICTIONS_CACHE",
+    "WEB",
+    "MATCH_MINUTE",
+    "MATCH_WATCHDOG",
+    "DATA_COMPLETENESS",
+    "ORCHESTRATOR",
+    "JOBS",
+    "MIGRATIONS",
+)
+
+
+def setting(section: str, default: Any, help: str, accepts: str = "", **bounds: float) -> Any:
+    """A setting: its default, range (ge/gt/le, or `accepts` in words), help and section."""
+    extra = {"section": section, "accepts": accepts}
+    return Field(default, description=help, json_schema_extra=extra, **bounds)
+
+
 class Settings(BaseSettings):
+    """Every setting with its metadata: the summary and docs/configuration.md come from here."""
+
     model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True)
 
-    # Connections
-    DATABASE_URL: str = "postgresql://goalgpt@127.0.0.1:5432/goalgpt"
+    DATABASE_URL: str = setting(
+        APP,
+        "postgresql://goalgpt@127.0.0.1:5432/goalgpt",
+        "the database",
+        accepts="postgresql:// URL",
+    )
     # Two Redis servers: the cache and its short-lived locks (allkeys-lru, no persistence),
     # and the RQ queues with the jobs' locks and stats (noeviction, appendonly).
-    REDIS_URL: str = "redis://127.0.0.1:6379/0"
-    RQ_REDIS_URL: str = "redis://127.0.0.1:6380/0"
-    DB_MAX_CONNECTIONS: int = Field(50, ge=1, le=500)
-    POOL_TIMEOUT_S: float = Field(5.0, gt=0, le=120)
+    REDIS_URL: str = setting(
+        APP,
+        "redis://127.0.0.1:6379/0",
+        "the cache and its single-flight locks (may evict)",
+        accepts="redis:// URL",
+    )
+    RQ_REDIS_URL: str = setting(
+        APP,
+        "redis://127.0.0.1:6380/0",
+        "RQ's queues, the jobs' locks and stats: must be `noeviction`",
+        accepts="redis:// URL",
+    )
+    DB_MAX_CONNECTIONS: int = setting(
+        APP,
+        50,
+        "pool max per web process (raise_pool.yml changes it)",
+        ge=1,
+        le=500,
+    )
+    POOL_TIMEOUT_S: float = setting(
+        APP,
+        5.0,
+        "wait for a pooled connection before 503",
+        gt=0,
+        le=120,
+    )
 
-    # Predictions cache
-    PREDICTIONS_CACHE_TTL_S: int = Field(30, ge=1, le=3600)
-    PREDICTIONS_CACHE_STALE_S: int = Field(30, ge=0, le=3600)
-    SINGLEFLIGHT_TIMEOUT_S: float = Field(10.0, gt=0, le=120)
-    # Fresh entries each web worker also keeps in memory until they expire; 0 = off.
-    PREDICTIONS_LOCAL_CACHE_ENTRIES: int = Field(256, ge=0, le=100_000)
-    # Background refreshes of stale keys one web process runs at once; each holds a
-    # database connection (a web process holds at most GUNICORN_THREADS + this many).
-    PREDICTIONS_MAX_REFRESHES: int = Field(2, ge=0, le=64)
-    # Redis calls fail fast instead of hanging a request: the cache is optional.
-    REDIS_SOCKET_TIMEOUT_S: float = Field(0.5, gt=0, le=30)
+    PREDICTIONS_CACHE_TTL_S: int = setting(
+        CACHE,
+        30,
+        "fresh lifetime of a cached response",
+        ge=1,
+        le=3600,
+    )
+    PREDICTIONS_CACHE_STALE_S: int = setting(
+        CACHE,
+        30,
+        "serve stale while one refresh runs; 0 = off",
+        ge=0,
+        le=3600,
+    )
+    SINGLEFLIGHT_TIMEOUT_S: float = setting(
+        CACHE,
+        10.0,
+        "longest wait behind another computation",
+        gt=0,
+        le=120,
+    )
+    PREDICTIONS_LOCAL_CACHE_ENTRIES: int = setting(
+        CACHE,
+        256,
+        "fresh entries each worker also keeps in memory until they expire (LRU); 0 = off",
+        ge=0,
+        le=100_000,
+    )
+    # Each refresh holds a database connection (a web process holds at most
+    # GUNICORN_THREADS + this many).
+    PREDICTIONS_MAX_REFRESHES: int = setting(
+        CACHE,
+        2,
+        "background refreshes of stale keys one web process runs at once (each holds a "
+        "connection; a stale key finding them busy stays stale)",
+        ge=0,
+        le=64,
+    )
+    REDIS_SOCKET_TIMEOUT_S: float = setting(
+        CACHE,
+        0.5,
+        "connect/read timeout of the web app's Redis calls",
+        gt=0,
+        le=30,
+    )
 
-    # Web server (app/gunicorn_conf.py)
-    GUNICORN_BIND: str = "127.0.0.1:8000"
-    GUNICORN_WORKERS: int = Field(2, ge=1, le=64)
-    GUNICORN_THREADS: int = Field(8, ge=1, le=256)
+    GUNICORN_BIND: str = setting(
+        WEB,
+        "127.0.0.1:8000",
+        "where gunicorn listens",
+        accepts="`HOST:PORT` or `unix:/path`",
+    )
+    GUNICORN_WORKERS: int = setting(WEB, 2, "gunicorn worker processes", ge=1, le=64)
+    GUNICORN_THREADS: int = setting(
+        WEB,
+        4,
+        "threads per worker (gthread); each holds at most one connection",
+        ge=1,
+        le=256,
+    )
 
-    # Jobs (the seed's JOB_CONFIG)
-    MATCH_MINUTE_TIMEOUT_MS: int = Field(120_000, ge=1_000, le=3_600_000)
-    MATCH_MINUTE_BATCH_SIZE: int = Field(100, ge=1, le=10_000)
-    MAX_UPDATES_PER_TICK: int = Field(50, ge=1, le=10_000)
-    MATCH_MINUTE_CRON: str = "* * * * *"
-    MATCH_WATCHDOG_TIMEOUT_MS: int = Field(300_000, ge=1_000, le=3_600_000)
-    MATCH_WATCHDOG_CRON: str = "*/5 * * * *"
-    DATA_COMPLETENESS_TIMEOUT_MS: int = Field(300_000, ge=1_000, le=3_600_000)
-    DATA_COMPLETENESS_CRON: str = "*/10 * * * *"
-    ORCHESTRATOR_LOCK_TIMEOUT_MS: int = Field(10_000, ge=100, le=600_000)
-    ORCHESTRATOR_MAX_RETRIES: int = Field(3, ge=0, le=20)
+    MATCH_MINUTE_TIMEOUT_MS: int = setting(
+        MATCH_MINUTE,
+        120_000,
+        "match-minute job timeout",
+        ge=1_000,
+        le=3_600_000,
+    )
+    MATCH_MINUTE_BATCH_SIZE: int = setting(
+        MATCH_MINUTE,
+        100,
+        "matches read per tick",
+        ge=1,
+        le=10_000,
+    )
+    MAX_UPDATES_PER_TICK: int = setting(
+        MATCH_MINUTE,
+        50,
+        "cap on updates per tick (warns above 100)",
+        ge=1,
+        le=10_000,
+    )
+    MATCH_MINUTE_CRON: str = setting(
+        MATCH_MINUTE,
+        "* * * * *",
+        "when the match-minute tick runs",
+        accepts="cron",
+    )
+    MATCH_WATCHDOG_TIMEOUT_MS: int = setting(
+        WATCHDOG,
+        300_000,
+        "watchdog job timeout",
+        ge=1_000,
+        le=3_600_000,
+    )
+    MATCH_WATCHDOG_CRON: str = setting(
+        WATCHDOG,
+        "*/5 * * * *",
+        "when the watchdog runs",
+        accepts="cron",
+    )
+    DATA_COMPLETENESS_TIMEOUT_MS: int = setting(
+        COMPLETENESS,
+        300_000,
+        "validator job timeout",
+        ge=1_000,
+        le=3_600_000,
+    )
+    DATA_COMPLETENESS_CRON: str = setting(
+        COMPLETENESS,
+        "*/10 * * * *",
+        "when the data-completeness validator runs",
+        accepts="cron",
+    )
+    ORCHESTRATOR_LOCK_TIMEOUT_MS: int = setting(
+        ORCHESTRATOR,
+        10_000,
+        "per-match lock expiry",
+        ge=100,
+        le=600_000,
+    )
+    ORCHESTRATOR_MAX_RETRIES: int = setting(
+        ORCHESTRATOR,
+        3,
+        "retries of a locked or failed update",
+        ge=0,
+        le=20,
+    )
 
-    # Job runtime (app/jobs): fleet lock, retries, abandoned-job detection, repairs
-    JOB_LOCK_LEASE_S: int = Field(30, ge=1, le=600)
-    JOB_RETRY_MAX: int = Field(3, ge=0, le=20)
-    # Connections of the pool each job opens (one job at a time per rq worker process);
-    # its own setting: a worker never uses DB_MAX_CONNECTIONS, the web pool's size.
-    JOB_DB_MAX_CONNECTIONS: int = Field(2, ge=1, le=20)
-    JOB_RETRY_INTERVAL_S: int = Field(10, ge=0, le=600)
-    WORKER_HEARTBEAT_GRACE_S: int = Field(15, ge=1, le=600)
-    WATCHDOG_STALE_AFTER_S: int = Field(600, ge=60, le=86_400)
-    WATCHDOG_FULL_TIME_AFTER_MIN: int = Field(150, ge=100, le=1440)
-    DATA_COMPLETENESS_BATCH_SIZE: int = Field(500, ge=1, le=10_000)
-    # Schema migrations (python -m app.migrations)
-    MIGRATION_LOCK_TIMEOUT_MS: int = Field(2_000, ge=10, le=60_000)
-    MIGRATION_LOCK_RETRIES: int = Field(5, ge=0, le=50)
+    JOB_LOCK_LEASE_S: int = setting(
+        JOBS,
+        30,
+        "lease of a job's fleet-wide lock, renewed while it runs; how long a killed run "
+        "blocks the next",
+        ge=1,
+        le=600,
+    )
+    JOB_RETRY_MAX: int = setting(
+        JOBS,
+        3,
+        "RQ retries of a job run that found the database unreachable",
+        ge=0,
+        le=20,
+    )
+    # Its own setting: a worker never uses DB_MAX_CONNECTIONS, the web pool's size.
+    JOB_DB_MAX_CONNECTIONS: int = setting(
+        JOBS,
+        2,
+        "pool max of each job (one job at a time per rq worker); workers never use "
+        "`DB_MAX_CONNECTIONS`",
+        ge=1,
+        le=20,
+    )
+    JOB_RETRY_INTERVAL_S: int = setting(
+        JOBS,
+        10,
+        "delay before the first such retry, doubled for each next one",
+        ge=0,
+        le=600,
+    )
+    WORKER_HEARTBEAT_GRACE_S: int = setting(
+        JOBS,
+        15,
+        "how long after its last heartbeat a running job counts as abandoned (RQ's own: 60)",
+        ge=1,
+        le=600,
+    )
+    WATCHDOG_STALE_AFTER_S: int = setting(
+        JOBS,
+        600,
+        "a live match not updated for this long is checked by the watchdog",
+        ge=60,
+        le=86_400,
+    )
+    WATCHDOG_FULL_TIME_AFTER_MIN: int = setting(
+        JOBS,
+        150,
+        "minutes after kickoff when the watchdog finishes a live match",
+        ge=100,
+        le=1440,
+    )
+    DATA_COMPLETENESS_BATCH_SIZE: int = setting(
+        JOBS,
+        500,
+        "matches the validator corrects per run",
+        ge=1,
+        le=10_000,
+    )
+    MIGRATION_LOCK_TIMEOUT_MS: int = setting(
+        MIGRATIONS,
+        2_000,
+        "longest wait of a migration's ALTER for its table lock (writers queue behind it "
+        "meanwhile)",
+        ge=10,
+        le=60_000,
+    )
+    MIGRATION_LOCK_RETRIES: int = setting(
+        MIGRATIONS,
+        5,
+        "retries of an ALTER that timed out, after 1, 2, 3... times the lock timeout",
+        ge=0,
+        le=50,
+    )
 
     @field_validator("MATCH_MINUTE_CRON", "MATCH_WATCHDOG_CRON", "DATA_COMPLETENESS_CRON")
     @classmethod
@@ -199,68 +408,67 @@ def mask_url(url: str) -> str:
 
 
 def summary(settings: Settings) -> dict[str, dict[str, Any]]:
-    """The configuration grouped as the seed's JOB_CONFIG, secrets masked."""
+    """Every setting by its variable name, grouped as the seed's JOB_CONFIG, secrets masked."""
     values = settings.model_dump()
     for name in SECRET_FIELDS:
         values[name] = mask_url(values[name])
-    return {
-        "APP": {
-            k: values[k]
-            for k in (
-                "DATABASE_URL",
-                "REDIS_URL",
-                "RQ_REDIS_URL",
-                "DB_MAX_CONNECTIONS",
-                "POOL_TIMEOUT_S",
-            )
-        },
-        "PREDICTIONS_CACHE": {
-            "TTL_S": values["PREDICTIONS_CACHE_TTL_S"],
-            "STALE_S": values["PREDICTIONS_CACHE_STALE_S"],
-            "SINGLEFLIGHT_TIMEOUT_S": values["SINGLEFLIGHT_TIMEOUT_S"],
-            "LOCAL_CACHE_ENTRIES": values["PREDICTIONS_LOCAL_CACHE_ENTRIES"],
-            "REDIS_SOCKET_TIMEOUT_S": values["REDIS_SOCKET_TIMEOUT_S"],
-            "MAX_REFRESHES": values["PREDICTIONS_MAX_REFRESHES"],
-        },
-        "WEB": {
-            "GUNICORN_BIND": values["GUNICORN_BIND"],
-            "GUNICORN_WORKERS": values["GUNICORN_WORKERS"],
-            "GUNICORN_THREADS": values["GUNICORN_THREADS"],
-        },
-        "MATCH_MINUTE": {
-            "TIMEOUT_MS": values["MATCH_MINUTE_TIMEOUT_MS"],
-            "BATCH_SIZE": values["MATCH_MINUTE_BATCH_SIZE"],
-            "MAX_UPDATES_PER_TICK": values["MAX_UPDATES_PER_TICK"],
-            "EFFECTIVE_UPDATES_PER_TICK": settings.updates_per_tick,
-            "CRON": values["MATCH_MINUTE_CRON"],
-        },
-        "MATCH_WATCHDOG": {
-            "TIMEOUT_MS": values["MATCH_WATCHDOG_TIMEOUT_MS"],
-            "CRON": values["MATCH_WATCHDOG_CRON"],
-        },
-        "DATA_COMPLETENESS": {
-            "TIMEOUT_MS": values["DATA_COMPLETENESS_TIMEOUT_MS"],
-            "CRON": values["DATA_COMPLETENESS_CRON"],
-        },
-        "ORCHESTRATOR": {
-            "LOCK_TIMEOUT_MS": values["ORCHESTRATOR_LOCK_TIMEOUT_MS"],
-            "MAX_RETRIES": values["ORCHESTRATOR_MAX_RETRIES"],
-        },
-        "JOBS": {
-            "DB_MAX_CONNECTIONS": values["JOB_DB_MAX_CONNECTIONS"],
-            "LOCK_LEASE_S": values["JOB_LOCK_LEASE_S"],
-            "RETRY_MAX": values["JOB_RETRY_MAX"],
-            "RETRY_INTERVAL_S": values["JOB_RETRY_INTERVAL_S"],
-            "WORKER_HEARTBEAT_GRACE_S": values["WORKER_HEARTBEAT_GRACE_S"],
-            "WATCHDOG_STALE_AFTER_S": values["WATCHDOG_STALE_AFTER_S"],
-            "WATCHDOG_FULL_TIME_AFTER_MIN": values["WATCHDOG_FULL_TIME_AFTER_MIN"],
-            "DATA_COMPLETENESS_BATCH_SIZE": values["DATA_COMPLETENESS_BATCH_SIZE"],
-        },
-        "MIGRATIONS": {
-            "LOCK_TIMEOUT_MS": values["MIGRATION_LOCK_TIMEOUT_MS"],
-            "LOCK_RETRIES": values["MIGRATION_LOCK_RETRIES"],
-        },
-    }
+    sections: dict[str, dict[str, Any]] = {}
+    for name, field in Settings.model_fields.items():
+        sections.setdefault(_extra(field)["section"], {})[name] = values[name]
+    # Derived, not a variable: what a tick really does (the batch capped by the limit).
+    sections[MATCH_MINUTE]["EFFECTIVE_UPDATES_PER_TICK"] = settings.updates_per_tick
+    return sections
+
+
+def _extra(field: FieldInfo) -> dict[str, str]:
+    return cast(dict[str, str], field.json_schema_extra)
+
+
+def bounds(name: str) -> dict[str, float]:
+    """The range of numeric setting `name`: its ge/gt/le (empty for other settings)."""
+    found = {}
+    for metadata in Settings.model_fields[name].metadata:
+        for attr in ("ge", "gt", "le"):
+            if getattr(metadata, attr, None) is not None:
+                found[attr] = getattr(metadata, attr)
+    return found
+
+
+def markdown() -> str:
+    """docs/configuration.md: every setting's variable, default, range and meaning."""
+    lines = [
+        "# Configuration",
+        "",
+        "<!-- Generated from app/config.py by `make config-docs`; edit the settings there. -->",
+        "",
+        "Every variable the web app, the jobs and the operator tools read from the "
+        "environment (on a deployed host: the env file `/etc/goalgpt/goalgpt.env`). "
+        "A bad value stops start-up with one line naming it; `python -m app.config` "
+        "prints the effective values (secrets masked), grouped in these sections.",
+    ]
+    section = ""
+    for name, field in Settings.model_fields.items():
+        if _extra(field)["section"] != section:
+            section = _extra(field)["section"]
+            lines += ["", f"## {section}", "", "| variable | default | range | meaning |"]
+            lines.append("| --- | --- | --- | --- |")
+        lines.append(
+            f"| `{name}` | {_default_text(field.default)} | {_range_text(name)} "
+            f"| {field.description} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _default_text(value: Any) -> str:
+    return f"`{value}`" if isinstance(value, str) else _number(value)
+
+
+def _range_text(name: str) -> str:
+    found = bounds(name)
+    if not found:
+        return _extra(Settings.model_fields[name])["accepts"]
+    low = f">{_number(found['gt'])}" if "gt" in found else _number(found["ge"])
+    return f"{low} to {_number(found['le'])}"
 
 
 def format_summary(settings: Settings) -> str:
@@ -291,7 +499,15 @@ def main(argv: list[str] | None = None) -> int:
         "Exit 0 when valid, 2 when a value is invalid.",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print the reference table of every setting (docs/configuration.md) and exit",
+    )
     args = parser.parse_args(argv)
+    if args.markdown:
+        print(markdown(), end="")
+        return 0
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     settings = load_or_exit()
     if args.json:

@@ -7,19 +7,22 @@ transaction, so a failed or interrupted run leaves the tables as they were.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import random
 import string
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 
 from app import cli
+from app.infra.errors import first_line
 
 COMPETITIONS = [
     "Premier League",
@@ -68,6 +71,11 @@ class Match:
     status: str
     home_score: int
     away_score: int
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> Match:
+        """The fields predictions need, by column name, from a row of ts_matches."""
+        return cls(*(row[field.name] for field in dataclasses.fields(cls)))
 
 
 class SeedError(Exception):
@@ -197,7 +205,7 @@ def _copy(
         for done, row in enumerate(rows, 1):
             copy.write_row(row)
             if keep is not None:
-                keep.append(Match(row[0], row[4], row[6], row[8], row[9]))
+                keep.append(Match.of(dict(zip(columns, row, strict=True))))
             if done % PROGRESS_EVERY == 0:
                 _progress(f"{table}: {done:,}/{total:,} rows")
     _progress(f"{table}: {total:,} rows in {time.monotonic() - started:.1f}s")
@@ -277,7 +285,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--dsn",
         default=os.environ.get("DATABASE_URL"),
-        help="postgresql:// URL (default: $DATABASE_URL)",
+        help="postgresql:// URL, or - to read it from stdin (default: $DATABASE_URL)",
     )
     parser.add_argument(
         "--matches",
@@ -314,6 +322,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.dsn == "-":  # how a playbook passes a password: never on a command line
+        args.dsn = sys.stdin.readline().strip()
     if not args.dsn:
         print("error: no database given: set DATABASE_URL or pass --dsn", file=sys.stderr)
         return 2
@@ -331,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except psycopg.Error as exc:
-        print(f"error: nothing loaded: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
+        print(f"error: nothing loaded: {first_line(exc)}", file=sys.stderr)
         return 2
     return 0
 

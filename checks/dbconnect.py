@@ -1,6 +1,6 @@
 """Connect to PostgreSQL for a check, and say in one line why it failed.
 
-A refusal for lack of connection slots (every form `app.refusal` knows) is a
+A refusal for lack of connection slots (every form `app.infra.refusal` knows) is a
 finding about the database, not a failure of the check, so it gets its own
 exception.
 """
@@ -12,9 +12,10 @@ import os
 import psycopg
 
 from app.config import mask_url
-from app.refusal import is_too_many_clients
+from app.infra.errors import connect_reason
+from app.infra.names import CHECKS as APPLICATION_NAME
+from app.infra.refusal import is_too_many_clients
 
-APPLICATION_NAME = "goalgpt-checks"
 CONNECT_TIMEOUT_S = 5
 
 
@@ -70,19 +71,9 @@ def connect(dsn: str) -> psycopg.Connection:
             application_name=APPLICATION_NAME,
         )
     except psycopg.OperationalError as exc:
-        reason = first_line(exc)
+        reason = connect_reason(exc)
         if is_too_many_clients(exc):
             raise NoFreeSlots(reason) from None
         raise CheckError(f"cannot connect to {mask_url(dsn)}: {reason}") from None
     except psycopg.ProgrammingError as exc:
-        raise CheckError(f"invalid database URL {mask_url(dsn)}: {first_line(exc)}") from None
-
-
-def first_line(exc: BaseException) -> str:
-    """The line of a database error that says why, without libpq's prefixes."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    # libpq reports each address it tried, then hints; the last "failed:" line says why.
-    failed = [line for line in lines if "failed:" in line]
-    text = (failed or lines or [type(exc).__name__])[-1]
-    text = text.removeprefix("connection failed: ")
-    return " ".join(text.replace("FATAL:", "").split())
+        raise CheckError(f"invalid database URL {mask_url(dsn)}: {connect_reason(exc)}") from None

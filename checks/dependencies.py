@@ -23,7 +23,9 @@ import redis
 
 from app import cli, config
 from app.config import mask_url
-from app.jobs import queue_redis
+from app.infra import queue_redis
+from app.infra.errors import first_line
+from app.infra.redis_client import client as redis_client
 from checks.dbconnect import CheckError, NoFreeSlots, connect
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
@@ -47,7 +49,7 @@ def check_redis(url: str) -> str:
         with _client(url) as client:
             client.ping()
     except redis.RedisError as exc:
-        return f"cannot reach {mask_url(url)}: {_first_line(exc)}"
+        return f"cannot reach {mask_url(url)}: {first_line(exc)}"
     return OK
 
 
@@ -58,17 +60,12 @@ def check_queue_redis(url: str) -> str:
     except queue_redis.UnsafeQueueRedis as exc:
         return str(exc)
     except redis.RedisError as exc:
-        return f"cannot reach {mask_url(url)}: {_first_line(exc)}"
+        return f"cannot reach {mask_url(url)}: {first_line(exc)}"
     return OK
 
 
 def _client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return redis_client(url, connect_timeout_s=TIMEOUT_S, timeout_s=TIMEOUT_S)
 
 
 def check_all(settings: config.Settings) -> dict[str, str]:

@@ -10,7 +10,7 @@ import sys
 import psycopg
 
 from app import migrations
-from checks.dbconnect import first_line
+from app.infra.errors import connect_reason
 from checks.smoke import fail
 
 
@@ -18,7 +18,7 @@ def test_every_migration_is_applied(database_url):
     try:
         states = migrations.status(database_url)
     except (psycopg.Error, ValueError) as exc:
-        error = f"cannot read the migration state: {first_line(exc)}"
+        error = f"cannot read the migration state: {connect_reason(exc)}"
     else:
         error = None
     if error:

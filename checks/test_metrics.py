@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import psycopg
 
-from checks.dbconnect import CheckError, NoFreeSlots, connect, first_line
+from app.infra.errors import connect_reason
+from checks.dbconnect import CheckError, NoFreeSlots, connect
 from checks.monitor.sources import ACTIVE_SQL
 from checks.smoke import fail, scrape, total
 
@@ -67,7 +68,7 @@ def test_database_active_connections_are_within_thresholds(monitor_dsn, limits):
     except NoFreeSlots as exc:
         error = f"PostgreSQL refused a connection: {exc} - every slot is taken"
     except (CheckError, psycopg.Error) as exc:
-        error = f"cannot read active connections: {first_line(exc)}"
+        error = f"cannot read active connections: {connect_reason(exc)}"
     if error:
         fail(error)
     if active > t.trigger_above:

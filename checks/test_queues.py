@@ -1,7 +1,7 @@
 """The queue Redis never evicts jobs and the queues keep up: /metrics against thresholds.yml.
 
 The app exports what it reads from the queue Redis (RQ_REDIS_URL), so the gate
-needs no Redis password: goalgpt_queue_redis_* and goalgpt_queue_* (app/jobs/queue_metrics.py).
+needs no Redis password: goalgpt_queue_redis_* and goalgpt_queue_* (app/infra/queue_metrics.py).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 
-PREFIX = "goalgpt:v1:predictions:matched:"
+from app.infra.keys import PREDICTIONS as PREFIX
 
 
 def cache_key(params: Mapping[str, object], prefix: str = PREFIX) -> str:

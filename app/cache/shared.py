@@ -31,8 +31,10 @@ import redis
 
 from app import metrics
 from app.cache.local import LocalEntries
-from app.cache.redis_lock import RedisLock
 from app.cache.singleflight import Group, SingleFlightTimeout
+from app.infra.keys import flight_done as _channel
+from app.infra.keys import flight_lock as _lock
+from app.infra.lock import RedisLock
 
 log = logging.getLogger(__name__)
 
@@ -245,14 +247,6 @@ class SharedCache:
             self.client.publish(_channel(key), message)
         except redis.RedisError:
             _redis_failed("publish")
-
-
-def _lock(key: str) -> str:
-    return f"{key}:lock"
-
-
-def _channel(key: str) -> str:
-    return f"{key}:done"
 
 
 def _refresh(key: str) -> str:

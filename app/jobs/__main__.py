@@ -17,12 +17,12 @@ import psycopg
 import redis
 
 from app import cli, config
-from app.jobs import queue_redis, stats
-from app.jobs.context import DatabaseUnavailable
-from app.jobs.queue_redis import UnsafeQueueRedis
-from app.jobs.queues import ENTRY_POINTS, enqueue_job
+from app.infra import job_stats, queue_redis
+from app.infra.errors import DatabaseUnavailable, first_line
+from app.infra.queue_redis import UnsafeQueueRedis
+from app.jobs.queues import SCHEDULED, enqueue_job, entry_point
 
-SCHEDULED = [name for name in ENTRY_POINTS if name != "orchestrator"]
+JOBS = [job.name for job in SCHEDULED]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,9 +34,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run one job now in this process and print its summary")
-    run.add_argument("job", choices=SCHEDULED)
+    run.add_argument("job", choices=JOBS)
     enqueue = commands.add_parser("enqueue", help="queue one run of a job for the RQ workers")
-    enqueue.add_argument("job", choices=SCHEDULED)
+    enqueue.add_argument("job", choices=JOBS)
     commands.add_parser("stats", help="print the job counters kept in Redis")
     for sub in commands.choices.values():
         sub.add_argument("--json", action="store_true", help="print JSON")
@@ -54,11 +54,11 @@ def _print(data: Any, as_json: bool) -> None:
 def _execute(args: argparse.Namespace, settings: config.Settings) -> Any:
     client = queue_redis.connect(settings)
     if args.command == "run":
-        return ENTRY_POINTS[args.job](settings)
+        return entry_point(args.job)(settings)
     if args.command == "enqueue":
         job = enqueue_job(client, args.job, settings)
         return {"job": args.job, "id": job.id, "queue": job.origin, "timeout_s": job.timeout}
-    return stats.read(client)
+    return job_stats.read(client)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,8 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = _execute(args, settings)
     except (DatabaseUnavailable, UnsafeQueueRedis, psycopg.Error, redis.RedisError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"error: {args.command} failed: {first}", file=sys.stderr)
+        print(f"error: {args.command} failed: {first_line(exc)}", file=sys.stderr)
         return 1
     _print(result, args.json)
     return 0

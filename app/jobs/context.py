@@ -12,24 +12,13 @@ from dataclasses import dataclass
 
 import psycopg
 import redis
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import ConnectionPool
 
 from app import config
-from app.db import WORKER as APPLICATION_NAME
-from app.jobs import queue_redis, stats
-from app.refusal import counting_connection, is_too_many_clients
-
-# Errors that say "the database or Redis is unreachable right now", not "this is wrong".
-UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
-    psycopg.OperationalError,
-    PoolTimeout,
-    redis.ConnectionError,
-    redis.TimeoutError,
-)
-
-
-class DatabaseUnavailable(Exception):
-    """The database could not be reached; the whole job should be retried later."""
+from app.infra import job_stats, queue_redis
+from app.infra.database import new_pool
+from app.infra.names import WORKER
+from app.infra.refusal import is_too_many_clients
 
 
 @dataclass
@@ -45,24 +34,22 @@ class JobContext:
     def count_if_refused(self, exc: BaseException) -> None:
         """Count a query refused for lack of a connection slot (connects count themselves)."""
         if isinstance(exc, psycopg.Error) and is_too_many_clients(exc):
-            stats.record_refusal(self.redis, "query")
+            job_stats.record_refusal(self.redis, "query")
 
 
 def open_context(settings: config.Settings | None = None) -> JobContext:
     """Open a context from `settings` (default: the environment); the caller closes it."""
     settings = settings or config.load()
     # The jobs' locks and stats live with the queues: on a Redis that never evicts.
-    client = queue_redis.connect(settings, socket_timeout=5)
-    pool = ConnectionPool(
-        settings.DATABASE_URL,
-        connection_class=counting_connection(lambda: stats.record_refusal(client, "connect")),
+    client = queue_redis.connect(settings, timeout_s=5)
+    pool = new_pool(
+        settings,
+        WORKER,
+        settings.JOB_DB_MAX_CONNECTIONS,
+        lambda: job_stats.record_refusal(client, "connect"),
         min_size=1,
-        max_size=settings.JOB_DB_MAX_CONNECTIONS,
-        timeout=settings.POOL_TIMEOUT_S,
-        kwargs={"application_name": APPLICATION_NAME, "connect_timeout": 5},
+        kwargs={"connect_timeout": 5},
         configure=_session_setup(settings),
-        name=APPLICATION_NAME,
-        open=False,
     )
     # Do not wait for the first connection here: a database that is down must
     # surface as a PoolTimeout inside the job, where it is counted and retried.

@@ -10,7 +10,7 @@ and so does a queue Redis that may evict jobs (queue_redis.check).
 from rq import cron
 
 from app import config
-from app.jobs import queue_redis
+from app.infra import queue_redis
 from app.jobs.queues import FAILURE_TTL_S, RESULT_TTL_S, job_specs
 
 _settings = config.load_or_exit()

@@ -14,10 +14,12 @@ import logging
 from typing import Any
 
 from psycopg import sql
+from psycopg.rows import dict_row
 from rq.job import Retry
 
 from app import config
-from app.jobs.context import DatabaseUnavailable, JobContext
+from app.infra.errors import DatabaseUnavailable
+from app.jobs.context import JobContext
 from app.jobs.orchestrator import update_match
 from app.jobs.runner import Budget, Summary, run_job, summarize
 
@@ -74,24 +76,25 @@ def _incomplete_query(present: set[str]) -> sql.Composed:
 
 
 def _run(ctx: JobContext, budget: Budget) -> Summary:
-    with ctx.pool.connection() as conn:
-        present = {row[0] for row in conn.execute(COLUMNS_QUERY)}
+    with ctx.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+        present = {row["column_name"] for row in cur.execute(COLUMNS_QUERY)}
         if FLAGS_COLUMN not in present:
             log.debug("column ts_matches.%s absent: nothing to validate", FLAGS_COLUMN)
             return _empty(columns_present=False)
         limit = ctx.settings.DATA_COMPLETENESS_BATCH_SIZE
-        rows = conn.execute(_incomplete_query(present), {"limit": limit}).fetchall()
+        rows = cur.execute(_incomplete_query(present), {"limit": limit}).fetchall()
     results = []
-    for match_id, stored, first_half, second_half in rows:
+    for row in rows:
         if budget.exhausted():
             break
+        stored, first_half, second_half = row[FLAGS_COLUMN], row["first_half"], row["second_half"]
         flags = (stored or {}) | {
             "first_half": first_half,
             "second_half": second_half,
             "full_time": first_half and second_half,
         }
         result = update_match(
-            match_id, {FLAGS_COLUMN: flags}, expect={FLAGS_COLUMN: stored}, ctx=ctx
+            row["id"], {FLAGS_COLUMN: flags}, expect={FLAGS_COLUMN: stored}, ctx=ctx
         )
         if result.unavailable:
             raise DatabaseUnavailable(result.message)

@@ -10,11 +10,14 @@ stops early (timeout, killed worker) leaves the rest to the next one.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
+from psycopg.rows import dict_row
 from rq.job import Retry
 
 from app import config
-from app.jobs.context import DatabaseUnavailable, JobContext
+from app.infra.errors import DatabaseUnavailable
+from app.jobs.context import JobContext
 from app.jobs.orchestrator import update_match
 from app.jobs.runner import Budget, Summary, run_job, summarize
 
@@ -46,19 +49,21 @@ def tick(settings: config.Settings | None = None) -> Summary | Retry:
     return run_job(JOB, settings, settings.MATCH_MINUTE_TIMEOUT_MS, _tick)
 
 
-def due_matches(ctx: JobContext, now: datetime, limit: int) -> list[tuple[str, str, int]]:
-    """(id, status, due minute) of live matches whose stored minute is behind the clock."""
+def due_matches(ctx: JobContext, now: datetime, limit: int) -> list[dict[str, Any]]:
+    """{id, status, due_minute} of live matches whose stored minute is behind the clock."""
     with ctx.pool.connection() as conn:
-        return conn.execute(DUE_MATCHES, {"now": now, "limit": limit}).fetchall()
+        cur = conn.cursor(row_factory=dict_row)
+        return cur.execute(DUE_MATCHES, {"now": now, "limit": limit}).fetchall()
 
 
 def _tick(ctx: JobContext, budget: Budget) -> Summary:
     due = due_matches(ctx, datetime.now(UTC), ctx.settings.updates_per_tick)
     results = []
-    for match_id, status, minute in due:
+    for match in due:
         if budget.exhausted():
             break
-        result = update_match(match_id, {"minute": minute}, expect={"status": status}, ctx=ctx)
+        changes = {"minute": match["due_minute"]}
+        result = update_match(match["id"], changes, expect={"status": match["status"]}, ctx=ctx)
         if result.unavailable:
             raise DatabaseUnavailable(result.message)
         results.append(result)

@@ -25,8 +25,11 @@ import redis
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from app.jobs import keys
-from app.jobs.context import UNAVAILABLE_ERRORS, JobContext, job_context
+from app.infra import keys
+from app.infra.errors import UNAVAILABLE_ERRORS
+from app.infra.errors import first_line as _first_line
+from app.infra.lock import RedisLock
+from app.jobs.context import JobContext, job_context
 from app.jobs.match_changes import JSON_FIELDS, invalid_changes, invalid_expect, invalid_match_id
 
 log = logging.getLogger(__name__)
@@ -154,25 +157,19 @@ def _backoff(attempt: int) -> float:
     return delay * random.uniform(0.5, 1.0)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _locked_update(
     ctx: JobContext, match_id: str, changes: Mapping[str, Any], expect: Mapping[str, Any]
 ) -> UpdateResult:
     timeout_s = ctx.settings.ORCHESTRATOR_LOCK_TIMEOUT_MS / 1000
-    lock = ctx.redis.lock(
-        keys.MATCH_LOCK.format(match_id), timeout=timeout_s, blocking=False, thread_local=False
-    )
-    if not lock.acquire():
+    lock = RedisLock.try_acquire(ctx.redis, keys.MATCH_LOCK.format(match_id), timeout_s)
+    if lock is None:
         raise _Busy("another update of this match holds its lock")
     try:
         return _transaction(ctx, match_id, changes, expect)
     finally:
         try:
-            lock.release()
+            if not lock.release():
+                log.warning("lock on match %s expired before the update ended", match_id)
         except redis.RedisError as exc:
             # The update itself is done (or rolled back); only the lock outlived its use.
             log.warning("lock on match %s not released cleanly: %s", match_id, exc)

@@ -16,12 +16,35 @@ from rq import Queue
 from rq.job import Job
 
 from app import config
-from app.jobs import data_completeness, match_minute, orchestrator, queue_redis, watchdog
-from app.jobs.worker_command import QUEUE_LIVE, QUEUE_MAINTENANCE
+from app.infra import queue_redis
+from app.infra.names import QUEUE_LIVE, QUEUE_MAINTENANCE
+from app.jobs import data_completeness, match_minute, orchestrator, watchdog
 
 RESULT_TTL_S = 3600  # keep summaries an hour for operators to read
 FAILURE_TTL_S = 7 * 24 * 3600
 UPDATE_TIMEOUT_S = 60
+
+
+@dataclass(frozen=True)
+class ScheduledJob:
+    """A job `rq cron` runs; its timeout and cron string are the settings
+    `<settings>_TIMEOUT_MS` and `<settings>_CRON` (app/config.py)."""
+
+    name: str
+    func: Callable[..., Any]
+    queue: str
+    settings: str
+
+
+# The job table, once: the cron configuration, the CLI and the stats names read it.
+SCHEDULED = (
+    ScheduledJob(match_minute.JOB, match_minute.tick, QUEUE_LIVE, "MATCH_MINUTE"),
+    ScheduledJob(watchdog.JOB, watchdog.run, QUEUE_MAINTENANCE, "MATCH_WATCHDOG"),
+    ScheduledJob(
+        data_completeness.JOB, data_completeness.run, QUEUE_MAINTENANCE, "DATA_COMPLETENESS"
+    ),
+)
+ORCHESTRATOR = "orchestrator"  # the stats name of single match updates (enqueue_update)
 
 
 @dataclass(frozen=True)
@@ -37,49 +60,31 @@ class JobSpec:
         """RQ's job timeout: the configured milliseconds, rounded up to whole seconds."""
         return math.ceil(self.timeout_ms / 1000)
 
-    @property
-    def func_name(self) -> str:
-        return f"{self.func.__module__}.{self.func.__name__}"
-
 
 def job_specs(settings: config.Settings) -> list[JobSpec]:
-    """The scheduled jobs, their queues, timeouts and cron strings, from the config."""
+    """The scheduled jobs with their timeouts and cron strings from `settings`."""
     return [
         JobSpec(
-            match_minute.JOB,
-            match_minute.tick,
-            QUEUE_LIVE,
-            settings.MATCH_MINUTE_TIMEOUT_MS,
-            settings.MATCH_MINUTE_CRON,
-        ),
-        JobSpec(
-            watchdog.JOB,
-            watchdog.run,
-            QUEUE_MAINTENANCE,
-            settings.MATCH_WATCHDOG_TIMEOUT_MS,
-            settings.MATCH_WATCHDOG_CRON,
-        ),
-        JobSpec(
-            data_completeness.JOB,
-            data_completeness.run,
-            QUEUE_MAINTENANCE,
-            settings.DATA_COMPLETENESS_TIMEOUT_MS,
-            settings.DATA_COMPLETENESS_CRON,
-        ),
+            job.name,
+            job.func,
+            job.queue,
+            getattr(settings, f"{job.settings}_TIMEOUT_MS"),
+            getattr(settings, f"{job.settings}_CRON"),
+        )
+        for job in SCHEDULED
     ]
 
 
-ENTRY_POINTS: dict[str, Callable[..., Any]] = {
-    match_minute.JOB: match_minute.tick,
-    watchdog.JOB: watchdog.run,
-    data_completeness.JOB: data_completeness.run,
-    "orchestrator": orchestrator.update_match,
-}
+def entry_point(name: str) -> Callable[..., Any]:
+    """The function of scheduled job `name` (KeyError for an unknown one)."""
+    return {job.name: job.func for job in SCHEDULED}[name]
 
 
 def job_name(func_name: str) -> str:
     """The stats name of the job RQ knows as `func_name` (e.g. 'match_minute')."""
-    for name, func in ENTRY_POINTS.items():
+    functions = {job.name: job.func for job in SCHEDULED}
+    functions[ORCHESTRATOR] = orchestrator.update_match
+    for name, func in functions.items():
         if f"{func.__module__}.{func.__name__}" == func_name:
             return name
     return func_name

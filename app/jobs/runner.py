@@ -20,13 +20,15 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis
-from redis.exceptions import LockError
 from rq import get_current_job
 from rq.job import Retry
 
 from app.config import Settings
-from app.jobs import keys, stats
-from app.jobs.context import UNAVAILABLE_ERRORS, DatabaseUnavailable, JobContext, job_context
+from app.infra import job_stats as stats
+from app.infra import keys
+from app.infra.errors import UNAVAILABLE_ERRORS, DatabaseUnavailable
+from app.infra.lock import RedisLock
+from app.jobs.context import JobContext, job_context
 from app.jobs.orchestrator import UpdateResult
 
 log = logging.getLogger(__name__)
@@ -49,16 +51,17 @@ class FleetLock:
     """One holder fleet-wide; the lease is renewed every third of itself while held."""
 
     def __init__(self, client: redis.Redis, job: str, lease_s: int) -> None:
+        self.client = client
+        self.name = keys.JOB_LOCK.format(job)
         self.lease_s = lease_s
         self.lost = threading.Event()
         self._stop = threading.Event()
-        self._lock = client.lock(
-            keys.JOB_LOCK.format(job), timeout=lease_s, blocking=False, thread_local=False
-        )
+        self._held: RedisLock | None = None
         self._renewer = threading.Thread(target=self._renew, name=f"lease-{job}", daemon=True)
 
     def acquire(self) -> bool:
-        if not self._lock.acquire():
+        self._held = RedisLock.try_acquire(self.client, self.name, self.lease_s)
+        if self._held is None:
             return False
         self._renewer.start()
         return True
@@ -66,21 +69,23 @@ class FleetLock:
     def _renew(self) -> None:
         while not self._stop.wait(self.lease_s / 3):
             try:
-                self._lock.reacquire()
-            except LockError:
-                log.error("fleet lock %s expired while held: stopping early", self._lock.name)
+                renewed = self._held is not None and self._held.renew(self.lease_s)
+            except redis.RedisError as exc:
+                log.warning("could not renew fleet lock %s: %s", self.name, exc)
+                continue
+            if not renewed:
+                log.error("fleet lock %s expired while held: stopping early", self.name)
                 self.lost.set()
                 return
-            except redis.RedisError as exc:
-                log.warning("could not renew fleet lock %s: %s", self._lock.name, exc)
 
     def release(self) -> None:
         self._stop.set()
         self._renewer.join()
         try:
-            self._lock.release()
+            if self._held is not None:
+                self._held.release()
         except redis.RedisError as exc:
-            log.warning("fleet lock %s not released cleanly: %s", self._lock.name, exc)
+            log.warning("fleet lock %s not released cleanly: %s", self.name, exc)
 
 
 class Budget:

@@ -12,10 +12,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from psycopg.rows import dict_row
 from rq.job import Retry
 
 from app import config
-from app.jobs.context import DatabaseUnavailable, JobContext
+from app.infra.errors import DatabaseUnavailable
+from app.jobs.context import JobContext
 from app.jobs.orchestrator import UpdateResult, update_match
 from app.jobs.runner import Budget, Summary, run_job, summarize
 
@@ -52,12 +54,14 @@ def _run(ctx: JobContext, budget: Budget) -> Summary:
     now = datetime.now(UTC)
     stale_before = now - timedelta(seconds=ctx.settings.WATCHDOG_STALE_AFTER_S)
     with ctx.pool.connection() as conn:
-        stale = conn.execute(STALE_MATCHES, {"stale_before": stale_before}).fetchall()
+        cur = conn.cursor(row_factory=dict_row)
+        stale = cur.execute(STALE_MATCHES, {"stale_before": stale_before}).fetchall()
     results: list[UpdateResult] = []
-    for match_id, status, minute, kickoff_at in stale:
+    for match in stale:
         if budget.exhausted():
             break
-        changes = repair(status, minute, kickoff_at, now, ctx.settings)
+        status = match["status"]
+        changes = repair(status, match["minute"], match["kickoff_at"], now, ctx.settings)
         if changes is None:
             results.append(
                 UpdateResult(
@@ -65,7 +69,7 @@ def _run(ctx: JobContext, budget: Budget) -> Summary:
                 )
             )
             continue
-        result = update_match(match_id, changes, expect={"status": status}, ctx=ctx)
+        result = update_match(match["id"], changes, expect={"status": status}, ctx=ctx)
         if result.unavailable:
             raise DatabaseUnavailable(result.message)
         results.append(result)

@@ -29,7 +29,7 @@ from rq.exceptions import AbandonedJobError
 from rq.job import Job
 
 from app import config
-from app.jobs import queue_redis, stats
+from app.infra import job_stats, queue_redis
 from app.jobs.queues import job_name
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def record_abandoned(job: Job, exc_type: type[BaseException], *_: Any) -> bool:
     """RQ exception handler: count jobs the maintenance pass found abandoned."""
     if exc_type is AbandonedJobError:
         log.warning("job %s (%s) was abandoned by a dead worker", job.id, job.func_name)
-        stats.record_run(job.connection, job_name(job.func_name), "abandoned")
+        job_stats.record_run(job.connection, job_name(job.func_name), "abandoned")
     return True  # let RQ's own handling continue
 
 
@@ -59,7 +59,7 @@ class JobWorker(Worker):
 
     def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)
-        stats.record_run(self.connection, job_name(job.func_name), "abandoned")
+        job_stats.record_run(self.connection, job_name(job.func_name), "abandoned")
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
         super().heartbeat(timeout, pipeline)

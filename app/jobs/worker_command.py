@@ -1,7 +1,8 @@
 """The rq worker command line, defined once: the role runs it, the README shows it.
 
 `python app/jobs/worker_command.py` prints it (the role reads it that way on the
-controller, so this module imports nothing but the standard library).
+controller, without the app's dependencies: this module and app.infra.names
+import nothing but the standard library).
 
 The flags bound how long a job abandoned by a killed worker stays "started":
 its heartbeat expires JOB_MONITORING_INTERVAL_S + WORKER_HEARTBEAT_GRACE_S
@@ -15,10 +16,13 @@ Redis lost its keys: it heartbeats (and registers again) every WORKER_TTL_S - 15
 from __future__ import annotations
 
 import shlex
+import sys
+from pathlib import Path
 
-QUEUE_LIVE = "goalgpt-live"  # the tick and single match updates: small, time-critical
-QUEUE_MAINTENANCE = "goalgpt-maintenance"  # watchdog and validator: slower scans
-QUEUES = (QUEUE_LIVE, QUEUE_MAINTENANCE)  # most urgent first
+if not __package__:  # run as a file: the repository is not on the path yet
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from app.infra.names import QUEUES
 
 WORKER_CLASS = "app.jobs.worker.JobWorker"
 WORKER_TTL_S = 35

@@ -13,6 +13,7 @@ import psycopg
 import yoyo.exceptions
 
 from app import cli, config, migrations
+from app.infra.errors import first_line
 from app.migrations import converge, verify
 
 YOYO_ERRORS = (yoyo.exceptions.LockTimeout, yoyo.exceptions.BadMigration)
@@ -131,11 +132,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 }
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.dsn == "-":
@@ -160,13 +156,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.command} cannot finish online: {exc}", file=sys.stderr)
         return 1
     except migrations.MigrationBlocked as exc:
-        print(f"error: {args.command} blocked: {_one_line(exc)}", file=sys.stderr)
+        print(f"error: {args.command} blocked: {first_line(exc)}", file=sys.stderr)
         return 1
     except config.ConfigError as exc:
-        print(f"error: config: {_one_line(exc)}", file=sys.stderr)
+        print(f"error: config: {first_line(exc)}", file=sys.stderr)
         return 2
     except (psycopg.Error, ValueError, *YOYO_ERRORS) as exc:
-        print(f"error: {args.command} failed: {_one_line(exc)}", file=sys.stderr)
+        print(f"error: {args.command} failed: {first_line(exc)}", file=sys.stderr)
         return 2
 
 

@@ -21,9 +21,10 @@ from contextlib import contextmanager
 
 import psycopg
 
+from app.infra.names import MIGRATE as APPLICATION_NAME
+
 log = logging.getLogger("app.migrations")
 
-APPLICATION_NAME = "goalgpt-migrate"
 # Fixed and arbitrary: shows in pg_locks as locktype advisory, classid 0, objid LOCK_KEY.
 LOCK_KEY = 0x60A1_6F00
 # Migration connections ask the server to check every second that their client

@@ -17,8 +17,9 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from app import metrics
-from app.db import Database, DatabaseUnavailable
-from app.jobs import queue_redis
+from app.infra import queue_redis
+from app.infra.database import Database
+from app.infra.errors import DatabaseUnavailable
 
 OK = "ok"
 REQUIRED = ("postgres",)

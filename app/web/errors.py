@@ -9,7 +9,7 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from app.cache import HolderFailed, SingleFlightTimeout
-from app.db import DatabaseUnavailable
+from app.infra.errors import DatabaseUnavailable
 from app.web.params import InvalidParameter
 from app.web.services import services
 

@@ -1,4 +1,4 @@
-"""Probes and metrics: /healthz (alive), /readyz (can serve), /metrics.
+"""Probes and metrics: /healthz (alive, and which release), /readyz (can serve), /metrics.
 
 /readyz is what a load balancer uses: 200 while the database answers, with
 "degraded" and the missing Redis named in the body when a Redis is down
@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from app import metrics
+from app import metrics, release
 from app.web import dependencies
 from app.web.services import services
 
 bp = Blueprint("health", __name__)
+# Read once: a process never changes release (a deploy restarts it).
+RELEASE = release.identity()
 
 
 @bp.get("/healthz")
 def healthz() -> Response:
-    return jsonify(status="ok")
+    return jsonify(status="ok", release=RELEASE)
 
 
 @bp.get("/readyz")

@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 from app.web.params import Cursor, MatchedQuery
 
@@ -20,8 +21,8 @@ QUERY_TAG = "goalgpt:predictions_matched"
 
 _COLUMNS = """
     p.id, p.user_id, p.market, p.pick, p.confidence, p.status, p.created_at,
-    m.id, m.competition, m.home_team, m.away_team, m.kickoff_at,
-    m.status, m.minute, m.home_score, m.away_score
+    m.id AS match_id, m.competition, m.home_team, m.away_team, m.kickoff_at,
+    m.status AS match_status, m.minute, m.home_score, m.away_score
 """
 # Fixed SQL fragments, chosen by which filters are present; values are bound.
 _FILTERS = {
@@ -58,9 +59,9 @@ def matched_sql(query: MatchedQuery) -> tuple[str, dict[str, Any]]:
 def fetch_matched(conn: psycopg.Connection, query: MatchedQuery) -> bytes:
     """Run the query and return the response body (JSON bytes) for the cache."""
     sql, args = matched_sql(query)
-    rows = conn.execute(sql, args).fetchall()
+    rows = conn.cursor(row_factory=dict_row).execute(sql, args).fetchall()
     page, more = rows[: query.limit], len(rows) > query.limit
-    next_cursor = str(Cursor(page[-1][6], page[-1][0])) if more else None
+    next_cursor = str(Cursor(page[-1]["created_at"], page[-1]["id"])) if more else None
     body = {
         "predictions": [_prediction(row) for row in page],
         "count": len(page),
@@ -69,24 +70,24 @@ def fetch_matched(conn: psycopg.Connection, query: MatchedQuery) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def _prediction(row: tuple) -> dict[str, Any]:
+def _prediction(row: dict[str, Any]) -> dict[str, Any]:
     return {
-        "id": row[0],
-        "user_id": row[1],
-        "market": row[2],
-        "pick": row[3],
-        "confidence": row[4],
-        "status": row[5],
-        "created_at": row[6].isoformat(),
+        "id": row["id"],
+        "user_id": row["user_id"],
+        "market": row["market"],
+        "pick": row["pick"],
+        "confidence": row["confidence"],
+        "status": row["status"],
+        "created_at": row["created_at"].isoformat(),
         "match": {
-            "id": row[7],
-            "competition": row[8],
-            "home_team": row[9],
-            "away_team": row[10],
-            "kickoff_at": row[11].isoformat(),
-            "status": row[12],
-            "minute": row[13],
-            "home_score": row[14],
-            "away_score": row[15],
+            "id": row["match_id"],
+            "competition": row["competition"],
+            "home_team": row["home_team"],
+            "away_team": row["away_team"],
+            "kickoff_at": row["kickoff_at"].isoformat(),
+            "status": row["match_status"],
+            "minute": row["minute"],
+            "home_score": row["home_score"],
+            "away_score": row["away_score"],
         },
     }

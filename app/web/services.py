@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 import redis
 from flask import Flask, current_app
 from prometheus_client.registry import Collector
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from app.cache import SharedCache
 from app.config import Settings
-from app.db import WEB, Database
-from app.jobs.queue_metrics import QueueMetricsCollector
-from app.jobs.stats import JobStatsCollector
+from app.infra import redis_client
+from app.infra.database import Database
+from app.infra.job_stats import JobStatsCollector
+from app.infra.names import WEB
+from app.infra.queue_metrics import QueueMetricsCollector
 from app.web import dependencies
 from app.web.dependencies import DependencyCollector
 
@@ -34,8 +34,8 @@ class Services:
 
     @classmethod
     def start(cls, settings: Settings, *, singleflight: bool = True) -> Services:
-        client = redis_client(settings.REDIS_URL, settings)
-        queues = redis_client(settings.RQ_REDIS_URL, settings)
+        client = _fail_fast_client(settings.REDIS_URL, settings)
+        queues = _fail_fast_client(settings.RQ_REDIS_URL, settings)
         cache = SharedCache(
             client,
             ttl_s=settings.PREDICTIONS_CACHE_TTL_S,
@@ -66,15 +66,10 @@ class Services:
         self.queue_redis.close()
 
 
-def redis_client(url: str, settings: Settings) -> redis.Redis:
-    """A client that fails fast: short timeouts, no retries (the web serves without Redis)."""
+def _fail_fast_client(url: str, settings: Settings) -> redis.Redis:
+    """Short timeouts, no retries: the web serves without Redis."""
     timeout = settings.REDIS_SOCKET_TIMEOUT_S
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 0),
-    )
+    return redis_client.client(url, connect_timeout_s=timeout, timeout_s=timeout, fail_fast=True)
 
 
 def install(app: Flask, services: Services) -> None:

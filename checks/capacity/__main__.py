@@ -10,14 +10,16 @@ import sys
 
 from app import cli, config
 from app.cli import whole_number
+from app.infra.names import POOL_APPS
 from checks import thresholds
 from checks.capacity import decide, demand, render, stats
 from checks.dbconnect import CheckError, NoFreeSlots, connect, monitor_dsn
 
 EXIT_SAFE, EXIT_NOT_SAFE, EXIT_UNKNOWN, EXIT_ABOVE = 0, 1, 2, 3
 EXIT_OF = {decide.SAFE: EXIT_SAFE, decide.NOT_SAFE: EXIT_NOT_SAFE, decide.ABOVE: EXIT_ABOVE}
-DEFAULT_POOL_APPS = ("goalgpt-web", "goalgpt-worker")
+DEFAULT_POOL_APPS = POOL_APPS
 FLEET_FILE_ENV = "GOALGPT_FLEET_FILE"
+DEFAULT_POOL_MAX: int = config.Settings.model_fields["DB_MAX_CONNECTIONS"].default
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -90,10 +92,10 @@ def _fleet(args: argparse.Namespace) -> demand.Fleet:
     """The fleet being judged: --pool-instances, else the deployment's, else one pool."""
     current = args.pool_max or _env_pool_max()
     if args.pool_instances:
-        return demand.single_pool(args.pool_instances, current or 50)
+        return demand.single_pool(args.pool_instances, current or DEFAULT_POOL_MAX)
     path = args.fleet or os.environ.get(FLEET_FILE_ENV)
     if not path:
-        return demand.single_pool(1, current or 50)
+        return demand.single_pool(1, current or DEFAULT_POOL_MAX)
     try:
         with open(path, encoding="utf-8") as handle:
             fleet = demand.from_dict(json.load(handle))
@@ -110,9 +112,8 @@ def _env_pool_max() -> int | None:
     text = os.environ.get("DB_MAX_CONNECTIONS")
     if not text:
         return None
-    field = config.Settings.model_fields["DB_MAX_CONNECTIONS"]
-    low = next(m.ge for m in field.metadata if hasattr(m, "ge"))
-    high = next(m.le for m in field.metadata if hasattr(m, "le"))
+    allowed = config.bounds("DB_MAX_CONNECTIONS")
+    low, high = int(allowed["ge"]), int(allowed["le"])
     if not (text.strip().isdigit() and low <= int(text) <= high):
         raise config.ConfigError(
             f"invalid DB_MAX_CONNECTIONS={text!r}: a whole number {low}-{high}"

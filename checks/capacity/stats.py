@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import psycopg
 
-from checks.dbconnect import CheckError, first_line, require_stats_visibility
+from app.infra.errors import connect_reason as first_line
+from checks.dbconnect import CheckError, require_stats_visibility
 
 SETTINGS_SQL = """
 SELECT current_setting('max_connections')::int,

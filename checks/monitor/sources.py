@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.infra.errors import connect_reason
 from checks.dbconnect import (
     CheckError,
     NoFreeSlots,
     connect,
-    first_line,
     require_stats_visibility,
 )
 
@@ -109,7 +109,7 @@ class Database:
             require_stats_visibility(self._connection())
         except psycopg.Error as exc:
             self.close()
-            raise CheckError(f"cannot check the role's grants: {first_line(exc)}") from None
+            raise CheckError(f"cannot check the role's grants: {connect_reason(exc)}") from None
 
     def active(self) -> int:
         try:
@@ -120,7 +120,7 @@ class Database:
             raise SourceError(str(exc)) from None
         except psycopg.Error as exc:
             self.close()
-            raise SourceError(f"cannot read pg_stat_activity: {first_line(exc)}") from None
+            raise SourceError(f"cannot read pg_stat_activity: {connect_reason(exc)}") from None
 
     def _connection(self) -> psycopg.Connection:
         if self.conn is None or self.conn.closed:

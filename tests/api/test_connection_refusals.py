@@ -22,7 +22,7 @@ import psycopg
 import pytest
 import redis
 
-from app.jobs import stats
+from app.infra import job_stats as stats
 from app.migrations import apply
 from tests.api.conftest import seed
 from tests.support.gunicorn import GunicornServer

@@ -7,7 +7,8 @@ import pytest
 from psycopg import errors
 from psycopg_pool import PoolTimeout
 
-from app.db import classify, is_too_many_clients
+from app.infra.errors import classify
+from app.infra.refusal import is_too_many_clients
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 import redis
 
-from app.jobs import stats
+from app.infra import job_stats as stats
 from tests.api.conftest import settings_for, while_predictions_locked
 from tests.support.prometheus import sample_value
 

@@ -15,7 +15,7 @@ import redis
 
 from app.cache import Group, HolderFailed, SharedCache
 from app.cache.local import LocalEntries
-from app.cache.redis_lock import RedisLock
+from app.infra.lock import RedisLock
 
 KEY = "goalgpt:v1:predictions:matched:test"
 

@@ -6,74 +6,81 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tests.support.roles import role_defaults
+
+# Layout field -> the inventory variable that sets it (its default: the role's).
+VARIABLES = {
+    "user": "goalgpt_base_user",
+    "home": "goalgpt_base_home",
+    "config_dir": "goalgpt_base_config_dir",
+    "web_bind": "goalgpt_base_web_bind",
+    "web_port": "goalgpt_base_web_port",
+    "web_workers": "goalgpt_base_web_workers",
+    "workers": "goalgpt_workers_count",
+    "db_max_connections": "goalgpt_base_db_max_connections",
+    "redis_cache_port": "redis_cache_port",
+    "redis_queue_port": "redis_queue_port",
+    "redis_conf_dir": "redis_conf_dir",
+    "redis_cache_password_file": "redis_cache_password_file",
+    "redis_queue_password_file": "redis_queue_password_file",
+    "postgresql_port": "postgresql_port",
+    "supervisor_venv": "supervisor_venv",
+    "supervisor_conf_dir": "supervisor_conf_dir",
+    "web_service": "goalgpt_app_service_name",
+    "worker_service": "goalgpt_workers_service_name",
+    "cron_service": "goalgpt_workers_cron_service_name",
+    "prometheus_port": "prometheus_port",
+    "alertmanager_port": "alertmanager_port",
+}
+WHOLE_NUMBERS = (
+    "web_port",
+    "web_workers",
+    "workers",
+    "db_max_connections",
+    "redis_cache_port",
+    "redis_queue_port",
+    "postgresql_port",
+    "prometheus_port",
+    "alertmanager_port",
+)
+
 
 @dataclass(frozen=True)
 class Layout:
     groups: tuple[str, ...]
-    user: str = "goalgpt"
-    home: str = "/opt/goalgpt"
-    config_dir: str = "/etc/goalgpt"
-    web_bind: str = "127.0.0.1"
-    service_address: str = "127.0.0.1"
-    web_port: int = 8000
-    web_workers: int = 2
-    workers: int = 2
-    db_max_connections: int = 50
-    redis_cache_port: int = 6379
-    redis_queue_port: int = 6380
-    redis_conf_dir: str = "/etc/goalgpt"
-    redis_cache_password_file: str = "/etc/goalgpt/redis-cache-password"
-    redis_queue_password_file: str = "/etc/goalgpt/redis-queue-password"
-    postgresql_port: int = 5432
-    supervisor_venv: str = "/opt/goalgpt/supervisor"
-    supervisor_conf_dir: str = "/etc/goalgpt/supervisor"
-    web_service: str = "goalgpt-web"
-    worker_service: str = "goalgpt-worker"
-    cron_service: str = "goalgpt-cron"
-    service_address: str = "127.0.0.1"
-    prometheus_port: int = 9090
-    alertmanager_port: int = 9093
+    service_address: str
+    user: str
+    home: str
+    config_dir: str
+    web_bind: str
+    web_port: int
+    web_workers: int
+    workers: int
+    db_max_connections: int
+    redis_cache_port: int
+    redis_queue_port: int
+    redis_conf_dir: str
+    redis_cache_password_file: str
+    redis_queue_password_file: str
+    postgresql_port: int
+    supervisor_venv: str
+    supervisor_conf_dir: str
+    web_service: str
+    worker_service: str
+    cron_service: str
+    prometheus_port: int
+    alertmanager_port: int
 
     @classmethod
     def from_variables(cls, found: Mapping[str, Any]) -> Layout:
-        names = {
-            "user": "goalgpt_base_user",
-            "home": "goalgpt_base_home",
-            "config_dir": "goalgpt_base_config_dir",
-            "web_bind": "goalgpt_base_web_bind",
-            "web_port": "goalgpt_base_web_port",
-            "web_workers": "goalgpt_base_web_workers",
-            "workers": "goalgpt_workers_count",
-            "db_max_connections": "goalgpt_base_db_max_connections",
-            "redis_cache_port": "redis_cache_port",
-            "redis_queue_port": "redis_queue_port",
-            "redis_conf_dir": "redis_conf_dir",
-            "redis_cache_password_file": "redis_cache_password_file",
-            "redis_queue_password_file": "redis_queue_password_file",
-            "postgresql_port": "postgresql_port",
-            "supervisor_venv": "supervisor_venv",
-            "supervisor_conf_dir": "supervisor_conf_dir",
-            "web_service": "goalgpt_app_service_name",
-            "worker_service": "goalgpt_workers_service_name",
-            "cron_service": "goalgpt_workers_cron_service_name",
-            "prometheus_port": "prometheus_port",
-            "alertmanager_port": "alertmanager_port",
-        }
-        given = {field: found[var] for field, var in names.items() if var in found}
-        for field in ("web_port", "web_workers", "workers", "db_max_connections"):
-            if field in given:
-                given[field] = int(given[field])
-        for field in (
-            "redis_cache_port",
-            "redis_queue_port",
-            "postgresql_port",
-            "prometheus_port",
-            "alertmanager_port",
-        ):
-            if field in given:
-                given[field] = int(given[field])
+        """The host's inventory variables over the roles' defaults (templated ones aside)."""
+        variables = role_defaults(rendered_only=True) | dict(found)
+        given = {field: variables[var] for field, var in VARIABLES.items() if var in variables}
+        for field in WHOLE_NUMBERS:
+            given[field] = int(given[field])
         given["service_address"] = _service_address(found)
-        given.setdefault("web_bind", given["service_address"])
+        if "{{" in str(given.get("web_bind", "{{")):
+            given["web_bind"] = given["service_address"]
         return cls(groups=tuple(found.get("group_names", ())), **given)
 
     @property

@@ -12,7 +12,7 @@ import pytest
 
 from tests.infra.layout import Layout
 
-# The contract the app checks (app/jobs/queue_redis.py) and the role writes.
+# The contract the app checks (app/infra/queue_redis.py) and the role writes.
 INSTANCES = {
     "cache": {"maxmemory-policy": "allkeys-lru", "appendonly": "no", "appendfsync": None},
     "queue": {"maxmemory-policy": "noeviction", "appendonly": "yes", "appendfsync": "everysec"},

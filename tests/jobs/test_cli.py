@@ -12,8 +12,9 @@ import psycopg
 import redis
 from rq import Queue
 
-from app.jobs import keys, match_minute
-from app.jobs.queues import QUEUE_MAINTENANCE
+from app.infra import keys
+from app.infra.names import QUEUE_MAINTENANCE
+from app.jobs import match_minute
 from tests.jobs.matches import add_long_over_match, match_rows
 from tests.support.rq_worker import REPO, wait_for
 from tests.support.servers import free_port

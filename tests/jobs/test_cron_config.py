@@ -10,7 +10,7 @@ import psycopg
 import redis
 from rq.cron import CronScheduler
 
-from app.jobs.queues import QUEUE_LIVE, QUEUE_MAINTENANCE
+from app.infra.names import QUEUE_LIVE, QUEUE_MAINTENANCE
 from tests.jobs.matches import add_long_over_match, match_rows
 from tests.support.rq_worker import REPO, wait_for, worker_argv
 

@@ -15,8 +15,10 @@ import pytest
 import redis
 
 from app import config
-from app.jobs import keys, runner, stats
-from app.jobs.context import DatabaseUnavailable
+from app.infra import job_stats as stats
+from app.infra import keys
+from app.infra.errors import DatabaseUnavailable
+from app.jobs import runner
 from app.jobs.orchestrator import UpdateResult
 from app.jobs.runner import Budget, FleetLock, run_job, summarize
 from tests.support.servers import free_port

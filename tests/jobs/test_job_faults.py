@@ -16,8 +16,10 @@ import pytest
 import redis
 
 from app import config
-from app.jobs import keys, match_minute
-from app.jobs.queues import QUEUE_LIVE, enqueue_job
+from app.infra import keys
+from app.infra.names import QUEUE_LIVE
+from app.jobs import match_minute
+from app.jobs.queues import enqueue_job
 from tests.jobs.matches import add_match, match_rows
 from tests.support.rq_worker import wait_for, worker_argv
 

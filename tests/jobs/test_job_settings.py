@@ -16,7 +16,7 @@ def test_job_runtime_defaults():
     assert settings.WATCHDOG_STALE_AFTER_S == 600
     assert settings.WATCHDOG_FULL_TIME_AFTER_MIN == 150
     assert settings.DATA_COMPLETENESS_BATCH_SIZE == 500
-    assert config.summary(settings)["JOBS"]["LOCK_LEASE_S"] == 30
+    assert config.summary(settings)["JOBS"]["JOB_LOCK_LEASE_S"] == 30
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,10 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from rq import Queue
 
-from app.jobs import keys
+from app.infra import keys
+from app.infra.names import QUEUE_LIVE
 from app.jobs.orchestrator import update_match
-from app.jobs.queues import QUEUE_LIVE, enqueue_update
+from app.jobs.queues import enqueue_update
 from tests.jobs.matches import add_match, one_match
 from tests.support.rq_worker import wait_for, worker_argv
 from tests.support.servers import free_port

@@ -13,8 +13,10 @@ import redis
 from rq import Queue
 
 from app import config, migrations
-from app.jobs import match_minute, stats
-from app.jobs.queues import QUEUE_LIVE, enqueue_job
+from app.infra import job_stats as stats
+from app.infra.names import QUEUE_LIVE
+from app.jobs import match_minute
+from app.jobs.queues import enqueue_job
 from tests.jobs.matches import add_match, match_rows
 from tests.support.pg_outage import restart, stop_keeping_data
 from tests.support.rq_worker import wait_for, worker_argv

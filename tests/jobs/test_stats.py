@@ -8,7 +8,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from app.jobs import keys, stats
+from app.infra import job_stats as stats
+from app.infra import keys
 from tests.support.servers import free_port
 
 

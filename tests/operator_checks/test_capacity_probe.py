@@ -248,3 +248,16 @@ def test_refusal_for_lack_of_slots_is_a_finding_not_safe(
     assert "Can increase pool? ❌ NO" in text.stdout
     assert probe.returncode == 1
     assert (probe.data["safe"], probe.data["refused"]) == (False, True)
+
+
+def test_the_probe_reads_only_the_pool_max_so_a_bad_job_setting_does_not_stop_it(
+    monitor_url, run_check
+):
+    # The probe runs with the service environment, where a job setting may be wrong:
+    # that is the jobs' problem, not a reason for "could not check".
+    probe = run_check(
+        "checks.capacity", "--dsn", monitor_url, "--json", MATCH_MINUTE_CRON="every minute"
+    )
+
+    assert probe.returncode in (0, 1, 3), probe.stderr
+    assert "MATCH_MINUTE_CRON" not in probe.stderr

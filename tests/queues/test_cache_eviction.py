@@ -12,8 +12,9 @@ from rq.job import Job
 
 from app import config
 from app.cache.keys import PREFIX
-from app.jobs import queue_redis
-from app.jobs.queues import QUEUE_MAINTENANCE, enqueue_job
+from app.infra import queue_redis
+from app.infra.names import QUEUE_MAINTENANCE
+from app.jobs.queues import enqueue_job
 from app.web import close_app, create_app
 from tests.queues.conftest import CACHE_CONFIG, QUEUE_CONFIG, job_env
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 from rq import Queue
 
-from app.jobs.queues import QUEUE_LIVE, QUEUE_MAINTENANCE
+from app.infra.names import QUEUE_LIVE, QUEUE_MAINTENANCE
 from tests.queues.conftest import CACHE_CONFIG, job_env
 from tests.support.rq_worker import REPO, worker_argv
 

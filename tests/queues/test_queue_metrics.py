@@ -8,7 +8,7 @@ import pytest
 from rq import Queue
 
 from app import config
-from app.jobs.queues import QUEUE_LIVE, QUEUE_MAINTENANCE
+from app.infra.names import QUEUE_LIVE, QUEUE_MAINTENANCE
 from app.web import close_app, create_app
 from tests.queues.conftest import CACHE_CONFIG, QUEUE_CONFIG, job_env
 from tests.support.prometheus import sample_value

@@ -10,8 +10,8 @@ import time
 from rq import Queue
 from rq.job import Job
 
+from app.infra.names import QUEUE_MAINTENANCE
 from app.jobs import worker_command
-from app.jobs.queues import QUEUE_MAINTENANCE
 from tests.queues.conftest import CACHE_CONFIG, QUEUE_CONFIG, job_env
 from tests.queues.jobs import RAN
 from tests.support.rq_worker import REPO, wait_for, worker_argv

@@ -1,4 +1,4 @@
-"""The worker command line is defined once: the role runs it and the README shows it."""
+"""The worker command line is defined once: the role runs it and docs/jobs.md shows it."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from app.jobs import worker_command
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_the_readme_shows_exactly_the_command_the_module_defines():
+def test_the_docs_show_exactly_the_command_the_module_defines():
     printed = subprocess.run(
         [sys.executable, str(REPO / "app/jobs/worker_command.py")],
         capture_output=True,
@@ -24,7 +24,7 @@ def test_the_readme_shows_exactly_the_command_the_module_defines():
     ).stdout.strip()
 
     assert printed == shlex.join(worker_command.argv())
-    assert printed in (REPO / "README.md").read_text().splitlines()
+    assert printed in (REPO / "docs" / "jobs.md").read_text().splitlines()
 
 
 def test_the_role_runs_the_command_the_module_prints():

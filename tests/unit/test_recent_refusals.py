@@ -1,10 +1,10 @@
-"""The last-hour refusal count the smoke gate reads (app/refusal.py RecentRefusals)."""
+"""The last-hour refusal count the smoke gate reads (app/infra/refusal.py RecentRefusals)."""
 
 from __future__ import annotations
 
 import time
 
-from app.refusal import WINDOW_S, RecentRefusals
+from app.infra.refusal import WINDOW_S, RecentRefusals
 
 
 def test_the_window_is_the_seeds_hour():

@@ -23,8 +23,7 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from app import refusal
-from app.jobs import keys
+from app.infra import keys, refusal
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +141,7 @@ def _refusals(counts: Mapping[str, float]) -> Metric:
     family = CounterMetricFamily(
         JOB_REFUSALS,
         "Refusals for lack of connection slots met by job processes (every form of "
-        "app.refusal), by where: connect or query",
+        "app.infra.refusal), by where: connect or query",
         labels=["source"],
     )
     for source in ("connect", "query"):

@@ -19,8 +19,8 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.utils import now, utcparse
 
-from app.jobs.queue_redis import REQUIRED_POLICY
-from app.jobs.worker_command import QUEUES
+from app.infra.names import QUEUES
+from app.infra.queue_redis import REQUIRED_POLICY
 
 log = logging.getLogger(__name__)
 

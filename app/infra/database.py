@@ -1,8 +1,12 @@
-"""One psycopg_pool per process, and what its failures mean for a request.
+"""The one pool factory (web and jobs), and the web's pool with its gauges.
+
+`new_pool` builds every pool of the fleet: named by application, each refused
+connect reported to the caller's counter, opened in the background.
+
 
 A request sees a database failure as `DatabaseUnavailable` (answer 503 with
 Retry-After) whose `kind` says why. Every refusal for lack of a connection slot
-(`app.refusal` recognises every form) is counted in
+(`app.infra.refusal` recognises every form) is counted in
 `goalgpt_db_too_many_clients_total`: `source="connect"` when the pool's connect
 is refused (the caller then gets PoolTimeout), `source="query"` when a query is
 (e.g. by a pooler in front of PostgreSQL).
@@ -12,44 +16,42 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
-from psycopg import errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from app import metrics
 from app.config import Settings
-from app.refusal import RecentRefusals, counting_connection, is_too_many_clients
+from app.infra.errors import DatabaseUnavailable, classify, first_line
+from app.infra.names import WEB
+from app.infra.refusal import RecentRefusals, counting_connection
 
-WEB = "goalgpt-web"
-WORKER = "goalgpt-worker"
 GAUGE_REFRESH_S = 1.0
 
 
-class DatabaseUnavailable(Exception):
-    """The database could not answer in time; the caller should answer 503."""
-
-    def __init__(self, kind: str, detail: str = "") -> None:
-        super().__init__(f"{kind}: {detail}" if detail else kind)
-        self.kind = kind
-
-
-def classify(exc: BaseException) -> str | None:
-    """The `kind` of a failure that makes the database unavailable, None for other errors.
-
-    Errors in our own SQL (undefined column, syntax) are bugs, not outages: None.
-    """
-    if isinstance(exc, PoolTimeout):
-        return "pool_timeout"
-    if is_too_many_clients(exc):
-        return "too_many_clients"
-    if isinstance(exc, errors.QueryCanceled):
-        return "timeout"
-    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
-        return "connection"
-    return None
+def new_pool(
+    settings: Settings,
+    application_name: str,
+    max_size: int,
+    on_refusal: Callable[[], None],
+    **options: Any,
+) -> ConnectionPool:
+    """A closed pool of DATABASE_URL; `on_refusal` is called for each connect refused for
+    lack of slots. `options`: more ConnectionPool arguments (min_size, kwargs, configure...)."""
+    kwargs = {"application_name": application_name, **options.pop("kwargs", {})}
+    return ConnectionPool(
+        settings.DATABASE_URL,
+        connection_class=counting_connection(on_refusal),
+        kwargs=kwargs,
+        max_size=max_size,
+        timeout=settings.POOL_TIMEOUT_S,
+        name=application_name,
+        open=False,
+        **options,
+    )
 
 
 RECENT_REFUSALS = RecentRefusals()
@@ -64,25 +66,20 @@ def _count_connect_refusal() -> None:
     _count_refusal("connect")
 
 
-CountingConnection = counting_connection(_count_connect_refusal)
-
-
 class Database:
     """A connection pool sized from the settings, reporting its stats as gauges."""
 
     def __init__(self, settings: Settings, application_name: str = WEB) -> None:
         self.pool_timeout_s = settings.POOL_TIMEOUT_S
-        self.pool = ConnectionPool(
-            settings.DATABASE_URL,
-            connection_class=CountingConnection,
-            kwargs={"application_name": application_name, "autocommit": True},
+        self.pool = new_pool(
+            settings,
+            application_name,
+            settings.DB_MAX_CONNECTIONS,
+            _count_connect_refusal,
+            kwargs={"autocommit": True},
             min_size=min(2, settings.DB_MAX_CONNECTIONS),
-            max_size=settings.DB_MAX_CONNECTIONS,
-            timeout=settings.POOL_TIMEOUT_S,
             # A connection broken by a database restart is replaced, not handed out.
             check=ConnectionPool.check_connection,
-            name=application_name,
-            open=False,
         )
         self._stop = threading.Event()
 
@@ -135,7 +132,7 @@ class Database:
 def _limit_statements(conn: psycopg.Connection, deadline: float) -> None:
     remaining_ms = int((deadline - time.monotonic()) * 1000)
     if remaining_ms <= 0:
-        raise DatabaseUnavailable("timeout", "no time left for the query")
+        raise DatabaseUnavailable.of("timeout", "no time left for the query")
     # Local to the transaction: the pooled connection keeps no leftover limit.
     conn.execute("SELECT set_config('statement_timeout', %s, true)", [str(remaining_ms)])
 
@@ -147,4 +144,4 @@ def _unavailable_or_same(exc: Exception) -> Exception:
     if kind == "too_many_clients":
         _count_refusal("query")
     metrics.DB_ERRORS.labels(kind=kind).inc()
-    return DatabaseUnavailable(kind, str(exc).strip().splitlines()[0] if str(exc) else "")
+    return DatabaseUnavailable.of(kind, first_line(exc) if str(exc).strip() else "")

@@ -1,8 +1,8 @@
-"""A Redis lock for one holder across processes and hosts.
+"""The one Redis lock: one holder across processes and hosts (cache, matches, jobs).
 
-SET NX PX with a random token; the expiry frees the lock if its holder dies,
-and release is a Lua compare-and-delete, so a holder whose lock expired never
-deletes the lock someone else took since.
+SET NX PX with a random token; the expiry frees the lock if its holder dies.
+Release and renew are Lua compare-and-act, so a holder whose lock expired never
+deletes or extends the lock someone else took since.
 """
 
 from __future__ import annotations
@@ -15,6 +15,12 @@ import redis
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
     return redis.call('del', KEYS[1])
+end
+return 0
+"""
+_RENEW = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+    return redis.call('pexpire', KEYS[1], ARGV[2])
 end
 return 0
 """
@@ -34,10 +40,22 @@ class RedisLock:
         """The lock if it was free, else None. Never waits."""
         token = secrets.token_hex(16)
         started = time.monotonic()
-        if client.set(name, token, nx=True, px=max(1, int(ttl_s * 1000))):
+        if client.set(name, token, nx=True, px=_ms(ttl_s)):
             return cls(client, name, token, started + ttl_s)
         return None
+
+    def renew(self, ttl_s: float) -> bool:
+        """Expire `ttl_s` from now if this holder still owns it; False if it had expired."""
+        started = time.monotonic()
+        if self.client.eval(_RENEW, 1, self.name, self.token, _ms(ttl_s)):
+            self.expires_at = started + ttl_s
+            return True
+        return False
 
     def release(self) -> bool:
         """Delete the lock if this holder still owns it; False if it had expired."""
         return bool(self.client.eval(_RELEASE, 1, self.name, self.token))
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))

@@ -15,6 +15,8 @@ from typing import NoReturn
 import redis
 
 from app.config import Settings, mask_url
+from app.infra.errors import first_line
+from app.infra.redis_client import client as redis_client
 
 REQUIRED_POLICY = "noeviction"
 CONNECT_TIMEOUT_S = 5.0
@@ -24,10 +26,11 @@ class UnsafeQueueRedis(Exception):
     """The queue Redis may lose jobs (or its policy cannot be read); one line for the operator."""
 
 
-def connect(settings: Settings, **options: float) -> redis.Redis:
-    """A client of the queue Redis; `options` are redis-py keyword arguments."""
-    kwargs = {"socket_connect_timeout": CONNECT_TIMEOUT_S, **options}
-    return redis.Redis.from_url(settings.RQ_REDIS_URL, **kwargs)
+def connect(settings: Settings, timeout_s: float | None = None) -> redis.Redis:
+    """A client of the queue Redis; `timeout_s` bounds each command (None: no bound)."""
+    return redis_client(
+        settings.RQ_REDIS_URL, connect_timeout_s=CONNECT_TIMEOUT_S, timeout_s=timeout_s
+    )
 
 
 def where(client: redis.Redis) -> str:
@@ -75,8 +78,7 @@ def ensure_checked(client: redis.Redis) -> None:
 
 def refuse_to_start(who: str, exc: Exception) -> NoReturn:
     """Stop a long-running process (worker, rq cron) with one line on stderr."""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    print(f"error: {who} refuses to start: {first}", file=sys.stderr, flush=True)
+    print(f"error: {who} refuses to start: {first_line(exc)}", file=sys.stderr, flush=True)
     raise SystemExit(1)
 
 
