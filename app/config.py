@@ -31,18 +31,16 @@ class ConfigError(ValueError):
     """A configuration value is unusable; the message is one line for the operator."""
 
 
-# Sections of the summary (the seed's JOB_CONFIG groups), in the order printed.
-APP, CACHE, WEB, MATCH_MINUTE, WATCHDOG, COMPLETENESS, ORCHESTRATOR, JOBS, MIGRATIONS = (
-    "APP",
-    "PREDICTIONS_CACHE",
-    "WEB",
-    "MATCH_MINUTE",
-    "MATCH_WATCHDOG",
-    "DATA_COMPLETENESS",
-    "ORCHESTRATOR",
-    "JOBS",
-    "MIGRATIONS",
-)
+# Sections of the summary (the seed's JOB_CONFIG groups), printed in the order of the fields.
+APP = "APP"
+CACHE = "PREDICTIONS_CACHE"
+WEB = "WEB"
+MATCH_MINUTE = "MATCH_MINUTE"
+WATCHDOG = "MATCH_WATCHDOG"
+COMPLETENESS = "DATA_COMPLETENESS"
+ORCHESTRATOR = "ORCHESTRATOR"
+JOBS = "JOBS"
+MIGRATIONS = "MIGRATIONS"
 
 
 def setting(section: str, default: Any, help: str, accepts: str = "", **bounds: float) -> Any:

@@ -24,6 +24,8 @@ from prometheus_client import (
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from app.infra import metric_names as names
+
 HTTP_REQUESTS = Counter(
     "goalgpt_http_requests_total",
     "HTTP requests answered, by route template, method and status code.",
@@ -36,7 +38,7 @@ HTTP_DURATION = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 CACHE_REQUESTS = Counter(
-    "goalgpt_cache_requests_total",
+    names.CACHE_REQUESTS_TOTAL,
     "Predictions cache lookups: hit (fresh), stale (served while refreshing) or miss.",
     ["result"],
 )
@@ -47,27 +49,27 @@ SINGLEFLIGHT = Counter(
     ["level", "outcome"],
 )
 DB_POOL_SIZE = Gauge(
-    "goalgpt_db_pool_size", "Connections open in the pool.", multiprocess_mode="livesum"
+    names.DB_POOL_SIZE, "Connections open in the pool.", multiprocess_mode="livesum"
 )
 DB_POOL_AVAILABLE = Gauge(
-    "goalgpt_db_pool_available", "Idle connections in the pool.", multiprocess_mode="livesum"
+    names.DB_POOL_AVAILABLE, "Idle connections in the pool.", multiprocess_mode="livesum"
 )
 DB_POOL_WAITING = Gauge(
-    "goalgpt_db_pool_waiting",
+    names.DB_POOL_WAITING,
     "Requests waiting for a pooled connection.",
     multiprocess_mode="livesum",
 )
 DB_POOL_MAX = Gauge(
-    "goalgpt_db_pool_max", "Largest size the pool may reach.", multiprocess_mode="livesum"
+    names.DB_POOL_MAX, "Largest size the pool may reach.", multiprocess_mode="livesum"
 )
 DB_TOO_MANY_CLIENTS = Counter(
-    "goalgpt_db_too_many_clients_total",
+    names.DB_TOO_MANY_CLIENTS_TOTAL,
     "Refusals for lack of connection slots (SQLSTATE 53300, pooler 'max clients'), "
     "by where they were seen: connect (opening a pool connection) or query.",
     ["source"],
 )
 DB_TOO_MANY_CLIENTS_LAST_HOUR = Gauge(
-    "goalgpt_db_too_many_clients_last_hour",
+    names.DB_TOO_MANY_CLIENTS_LAST_HOUR,
     "Refusals for lack of connection slots in the last hour (the seed's MaxClients window), "
     "summed over the live processes.",
     multiprocess_mode="livesum",

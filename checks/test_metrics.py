@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
+from app.infra import metric_names as names
 from app.infra.errors import connect_reason
 from checks.dbconnect import CheckError, NoFreeSlots, connect
 from checks.monitor.sources import ACTIVE_SQL
@@ -11,11 +12,11 @@ from checks.smoke import fail, scrape, total
 
 # Unlabelled gauges exist from start-up; labelled counters only once something is counted.
 REQUIRED = (
-    "goalgpt_db_pool_size",
-    "goalgpt_db_pool_available",
-    "goalgpt_db_pool_waiting",
-    "goalgpt_db_pool_max",
-    "goalgpt_db_too_many_clients_last_hour",
+    names.DB_POOL_SIZE,
+    names.DB_POOL_AVAILABLE,
+    names.DB_POOL_WAITING,
+    names.DB_POOL_MAX,
+    names.DB_TOO_MANY_CLIENTS_LAST_HOUR,
 )
 
 
@@ -29,15 +30,15 @@ def test_metrics_expose_the_pool_gauges(base_url):
 def test_pool_and_error_metrics_are_within_thresholds(base_url, limits):
     found = scrape(base_url)
     m = limits.monitor
-    waiting = total(found, "goalgpt_db_pool_waiting")
+    waiting = total(found, names.DB_POOL_WAITING)
     if waiting > m.pool_waiting.trigger_above:
         fail(
             f"{waiting:g} requests wait for a database connection on {base_url} "
             f"(trigger: >{m.pool_waiting.trigger_above}). {m.pool_waiting.action}"
         )
     # The seed's "> 3 in 1 hour": the app and the jobs count their last hour themselves.
-    refusals = total(found, "goalgpt_db_too_many_clients_last_hour")
-    refusals += total(found, "goalgpt_job_db_too_many_clients_last_hour")
+    refusals = total(found, names.DB_TOO_MANY_CLIENTS_LAST_HOUR)
+    refusals += total(found, names.JOB_TOO_MANY_CLIENTS_LAST_HOUR)
     if refusals > m.max_clients_errors.trigger_above:
         fail(
             f"{refusals:g} 'too many clients' errors on {base_url} and in the jobs in the last "
@@ -49,9 +50,9 @@ def test_pool_and_error_metrics_are_within_thresholds(base_url, limits):
 def test_cache_hit_rate_is_within_thresholds(base_url, limits):
     found = scrape(base_url)
     t = limits.monitor.cache_hit_rate
-    hits = total(found, "goalgpt_cache_requests_total", result="hit")
-    hits += total(found, "goalgpt_cache_requests_total", result="stale")
-    requests = total(found, "goalgpt_cache_requests_total")
+    hits = total(found, names.CACHE_REQUESTS_TOTAL, result="hit")
+    hits += total(found, names.CACHE_REQUESTS_TOTAL, result="stale")
+    requests = total(found, names.CACHE_REQUESTS_TOTAL)
     if requests >= t.min_requests and 100 * hits / requests < t.trigger_below_pct:
         fail(
             f"cache hit rate on {base_url} is {100 * hits / requests:.0f}% of {requests:g} "

@@ -6,12 +6,13 @@ needs no Redis password: goalgpt_queue_redis_* and goalgpt_queue_* (app/infra/qu
 
 from __future__ import annotations
 
+from app.infra import metric_names as names
 from checks.smoke import fail, scrape, total
 
 
 def _queue_metrics(base_url: str) -> dict:
     found = scrape(base_url)
-    if total(found, "goalgpt_queue_redis_up") != 1:
+    if total(found, names.QUEUE_REDIS_UP) != 1:
         fail(
             f"the app at {base_url} cannot read the queue Redis "
             "(goalgpt_queue_redis_up is not 1); see /readyz"
@@ -21,7 +22,7 @@ def _queue_metrics(base_url: str) -> dict:
 
 def test_queue_redis_never_evicts_jobs(base_url):
     found = _queue_metrics(base_url)
-    if total(found, "goalgpt_queue_redis_noeviction") != 1:
+    if total(found, names.QUEUE_REDIS_NOEVICTION) != 1:
         fail(
             f"the queue Redis behind {base_url} may evict jobs: its maxmemory-policy is not "
             "noeviction. Set maxmemory-policy noeviction on it (the redis role's queue instance)"
@@ -31,8 +32,8 @@ def test_queue_redis_never_evicts_jobs(base_url):
 def test_queue_redis_memory_is_within_thresholds(base_url, limits):
     found = _queue_metrics(base_url)
     t = limits.queues.queue_redis_memory
-    used = total(found, "goalgpt_queue_redis_used_memory_bytes")
-    maximum = total(found, "goalgpt_queue_redis_maxmemory_bytes")
+    used = total(found, names.QUEUE_REDIS_USED_MEMORY)
+    maximum = total(found, names.QUEUE_REDIS_MAXMEMORY)
     if maximum <= 0:
         fail(
             f"the queue Redis behind {base_url} has no maxmemory, so nothing warns before it "
@@ -50,12 +51,12 @@ def test_queues_keep_up_within_thresholds(base_url, limits):
     found = _queue_metrics(base_url)
     length, age = limits.queues.queue_length, limits.queues.oldest_job_age
     late = []
-    for labels, value in found.get("goalgpt_queue_length", []):
+    for labels, value in found.get(names.QUEUE_LENGTH, []):
         if value > length.trigger_above:
             late.append(
                 f"{labels['queue']} holds {value:g} jobs (trigger: >{length.trigger_above})"
             )
-    for labels, value in found.get("goalgpt_queue_oldest_job_age_seconds", []):
+    for labels, value in found.get(names.QUEUE_OLDEST_AGE, []):
         if value > age.trigger_above_s:
             late.append(
                 f"{labels['queue']}'s oldest job waits {value:.0f}s "

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import signal
-import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-import psycopg
 import pytest
 import redis
 
+from tests.support.checks import write_thresholds
+from tests.support.databases import create_database, drop_database
 from tests.support.leftovers import reap
 from tests.support.servers import PostgresServer, RedisServer
 
@@ -47,18 +47,6 @@ def start_postgres() -> Iterator[Callable[..., PostgresServer]]:
         server.stop()
 
 
-def create_database(server: PostgresServer) -> str:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server.url(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return name
-
-
-def drop_database(server: PostgresServer, name: str) -> None:
-    with psycopg.connect(server.url(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="module")
 def database_url(pg_server: PostgresServer) -> Iterator[str]:
     """A fresh, empty database for one test module."""
@@ -74,6 +62,12 @@ def migrated_database_url(database_url: str) -> str:
 
     apply(database_url)
     return database_url
+
+
+@pytest.fixture
+def thresholds_file(tmp_path) -> Callable[..., str]:
+    """Write the shipped thresholds with some values changed; returns the path."""
+    return lambda **changes: write_thresholds(tmp_path, **changes)
 
 
 @pytest.fixture(scope="session")

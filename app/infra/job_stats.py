@@ -24,10 +24,10 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from app.infra import keys, refusal
+from app.infra.metric_names import JOB_TOO_MANY_CLIENTS_LAST_HOUR, JOB_TOO_MANY_CLIENTS_TOTAL
 
 log = logging.getLogger(__name__)
 
-JOB_REFUSALS = "goalgpt_job_db_too_many_clients"
 OUTCOMES = ("succeeded", "failed", "retried", "skipped", "abandoned")
 MATCH_RESULTS = ("updated", "skipped", "rejected", "failed")
 DURATION_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, math.inf)
@@ -130,7 +130,7 @@ class JobStatsCollector(Collector):
         yield from _families(stats)
         yield _refusals(read_refusals(self.redis))
         recent = GaugeMetricFamily(
-            JOB_REFUSALS + "_last_hour",
+            JOB_TOO_MANY_CLIENTS_LAST_HOUR,
             "Refusals for lack of connection slots met by job processes in the last hour",
         )
         recent.add_metric([], recent_refusals(self.redis))
@@ -139,7 +139,7 @@ class JobStatsCollector(Collector):
 
 def _refusals(counts: Mapping[str, float]) -> Metric:
     family = CounterMetricFamily(
-        JOB_REFUSALS,
+        JOB_TOO_MANY_CLIENTS_TOTAL,
         "Refusals for lack of connection slots met by job processes (every form of "
         "app.infra.refusal), by where: connect or query",
         labels=["source"],

@@ -19,6 +19,7 @@ from rq.job import Job
 from rq.queue import Queue
 from rq.utils import now, utcparse
 
+from app.infra import metric_names as names
 from app.infra.names import QUEUES
 from app.infra.queue_redis import REQUIRED_POLICY
 
@@ -81,7 +82,7 @@ class QueueMetricsCollector(Collector):
         return []  # registering must not touch Redis
 
     def collect(self) -> Iterator[Metric]:
-        up = GaugeMetricFamily("goalgpt_queue_redis_up", "1 when the queue Redis answered")
+        up = GaugeMetricFamily(names.QUEUE_REDIS_UP, "1 when the queue Redis answered")
         try:
             state = read(self.redis, self.queues)
         except redis.RedisError as exc:
@@ -100,25 +101,23 @@ def _gauge(name: str, help_text: str, value: float) -> GaugeMetricFamily:
 
 def _families(state: QueueRedisState) -> Iterator[Metric]:
     yield _gauge(
-        "goalgpt_queue_redis_used_memory_bytes",
+        names.QUEUE_REDIS_USED_MEMORY,
         "Memory used by the queue Redis",
         state.used_memory_bytes,
     )
     yield _gauge(
-        "goalgpt_queue_redis_maxmemory_bytes",
+        names.QUEUE_REDIS_MAXMEMORY,
         "maxmemory of the queue Redis (0: no limit); new jobs are refused when it is reached",
         state.maxmemory_bytes,
     )
     yield _gauge(
-        "goalgpt_queue_redis_noeviction",
+        names.QUEUE_REDIS_NOEVICTION,
         f"1 when the queue Redis's maxmemory-policy is {REQUIRED_POLICY} (jobs are never evicted)",
         1 if state.policy == REQUIRED_POLICY else 0,
     )
-    length = GaugeMetricFamily(
-        "goalgpt_queue_length", "Jobs waiting in the queue", labels=["queue"]
-    )
+    length = GaugeMetricFamily(names.QUEUE_LENGTH, "Jobs waiting in the queue", labels=["queue"])
     age = GaugeMetricFamily(
-        "goalgpt_queue_oldest_job_age_seconds",
+        names.QUEUE_OLDEST_AGE,
         "How long the oldest waiting job has waited (0: queue empty)",
         labels=["queue"],
     )

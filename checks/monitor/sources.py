@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.infra import metric_names as names
 from app.infra.errors import connect_reason
 from checks.dbconnect import (
     CheckError,
@@ -18,13 +19,13 @@ from checks.dbconnect import (
     require_stats_visibility,
 )
 
-TOO_MANY_CLIENTS = "goalgpt_db_too_many_clients_total"
+TOO_MANY_CLIENTS = names.DB_TOO_MANY_CLIENTS_TOTAL
 # The jobs' refusals, kept in Redis: every app host exposes the same fleet-wide value.
-JOB_TOO_MANY_CLIENTS = "goalgpt_job_db_too_many_clients_total"
+JOB_TOO_MANY_CLIENTS = names.JOB_TOO_MANY_CLIENTS_TOTAL
 JOBS_SERIES_URL = "(jobs, fleet-wide)"
-CACHE_REQUESTS = "goalgpt_cache_requests_total"
-POOL_WAITING = "goalgpt_db_pool_waiting"
-POOL_MAX = "goalgpt_db_pool_max"
+CACHE_REQUESTS = names.CACHE_REQUESTS_TOTAL
+POOL_WAITING = names.DB_POOL_WAITING
+POOL_MAX = names.DB_POOL_MAX
 
 ACTIVE_SQL = """
 SELECT count(*) FROM pg_stat_activity

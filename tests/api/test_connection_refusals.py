@@ -24,8 +24,8 @@ import redis
 
 from app.infra import job_stats as stats
 from app.migrations import apply
-from tests.api.conftest import seed
 from tests.support.gunicorn import GunicornServer
+from tests.support.predictions import seed
 from tests.support.prometheus import sample_value
 from tests.support.servers import PostgresServer
 

@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from app.migrations import apply
-from tests.api.conftest import seed, settings_for
+from tests.support.predictions import seed, settings_for
 from tests.support.prometheus import sample_value
 
 pytestmark = pytest.mark.slow

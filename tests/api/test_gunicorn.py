@@ -13,8 +13,8 @@ import psycopg
 import pytest
 import redis
 
-from tests.api.conftest import while_predictions_locked
 from tests.support.gunicorn import GunicornServer
+from tests.support.predictions import while_predictions_locked
 from tests.support.prometheus import sample_value
 
 pytestmark = pytest.mark.slow

@@ -29,7 +29,7 @@ from tests.support.observers import (
     tagged_backends,
 )
 from tests.support.prometheus import sample_value
-from tests.support.rq_worker import wait_for
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 

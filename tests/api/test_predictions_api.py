@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from app.infra import job_stats as stats
-from tests.api.conftest import settings_for, while_predictions_locked
+from tests.support.predictions import settings_for, while_predictions_locked
 from tests.support.prometheus import sample_value
 
 URL = "/api/predictions/matched"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -16,6 +17,7 @@ import redis
 from app.cache import Group, HolderFailed, SharedCache
 from app.cache.local import LocalEntries
 from app.infra.lock import RedisLock
+from tests.support.waiting import wait_for
 
 KEY = "goalgpt:v1:predictions:matched:test"
 
@@ -23,16 +25,26 @@ KEY = "goalgpt:v1:predictions:matched:test"
 class Loader:
     """Counts its calls; optionally slow, optionally failing."""
 
-    def __init__(self, body: bytes = b"[]", delay_s: float = 0.0, error: Exception | None = None):
-        self.body, self.delay_s, self.error = body, delay_s, error
+    def __init__(
+        self,
+        body: bytes = b"[]",
+        delay_s: float = 0.0,
+        error: Exception | None = None,
+        gate: threading.Event | None = None,
+    ):
+        self.body, self.delay_s, self.error, self.gate = body, delay_s, error, gate
         self.calls = 0
         self.deadlines: list[float] = []
+        self.started = threading.Event()
         self._lock = threading.Lock()
 
     def __call__(self, deadline: float) -> bytes:
         with self._lock:
             self.calls += 1
         self.deadlines.append(deadline)
+        self.started.set()
+        if self.gate is not None:  # the test says when the load ends
+            assert self.gate.wait(10), "the test never let the load end"
         time.sleep(self.delay_s)
         if self.error is not None:
             raise self.error
@@ -131,14 +143,23 @@ def test_waiter_takes_over_when_the_holder_died(redis_url):
     assert time.monotonic() - started < 5  # liveness: no wait for the whole timeout
 
 
+def subscribed(client: redis.Redis, key: str) -> Callable[[], bool]:
+    """True once a waiter listens for the holder's news about `key`."""
+    return lambda: dict(client.pubsub_numsub(f"{key}:done")).get(f"{key}:done".encode()) == 1
+
+
 def test_waiters_fail_with_the_holder_and_nothing_is_stored(redis_url):
-    failing = Loader(delay_s=0.3, error=RuntimeError("boom"))
+    client = redis.Redis.from_url(redis_url)
+    fail_now = threading.Event()
+    failing = Loader(error=RuntimeError("boom"), gate=fail_now)
     holder, waiter = make_cache(redis_url), make_cache(redis_url)
     never = Loader()
     with ThreadPoolExecutor(2) as pool:
         first = pool.submit(holder.get, KEY, failing)
-        time.sleep(0.1)
+        assert failing.started.wait(5), "the holder never started loading"
         second = pool.submit(waiter.get, KEY, never)
+        wait_for(subscribed(client, KEY), 5, "the waiter to subscribe")
+        fail_now.set()
         with pytest.raises(RuntimeError):
             first.result()
         with pytest.raises(HolderFailed):
@@ -172,17 +193,18 @@ def test_without_singleflight_every_caller_loads(redis_url):
 
 def test_waiters_are_woken_by_the_store_not_by_polling(redis_url):
     client = redis.Redis.from_url(redis_url)
-    loader = Loader(b"body", delay_s=2.0)
+    # Once subscribed, the waiter waits 1.5 s more: a poller would read 3 times meanwhile.
+    store_now = threading.Event()
+    loader = Loader(b"body", delay_s=1.5, gate=store_now)
     holder, waiter = make_cache(redis_url), make_cache(redis_url)
     with ThreadPoolExecutor(2) as pool:
         first = pool.submit(holder.get, KEY, loader)
-        time.sleep(0.2)
+        assert loader.started.wait(5), "the holder never started loading"
         client.config_resetstat()
         second = pool.submit(waiter.get, KEY, loader)
-        time.sleep(0.5)
-        subscribers = dict(client.pubsub_numsub(f"{KEY}:done"))
+        wait_for(subscribed(client, KEY), 5, "the waiter to subscribe")
+        store_now.set()
         assert first.result().body == second.result().body == b"body"
-    assert subscribers == {f"{KEY}:done".encode(): 1}
     # Waiter: a look before, one after subscribing, at most two when woken; the
     # holder's Lua release reads once. Polling every 500 ms would add 3 or more.
     reads = client.info("commandstats")["cmdstat_get"]["calls"]

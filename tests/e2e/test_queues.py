@@ -20,7 +20,7 @@ from rq import Queue, Worker
 from rq.job import Job
 
 from tests.support.deployment import Deployment
-from tests.support.rq_worker import wait_for
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

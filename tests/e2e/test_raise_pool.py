@@ -24,7 +24,7 @@ import yaml
 
 from tests.support.deployment import REPO, Deployment
 from tests.support.prometheus import sample_value
-from tests.support.rq_worker import wait_for
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

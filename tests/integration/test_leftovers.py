@@ -9,8 +9,9 @@ import textwrap
 import time
 from pathlib import Path
 
-from tests.support.deployment import PG_VERSION, REPO
+from tests.support.deployment import PG_VERSION
 from tests.support.leftovers import OWNER_FILE, leftovers, processes_of, reap, scratch_dir
+from tests.support.paths import REPO
 from tests.support.servers import free_port
 
 # A run that starts PostgreSQL, Redis and a process living in a scratch directory,

@@ -16,8 +16,9 @@ from app.infra import keys
 from app.infra.names import QUEUE_MAINTENANCE
 from app.jobs import match_minute
 from tests.jobs.matches import add_long_over_match, match_rows
-from tests.support.rq_worker import REPO, wait_for
+from tests.support.paths import REPO
 from tests.support.servers import free_port
+from tests.support.waiting import wait_for
 
 
 def _jobs_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:

@@ -12,7 +12,9 @@ from rq.cron import CronScheduler
 
 from app.infra.names import QUEUE_LIVE, QUEUE_MAINTENANCE
 from tests.jobs.matches import add_long_over_match, match_rows
-from tests.support.rq_worker import REPO, wait_for, worker_argv
+from tests.support.paths import REPO
+from tests.support.rq_worker import worker_argv
+from tests.support.waiting import wait_for
 
 CONFIGURED = {
     "MATCH_MINUTE_CRON": "*/2 * * * *",

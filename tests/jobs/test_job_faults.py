@@ -21,7 +21,8 @@ from app.infra.names import QUEUE_LIVE
 from app.jobs import match_minute
 from app.jobs.queues import enqueue_job
 from tests.jobs.matches import add_match, match_rows
-from tests.support.rq_worker import wait_for, worker_argv
+from tests.support.rq_worker import worker_argv
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -18,8 +18,9 @@ from app.infra.names import QUEUE_LIVE
 from app.jobs.orchestrator import update_match
 from app.jobs.queues import enqueue_update
 from tests.jobs.matches import add_match, one_match
-from tests.support.rq_worker import wait_for, worker_argv
+from tests.support.rq_worker import worker_argv
 from tests.support.servers import free_port
+from tests.support.waiting import wait_for
 
 INVALID_IDS = [
     pytest.param(None, "missing", id="none"),

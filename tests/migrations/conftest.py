@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from app import migrations
-from tests.conftest import create_database, drop_database
 from tests.migrations.helpers import insert_matches
+from tests.support.databases import create_database, drop_database
 from tests.support.servers import PostgresServer
 
 

@@ -8,13 +8,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import psycopg
 
 from app.migrations.guard import APPLICATION_NAME
+from tests.support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 HALF_STATS = {
     "statistics_second_half",
     "incidents_first_half",

@@ -11,7 +11,6 @@ import pytest
 
 from app import migrations
 from app.migrations import half_stats
-from tests.conftest import create_database, drop_database
 from tests.migrations.helpers import (
     ClosesAfter,
     OpenTransaction,
@@ -23,6 +22,7 @@ from tests.migrations.helpers import (
     wait_until,
     yoyo_lock_rows,
 )
+from tests.support.databases import create_database, drop_database
 
 pytestmark = pytest.mark.slow
 

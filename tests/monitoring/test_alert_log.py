@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.operator_checks.conftest import REPO
+from tests.support.paths import REPO
 from tests.support.servers import free_port
 
 PAYLOAD = {

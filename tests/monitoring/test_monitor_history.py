@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.operator_checks.conftest import REPO
 from tests.operator_checks.metrics_server import ScriptedMetricsServer
+from tests.support.paths import REPO
 from tests.support.prometheus import PrometheusServer, openmetrics
 
 pytestmark = pytest.mark.slow

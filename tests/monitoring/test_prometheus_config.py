@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from checks import alert_rules, thresholds
-from tests.operator_checks.conftest import REPO
+from tests.support.paths import REPO
 
 pytestmark = pytest.mark.skipif(
     shutil.which("promtool") is None, reason="promtool missing: run `make servers`"

@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import psycopg
 import pytest
-import yaml
 
 from app.migrations import apply
-from checks.thresholds import DEFAULT_PATH
-from tests.conftest import create_database, drop_database
 from tests.operator_checks.metrics_server import ScriptedMetricsServer, Step
 from tests.operator_checks.pgsessions import Sessions
+from tests.support.checks import MONITOR_PASSWORD, NOGRANT_PASSWORD, Probe
+from tests.support.databases import create_database, drop_database
 from tests.support.gunicorn import GunicornServer
+from tests.support.paths import REPO
 from tests.support.servers import PostgresServer, RedisServer
-
-REPO = Path(__file__).resolve().parents[2]
-MONITOR_PASSWORD = "monitor-secret"
-NOGRANT_PASSWORD = "nogrant-secret"
 
 # The superuser keeps trust (the harness needs it); every other role needs its password.
 HBA = """\
@@ -32,17 +25,6 @@ local all all trust
 host all postgres 127.0.0.1/32 trust
 host all all 127.0.0.1/32 scram-sha-256
 """
-
-
-@dataclass
-class Probe:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def data(self) -> dict:
-        return json.loads(self.stdout)
 
 
 @pytest.fixture(scope="session")
@@ -92,29 +74,6 @@ def run_check() -> Callable[..., Probe]:
         return Probe(done.returncode, done.stdout, done.stderr)
 
     return run
-
-
-@pytest.fixture
-def thresholds_file(tmp_path) -> Callable[..., str]:
-    """Write the shipped thresholds with some values changed; returns the path."""
-
-    def write(**changes: dict) -> str:
-        data = yaml.safe_load(DEFAULT_PATH.read_text())
-        for section, values in changes.items():
-            _merge(data[section], values)
-        path = tmp_path / "thresholds.yml"
-        path.write_text(yaml.safe_dump(data))
-        return str(path)
-
-    return write
-
-
-def _merge(target: dict, changes: dict) -> None:
-    for key, value in changes.items():
-        if isinstance(value, dict):
-            _merge(target[key], value)
-        else:
-            target[key] = value
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from contextlib import contextmanager
 
 import psycopg
 
-from tests.operator_checks.conftest import REPO, Probe
+from tests.support.checks import Probe
+from tests.support.paths import REPO
 from tests.support.prometheus import sample_value
 
 

@@ -7,7 +7,7 @@ import subprocess
 import yaml
 
 from checks import alert_rules, thresholds
-from tests.operator_checks.conftest import REPO
+from tests.support.paths import REPO
 
 
 def by_name(text: str) -> dict[str, dict]:

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from app.cli import BROKEN_PIPE_EXIT, INTERRUPTED_EXIT
-from tests.operator_checks.conftest import REPO
+from tests.support.paths import REPO
 
 # The default `make deploy`: 2 web processes (4 threads + 2 refreshes, pool 50), 2 workers.
 DEPLOYED_FLEET = {

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from tests.operator_checks.conftest import MONITOR_PASSWORD, NOGRANT_PASSWORD
 from tests.operator_checks.pgsessions import Sessions
+from tests.support.checks import MONITOR_PASSWORD, NOGRANT_PASSWORD
 from tests.support.servers import free_port
 
 SLEEPING = (

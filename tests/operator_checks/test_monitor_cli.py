@@ -13,7 +13,8 @@ import sys
 
 import pytest
 
-from tests.operator_checks.conftest import NOGRANT_PASSWORD, REPO
+from tests.support.checks import NOGRANT_PASSWORD
+from tests.support.paths import REPO
 from tests.support.servers import free_port
 
 FAST = ("--interval", "0.3", "--duration", "0.9")  # four samples: t = 0, 0.3, 0.6, 0.9

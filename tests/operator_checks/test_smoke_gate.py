@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from tests.conftest import create_database, drop_database
-from tests.operator_checks.conftest import REPO
+from tests.support.databases import create_database, drop_database
+from tests.support.paths import REPO
 from tests.support.servers import free_port
 
 

@@ -16,7 +16,7 @@ from app.infra import queue_redis
 from app.infra.names import QUEUE_MAINTENANCE
 from app.jobs.queues import enqueue_job
 from app.web import close_app, create_app
-from tests.queues.conftest import CACHE_CONFIG, QUEUE_CONFIG, job_env
+from tests.support.queues import CACHE_CONFIG, QUEUE_CONFIG, job_env
 
 JOBS = 20
 ENTRIES = 3000  # of 2 KiB each: about twice the cache's 3 MB

@@ -10,8 +10,9 @@ import pytest
 from rq import Queue
 
 from app.infra.names import QUEUE_LIVE, QUEUE_MAINTENANCE
-from tests.queues.conftest import CACHE_CONFIG, job_env
-from tests.support.rq_worker import REPO, worker_argv
+from tests.support.paths import REPO
+from tests.support.queues import CACHE_CONFIG, job_env
+from tests.support.rq_worker import worker_argv
 
 EVICTING = {"maxmemory": "64mb", "maxmemory-policy": "allkeys-lru"}
 

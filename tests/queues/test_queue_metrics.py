@@ -10,8 +10,8 @@ from rq import Queue
 from app import config
 from app.infra.names import QUEUE_LIVE, QUEUE_MAINTENANCE
 from app.web import close_app, create_app
-from tests.queues.conftest import CACHE_CONFIG, QUEUE_CONFIG, job_env
 from tests.support.prometheus import sample_value
+from tests.support.queues import CACHE_CONFIG, QUEUE_CONFIG, job_env
 
 
 @pytest.fixture

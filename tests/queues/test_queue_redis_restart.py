@@ -12,9 +12,11 @@ from rq.job import Job
 
 from app.infra.names import QUEUE_MAINTENANCE
 from app.jobs import worker_command
-from tests.queues.conftest import CACHE_CONFIG, QUEUE_CONFIG, job_env
 from tests.queues.jobs import RAN
-from tests.support.rq_worker import REPO, wait_for, worker_argv
+from tests.support.paths import REPO
+from tests.support.queues import CACHE_CONFIG, QUEUE_CONFIG, job_env
+from tests.support.rq_worker import worker_argv
+from tests.support.waiting import wait_for
 
 JOBS = 50
 AOF_WINDOW_S = 1.0  # appendfsync everysec: at most the last second is lost on a crash

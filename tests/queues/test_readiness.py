@@ -11,8 +11,8 @@ import pytest
 
 from app import config
 from app.web import close_app, create_app
-from tests.queues.conftest import CACHE_CONFIG, QUEUE_CONFIG, job_env
-from tests.support.rq_worker import REPO
+from tests.support.paths import REPO
+from tests.support.queues import CACHE_CONFIG, QUEUE_CONFIG, job_env
 
 URL = "/api/predictions/matched?limit=3"
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
-from pathlib import Path
 
 import yaml
 
 from app import config
 from app.jobs import worker_command
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO
 
 
 def test_the_docs_show_exactly_the_command_the_module_defines():

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.leftovers import scratch_dir
+from tests.support.paths import REPO
 from tests.support.servers import free_port
 
-REPO = Path(__file__).resolve().parents[2]
 PG_VERSION = "15"
 # supervisord programs of the service (the rest are Redis, PostgreSQL's and monitoring's).
 SERVICE_PROGRAMS = ("goalgpt-web", "goalgpt-worker", "goalgpt-cron")

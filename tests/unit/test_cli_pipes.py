@@ -5,13 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from app.cli import BROKEN_PIPE_EXIT
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO
 
 
 def run_into_closed_pipe(*argv: str, env: dict[str, str]) -> subprocess.CompletedProcess:
