@@ -238,10 +238,13 @@ def test_the_cli_help_names_the_command_its_exit_codes_and_the_json_flag(capsys)
 
     assert stopped.value.code == 0
     help_text = " ".join(capsys.readouterr().out.split())
-    assert help_text.startswith("usage: python -m app.config [-h] [--json] ")
-    assert "Print the effective configuration (secrets masked). " in help_text
-    assert "Exit 0 when valid, 2 when a value is invalid." in help_text
-    assert "--json print JSON instead of text" in help_text
+    assert help_text == (
+        "usage: python -m app.config [-h] [--json] "
+        "Print the effective configuration (secrets masked). "
+        "Exit 0 when valid, 2 when a value is invalid. "
+        "options: -h, --help show this help message and exit "
+        "--json print JSON instead of text"
+    )
 
 
 def test_the_json_summary_is_indented_for_reading(capsys):
