@@ -99,7 +99,7 @@ def decide(stats: DbStats, fleet: Fleet, limits: Capacity) -> Decision:
         recommended_pool_max=per_pool,
         budget=room,
         utilization_pct=util,
-        warnings=tuple(blocking + _advice(stats, fleet, room)),
+        warnings=tuple(blocking + _advice(stats, fleet)),
         verdict=verdict,
         demand=fleet.demand,
         usable_pool=fleet.usable_web_pool,
@@ -107,7 +107,7 @@ def decide(stats: DbStats, fleet: Fleet, limits: Capacity) -> Decision:
     )
 
 
-def _advice(stats: DbStats, fleet: Fleet, room: int) -> list[str]:
+def _advice(stats: DbStats, fleet: Fleet) -> list[str]:
     """Warnings that do not block raising the pool but deserve a look."""
     advice = []
     if stats.idle_transactions:

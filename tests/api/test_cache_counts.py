@@ -321,3 +321,27 @@ def test_a_redis_that_never_answers_is_counted_not_raised():
     assert cache.get(KEY, lambda deadline: b"v").body == b"v"
     assert cache.get(KEY, lambda deadline: b"w").body == b"w", "nothing kept without Redis"
     assert counts.delta()["redis:operation=get"] == 2
+
+
+def test_without_redis_each_key_has_its_own_flight_and_a_deadline_to_meet(own_redis):
+    cache = make_cache(own_redis.url)
+    own_redis.stop()
+    gate, started, left = threading.Event(), threading.Event(), []
+
+    def slow(deadline):
+        left.append(deadline - time.monotonic())
+        started.set()
+        gate.wait(5)
+        return b"first key"
+
+    first = threading.Thread(target=cache.get, args=(KEY, slow))
+    first.start()
+    try:
+        assert started.wait(5)
+        other = cache.get(f"{KEY}:other", lambda deadline: b"other key")
+    finally:
+        gate.set()
+        first.join()
+
+    assert (other.body, other.result) == (b"other key", "miss")
+    assert 4 < left[0] <= 5

@@ -194,3 +194,132 @@ def test_a_group_waiter_gives_up_after_its_bound_and_the_call_is_then_forgotten(
     leader.join()
 
     assert not group.in_flight("k")
+
+
+def test_threads_waiting_on_a_load_that_overruns_give_up_after_twice_the_timeout_and_1s(
+    redis_url,
+):
+    # The load ignores its deadline (a hung query): the threads queued behind it in this
+    # process are freed by the liveness bound, 2 x SINGLEFLIGHT_TIMEOUT_S + 1 s.
+    cache = make_cache(redis_url, flight_timeout_s=0.2)
+    gate = threading.Event()
+    hung = Loader(b"late", gate=gate)
+    leader = threading.Thread(target=cache.get, args=(KEY, hung))
+    leader.start()
+    try:
+        assert hung.started.wait(5)
+        started = time.monotonic()
+        with pytest.raises(SingleFlightTimeout, match=r"^no result within 1\.4s$"):
+            cache.get(KEY, Loader(b"never"))
+        assert 1.4 <= time.monotonic() - started < 4
+    finally:
+        gate.set()
+        leader.join()
+    assert hung.calls == 1
+
+
+def _stale_keys(redis_url: str, names: str) -> dict[str, str]:
+    """Keys stored 1 s fresh, now stale: {name: key}."""
+    writer = make_cache(redis_url, ttl_s=1, stale_s=60)
+    keys = {name: f"{KEY}:{name}" for name in names}
+    for key in keys.values():
+        writer.get(key, Loader(b"old"))
+    time.sleep(1.05)
+    return keys
+
+
+def _answer_within(cache: SharedCache, key: str, load: Loader, seconds: float):
+    answers = []
+    thread = threading.Thread(target=lambda: answers.append(cache.get(key, load)))
+    thread.start()
+    thread.join(seconds)
+    assert answers, f"a stale request for {key} waited for a refresh slot"
+    return answers[0]
+
+
+def test_at_most_two_refreshes_run_at_once_one_per_key_and_a_finished_one_frees_its_slot(
+    redis_url,
+):
+    # Each background refresh holds a database connection, and the capacity budget counts
+    # two per web process (the default): a third stale key is served stale, unrefreshed.
+    keys = _stale_keys(redis_url, "abc")
+    cache = SharedCache(redis.Redis.from_url(redis_url), ttl_s=30, stale_s=30, flight_timeout_s=5)
+    gates = {name: threading.Event() for name in keys}
+    loads = {name: Loader(b"new " + name.encode(), gate=gates[name]) for name in keys}
+    try:
+        for _ in range(5):  # many requests for one stale key take one slot
+            assert _answer_within(cache, keys["a"], loads["a"], 2).result == "stale"
+        assert _answer_within(cache, keys["b"], loads["b"], 2).result == "stale"
+        assert loads["a"].started.wait(5) and loads["b"].started.wait(5)
+
+        c = _answer_within(cache, keys["c"], loads["c"], 2)
+        assert (c.body, c.result) == (b"old", "stale")
+        assert not loads["c"].started.wait(0.3), "a third refresh ran at once"
+    finally:
+        for gate in gates.values():
+            gate.set()
+    deadline = time.monotonic() + 5
+    while cache.get(keys["a"], loads["a"]).result != "hit":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    while cache.get(keys["b"], loads["b"]).result != "hit":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+    assert cache.get(keys["c"], loads["c"]).result == "stale"
+    assert loads["c"].started.wait(5), "the slots of finished refreshes were not given back"
+    assert (loads["a"].calls, loads["b"].calls) == (1, 1)
+
+
+def test_a_fresh_entry_another_process_stored_is_then_served_from_memory_until_it_expires(
+    redis_url,
+):
+    client = redis.Redis.from_url(redis_url)
+    make_cache(redis_url, ttl_s=1).get(KEY, Loader(b"stored elsewhere"))
+    reader = make_cache(redis_url, ttl_s=1, local_entries=4)
+
+    assert reader.get(KEY, Loader(b"x")).result == "hit"  # read from Redis
+    client.delete(KEY)
+    again = reader.get(KEY, Loader(b"x"))
+    assert (again.body, again.result) == (b"stored elsewhere", "hit")
+    time.sleep(1.05)
+    gone = reader.get(KEY, Loader(b"loaded here"))
+    assert (gone.body, gone.result) == (b"loaded here", "miss")
+
+
+def test_the_holders_margin_is_a_tenth_of_the_flight_timeout_up_to_a_quarter_second(
+    redis_url,
+):
+    # The lock is taken after `started` and before the load is called, so its deadline
+    # (lock expiry - margin) lies between the two, shifted by 2.4 s - 0.24 s.
+    seen = []
+
+    def load(deadline: float) -> bytes:
+        seen.append((deadline, time.monotonic()))
+        return b"x"
+
+    started = time.monotonic()
+    make_cache(redis_url, flight_timeout_s=2.4).get(KEY, load)
+
+    deadline, called = seen[0]
+    assert started + 2.16 - 1e-6 <= deadline <= called + 2.16 + 1e-6
+
+
+def test_a_waiter_sleeps_on_the_channel_when_its_bound_is_under_a_second(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    holder = make_cache(redis_url, flight_timeout_s=1)
+    waiter = make_cache(redis_url, flight_timeout_s=1)
+    gate = threading.Event()
+    slow = Loader(b"body", gate=gate)
+    thread = threading.Thread(target=holder.get, args=(KEY, slow))
+    thread.start()
+    try:
+        assert slow.started.wait(5)
+        client.config_resetstat()
+        threading.Timer(0.5, gate.set).start()
+        assert waiter.get(KEY, Loader(b"never")).body == b"body"
+    finally:
+        gate.set()
+        thread.join()
+    # One look at the lock, then asleep until the holder's message: not a polling loop.
+    assert client.info("commandstats")["cmdstat_pttl"]["calls"] <= 2

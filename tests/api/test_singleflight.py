@@ -187,8 +187,12 @@ def test_entry_lives_in_redis_for_ttl_plus_stale_window(redis_url):
 def test_without_singleflight_every_caller_loads(redis_url):
     loader = Loader(delay_s=0.2)
     cache = make_cache(redis_url, singleflight=False)
-    concurrently(10, lambda _: cache.get(KEY, loader))
+    started = time.monotonic()
+    lookups = concurrently(10, lambda _: cache.get(KEY, loader))
     assert loader.calls == 10
+    assert {(lookup.body, lookup.result) for lookup in lookups} == {(b"[]", "miss")}
+    assert all(started + 5 - 0.1 < d <= time.monotonic() + 5 for d in loader.deadlines)
+    assert make_cache(redis_url).get(KEY, Loader(b"other")).body == b"[]", "not stored"
 
 
 def test_waiters_are_woken_by_the_store_not_by_polling(redis_url):

@@ -8,11 +8,15 @@ these bodies do not use it.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Iterator
 
+import psycopg
 import pytest
 import redis
+from rq import Queue, SimpleWorker
 
 from app import config
 from app.infra import job_stats as stats
@@ -21,7 +25,7 @@ from app.infra.errors import DatabaseUnavailable
 from app.jobs import runner
 from app.jobs.orchestrator import UpdateResult
 from app.jobs.runner import Budget, FleetLock, run_job, summarize
-from tests.support.servers import free_port
+from tests.support.servers import RedisServer, free_port
 
 JOB = "edge_job"
 LOCK = keys.JOB_LOCK.format(JOB)
@@ -32,8 +36,7 @@ def client(redis_url):
     return redis.Redis.from_url(redis_url)
 
 
-@pytest.fixture
-def settings(redis_url):
+def _settings(redis_url: str, **extra: str) -> config.Settings:
     nowhere = f"postgresql://postgres@127.0.0.1:{free_port()}/nowhere"
     return config.load(
         {
@@ -42,7 +45,30 @@ def settings(redis_url):
             "RQ_REDIS_URL": redis_url,
             "JOB_LOCK_LEASE_S": "1",
         }
+        | extra
     )
+
+
+@pytest.fixture
+def settings(redis_url):
+    return _settings(redis_url)
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    server = RedisServer().start()
+    yield server
+    server.stop()
+
+
+def _runner_log(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == runner.__name__]
+
+
+def _runs_for(client: redis.Redis) -> dict[str, float]:
+    """The job's duration buckets: how many runs ended within 0.1 s, 0.5 s, 1 s."""
+    counts = stats.read(client)[JOB]
+    return {bound: counts.get(f"bucket:{bound}", 0) for bound in ("0.1", "0.5", "1")}
 
 
 def test_a_held_lease_is_renewed_past_its_length_and_freed_on_release(client):
@@ -159,3 +185,143 @@ def test_each_orchestrator_status_counts_in_its_column():
         "failed": 1,
         "due": 9,
     }
+
+
+def test_a_run_hands_its_body_the_context_holding_a_lease_of_job_lock_lease_s(client, settings):
+    seen = {}
+
+    def body(ctx, budget):
+        seen["lease_ms"] = ctx.redis.pttl(LOCK)
+        return summarize([])
+
+    run_job(JOB, settings, 60_000, body)
+
+    assert 0 < seen["lease_ms"] <= 1000
+
+
+def _slow(outcome: BaseException | None = None):
+    def body(ctx, budget):
+        time.sleep(0.2)
+        if outcome is not None:
+            raise outcome
+        return summarize([UpdateResult("updated")])
+
+    return body
+
+
+@pytest.mark.parametrize(
+    "outcome, raised",
+    [
+        (None, None),
+        (ValueError("bug in the job"), ValueError),
+        (DatabaseUnavailable("connection refused"), DatabaseUnavailable),
+    ],
+    ids=["succeeded", "failed", "unreachable"],
+)
+def test_a_run_records_how_long_its_body_took(client, settings, outcome, raised):
+    if raised is None:
+        run_job(JOB, settings, 60_000, _slow())
+    else:
+        with pytest.raises(raised):
+            run_job(JOB, settings, 60_000, _slow(outcome))
+
+    counts = stats.read(client)[JOB]
+    assert 0.2 <= counts["duration_sum"] < 0.5
+    assert _runs_for(client) == {"0.1": 0, "0.5": 1, "1": 1}
+
+
+def test_a_query_refused_for_lack_of_slots_is_counted_once_for_the_jobs(client, settings):
+    def body(ctx, budget):
+        raise psycopg.errors.TooManyConnections("sorry, too many clients already")
+
+    with pytest.raises(DatabaseUnavailable, match="too many clients"):
+        run_job(JOB, settings, 60_000, body)
+
+    assert stats.read_refusals(client) == {"query": 1.0}
+
+
+def test_a_skipped_run_says_so_in_the_worker_log(client, settings, caplog):
+    client.set(LOCK, "another-worker", ex=30)
+
+    with caplog.at_level(logging.INFO, logger=runner.__name__):
+        run_job(JOB, settings, 60_000, lambda ctx, budget: None)
+
+    assert _runner_log(caplog) == [f"{JOB}: previous run still in progress, skipping this one"]
+
+
+def test_a_finished_run_logs_its_summary_and_duration(client, settings, caplog):
+    with caplog.at_level(logging.INFO, logger=runner.__name__):
+        run_job(JOB, settings, 60_000, _slow())
+
+    (message,) = _runner_log(caplog)
+    summary = {"updated": 1, "skipped": 0, "rejected": 0, "failed": 0}
+    assert message.startswith(f"{JOB}: {summary} in 0.")
+    assert 0.2 <= float(message.rpartition(" in ")[2].rstrip("s")) < 0.5
+
+
+def _unreachable_database_job(redis_url: str, retry_max: int) -> object:
+    """An RQ job whose every run finds the database unreachable."""
+    settings = _settings(redis_url, JOB_RETRY_MAX=str(retry_max), JOB_RETRY_INTERVAL_S="0")
+
+    def body(ctx, budget):
+        raise DatabaseUnavailable("connection refused")
+
+    return run_job(JOB, settings, 60_000, body)
+
+
+@pytest.mark.parametrize("retry_max", [1, 2])
+def test_inside_rq_an_unreachable_database_is_retried_job_retry_max_times_then_fails(
+    client, redis_url, retry_max, caplog
+):
+    # An in-process RQ worker: the same path as tests/jobs/test_resilience.py, seen by mutmut.
+    queue = Queue("edge", connection=client)
+    job = queue.enqueue(_unreachable_database_job, redis_url, retry_max)
+
+    with caplog.at_level(logging.WARNING, logger=runner.__name__):
+        SimpleWorker([queue], connection=client).work(burst=True)
+
+    job.refresh()
+    assert job.get_status() == "failed"
+    assert job.number_of_retries == retry_max
+    assert (
+        f"DatabaseUnavailable: {JOB}: gave up after {retry_max} retries: connection refused"
+        in job.latest_result().exc_string
+    )
+    counts = stats.read(client)[JOB]
+    assert (counts["runs:retried"], counts["runs:failed"]) == (retry_max, 1)
+    assert counts["bucket:0.1"] == retry_max + 1, "every run's duration is recorded"
+    retrying = f"{JOB}: database unavailable (connection refused); RQ will retry the job"
+    assert _runner_log(caplog) == [retrying] * retry_max
+
+
+def test_a_lease_taken_away_is_logged_as_an_error_and_left_to_its_new_holder(client, caplog):
+    lock = FleetLock(client, JOB, lease_s=1)
+    assert lock.acquire()
+    client.set(LOCK, "someone-else")
+    with caplog.at_level(logging.WARNING, logger=runner.__name__):
+        assert lock.lost.wait(timeout=2)
+        lock.release()
+
+    assert _runner_log(caplog) == [
+        f"fleet lock {LOCK} expired while held: stopping early",
+        f"fleet lock {LOCK} not released cleanly: Cannot release a lock that's no longer owned",
+    ]
+    assert [r.levelname for r in caplog.records if r.name == runner.__name__] == [
+        "ERROR",
+        "WARNING",
+    ]
+
+
+def test_redis_gone_while_a_lease_is_held_is_logged_and_release_does_not_raise(own_redis, caplog):
+    lock = FleetLock(redis.Redis.from_url(own_redis.url), JOB, lease_s=1)
+    assert lock.acquire()
+    own_redis.stop()
+    with caplog.at_level(logging.WARNING, logger=runner.__name__):
+        time.sleep(0.5)  # one renewal (every third of the lease) fails
+        lock.release()
+
+    assert not lock.lost.is_set(), "a Redis error is not a lost lease"
+    renew, release = _runner_log(caplog)[0], _runner_log(caplog)[-1]
+    assert renew.startswith(f"could not renew fleet lock {LOCK}: ")
+    assert release.startswith(f"fleet lock {LOCK} not released cleanly: ")
+    assert "Connection" in renew and "Connection" in release

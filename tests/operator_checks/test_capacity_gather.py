@@ -6,7 +6,7 @@ import psycopg
 import pytest
 
 from checks.capacity import stats
-from checks.dbconnect import MissingGrant, connect
+from checks.dbconnect import CheckError, MissingGrant, connect
 
 SLEEPING = (
     "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() "
@@ -55,3 +55,16 @@ def test_gather_refuses_a_role_that_cannot_see_other_sessions(capacity_pg, sessi
         pytest.raises(MissingGrant),
     ):
         stats.gather(conn, POOLS, slow_query_s=1)
+
+
+def test_a_failed_read_is_one_line_naming_the_servers_reason(monitor_url):
+    with psycopg.connect(monitor_url) as conn:
+        with pytest.raises(psycopg.errors.DivisionByZero):
+            conn.execute("SELECT 1 / 0")
+        with pytest.raises(CheckError) as raised:
+            stats.gather(conn, POOLS, slow_query_s=1)
+
+    assert str(raised.value) == (
+        "cannot read statistics: current transaction is aborted, "
+        "commands ignored until end of transaction block"
+    )

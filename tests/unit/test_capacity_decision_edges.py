@@ -108,6 +108,20 @@ def test_current_pools_at_the_budget_are_safe_and_one_connection_over_is_above_i
     assert over.demand == 78
 
 
+def test_hosts_with_different_pools_that_fill_the_budget_exactly_are_safe():
+    # Budget 77: pools of 40 and 37 on two hosts hold 77 at most, though one uniform
+    # pool for both would have to be 38. The fleet as it is fits: nothing to lower.
+    stats = db_stats(total=0, usable=97)
+
+    def hosts(first: int) -> Fleet:
+        return Fleet(web=(WebGroup(1, first, host="app-1"), WebGroup(1, 37, host="app-2")))
+
+    exact, over = decide(stats, hosts(40), LIMITS), decide(stats, hosts(41), LIMITS)
+
+    assert (exact.demand, exact.verdict, exact.above_message) == (77, SAFE, "")
+    assert (over.demand, over.verdict, over.recommended_pool_max) == (78, ABOVE, 38)
+
+
 def test_an_idle_transaction_warns_with_its_count_and_oldest_age():
     leak = [
         dict(pid=1, user="app", application="w", age_s=12.4, query="SELECT 1"),

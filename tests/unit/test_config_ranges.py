@@ -215,3 +215,24 @@ def test_load_or_exit_stops_with_status_2_and_one_line(capsys):
     assert capsys.readouterr().err == (
         "config error: invalid DB_MAX_CONNECTIONS='0': must be a whole number from 1 to 500\n"
     )
+
+
+def test_the_cli_help_names_the_command_its_exit_codes_and_the_json_flag(capsys):
+    with pytest.raises(SystemExit) as stopped:
+        config.main(["--help"])
+
+    assert stopped.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert help_text == (
+        "usage: python -m app.config [-h] [--json] "
+        "Print the effective configuration (secrets masked). "
+        "Exit 0 when valid, 2 when a value is invalid. "
+        "options: -h, --help show this help message and exit "
+        "--json print JSON instead of text"
+    )
+
+
+def test_the_json_summary_is_indented_for_reading(capsys):
+    assert config.main(["--json"]) == 0
+
+    assert capsys.readouterr().out.startswith('{\n  "APP": {\n    "DATABASE_URL": ')
