@@ -4,29 +4,14 @@ Runs after test_deploy.py and test_raise_pool.py on the same deployment."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.support.deployment import REPO, Deployment
+from tests.support.deployment import Deployment
+from tests.support.releases import other_checkout
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-CHECKOUT = ("app", "checks", "scripts", "pyproject.toml", "constraints.txt")
-
-
-def other_checkout(where: Path) -> Path:
-    """A copy of this checkout whose app differs by one comment: another release."""
-    for name in CHECKOUT:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, where / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, where / name)
-    with (where / "app" / "__init__.py").open("a") as init:
-        init.write("# another release (tests/e2e/test_releases.py)\n")
-    return where
 
 
 def link(deployment: Deployment, name: str) -> str:
@@ -54,11 +39,12 @@ def test_new_release_rolls_out_and_rollback_puts_the_previous_back(
 ):
     assert first_deploy.returncode == 0
     old = link(deployment, "current")
+    checkout = other_checkout(tmp_path, "tests/e2e/test_releases.py")
 
     rolled = deployment.playbook(
         "deploy.yml",
         "-e",
-        f"goalgpt_base_repo_dir={other_checkout(tmp_path)}",
+        f"goalgpt_base_repo_dir={checkout}",
         "-e",
         "goalgpt_workers_count=1",
     )

@@ -1,0 +1,78 @@
+"""What a lab host runs, read from outside: env files, process environments, releases,
+and playbooks run against the lab (tests/fleet's change tests share these)."""
+
+from __future__ import annotations
+
+import shlex
+
+from tests.lab import Lab
+from tests.support.deployment import PlaybookRun, run_playbook
+
+ENV_FILE = "/etc/goalgpt/goalgpt.env"
+HOME = "/opt/goalgpt"
+# Every process of every running goalgpt service unit, one line each:
+# unit pid value-of-$1 (or "unset"). The lab's hosts run cgroup v1 (systemd's own
+# hierarchy under /sys/fs/cgroup/systemd); v2 is read too.
+UNITS = (
+    "systemctl list-units 'goalgpt-*' --type=service --state=running --plain --no-legend"
+    " | awk '{print $1}'"
+)
+PROCESS_ENV = rf"""
+for unit in $({UNITS}); do
+  cgroup=$(systemctl show -p ControlGroup --value "$unit")
+  for procs in "/sys/fs/cgroup$cgroup/cgroup.procs" "/sys/fs/cgroup/systemd$cgroup/cgroup.procs"; do
+    [ -r "$procs" ] && break
+  done
+  for pid in $(cat "$procs"); do
+    environ=$(tr '\0' '\n' 2>/dev/null < "/proc/$pid/environ") || continue  # it ended
+    value=$(printf '%s\n' "$environ" | sed -n "s/^$1=//p")
+    echo "$unit $pid ${{value:-unset}}"
+  done
+done
+"""
+MAIN_PIDS = (
+    f'for unit in $({UNITS}); do echo "$unit $(systemctl show -p MainPID --value "$unit")"; done'
+)
+
+
+def playbook(lab: Lab, name: str, *args: str, timeout: float = 1800) -> PlaybookRun:
+    """playbooks/<name> on the lab's inventory."""
+    return run_playbook(lab.inventory_path, name, *args, timeout=timeout)
+
+
+def sudo(lab: Lab, host: str, script: str, *args: str) -> str:
+    """Run a shell script as root on host (args are its $1...); its stdout."""
+    command = ["sudo", "sh", "-c", script, "sh", *args]
+    done = lab.run(host, shlex.join(command), timeout=120)
+    assert done.returncode == 0, f"{host}: {script[:200]}: {done.stderr.strip()[-500:]}"
+    return done.stdout
+
+
+def env_value(lab: Lab, host: str, name: str = "DB_MAX_CONNECTIONS") -> str:
+    """name's value in host's env file."""
+    line = sudo(lab, host, f"grep ^{name}= {ENV_FILE}")
+    return line.strip().split("=", 1)[1].strip('"')
+
+
+def process_env(lab: Lab, host: str, name: str = "DB_MAX_CONNECTIONS") -> dict[int, str]:
+    """pid -> name's value in its environment ("unset" without it), for every goalgpt
+    service process on host (one that ended meanwhile, e.g. a work horse, is left out)."""
+    lines = sudo(lab, host, PROCESS_ENV, name).splitlines()
+    found = {int(pid): value for _, pid, value in (line.split() for line in lines if line)}
+    assert found, f"{host}: no goalgpt process runs"
+    return found
+
+
+def main_pids(lab: Lab, host: str) -> dict[str, int]:
+    """unit -> its main PID, for every running goalgpt service unit on host."""
+    lines = sudo(lab, host, MAIN_PIDS).splitlines()
+    return {unit: int(pid) for unit, pid in (line.split() for line in lines if line)}
+
+
+def release_link(lab: Lab, host: str, link: str = "current") -> str:
+    """The release (directory name) a host's `current` or `previous` points at."""
+    return sudo(lab, host, f"readlink {HOME}/{link}").strip().rsplit("/", 1)[-1]
+
+
+def app_and_worker_hosts(lab: Lab) -> list[str]:
+    return lab.groups["app"] + lab.groups["workers"]
