@@ -302,14 +302,10 @@ def test_a_lease_taken_away_is_logged_as_an_error_and_left_to_its_new_holder(cli
         assert lock.lost.wait(timeout=2)
         lock.release()
 
-    assert _runner_log(caplog) == [
-        f"fleet lock {LOCK} expired while held: stopping early",
-        f"fleet lock {LOCK} not released cleanly: Cannot release a lock that's no longer owned",
-    ]
-    assert [r.levelname for r in caplog.records if r.name == runner.__name__] == [
-        "ERROR",
-        "WARNING",
-    ]
+    # Releasing a lease that is someone else's now is a no-op: nothing more to say.
+    assert _runner_log(caplog) == [f"fleet lock {LOCK} expired while held: stopping early"]
+    assert [r.levelname for r in caplog.records if r.name == runner.__name__] == ["ERROR"]
+    assert client.get(LOCK) == b"someone-else"
 
 
 def test_redis_gone_while_a_lease_is_held_is_logged_and_release_does_not_raise(own_redis, caplog):

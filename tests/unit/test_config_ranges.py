@@ -224,11 +224,12 @@ def test_the_cli_help_names_the_command_its_exit_codes_and_the_json_flag(capsys)
     assert stopped.value.code == 0
     help_text = " ".join(capsys.readouterr().out.split())
     assert help_text == (
-        "usage: python -m app.config [-h] [--json] "
+        "usage: python -m app.config [-h] [--json] [--markdown] "
         "Print the effective configuration (secrets masked). "
         "Exit 0 when valid, 2 when a value is invalid. "
         "options: -h, --help show this help message and exit "
-        "--json print JSON instead of text"
+        "--json print JSON instead of text "
+        "--markdown print the reference table of every setting (docs/configuration.md) and exit"
     )
 
 
