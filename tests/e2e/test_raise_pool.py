@@ -284,7 +284,8 @@ def interrupted_in_the_watch(deployment: Deployment, log: Path, *args: str) -> I
 
 def _wait_for_monitor_to_end(deployment: Deployment, timeout: float = 60) -> None:
     """The watch's monitor outlives a Ctrl-C of the controller until its window ends."""
-    marker = f":{deployment.web_port}/metrics".encode()
+    # It reads this deployment's Prometheus (inventory/local has a monitoring host).
+    marker = deployment.prometheus_url.encode() + b"\0"  # a whole argument
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         left = [p for p in Path("/proc").glob("[0-9]*") if _cmdline_has(p, marker)]
