@@ -35,8 +35,8 @@ class PrometheusNow:
     def __init__(self, prometheus: Prometheus, limits: Monitor) -> None:
         self.prometheus = prometheus
         self.active_query = value_queries(limits)["db_active_connections"]
-        self.app_source = f"{prometheus.url} (the app's goalgpt_* series)"
-        self.db_source = f"{prometheus.url} ({self.active_query})"
+        self.app_source = f"{prometheus.url} (goalgpt_* series of the app hosts)"
+        self.db_source = f"{prometheus.url} (pg_stat_activity_count of postgres_exporter)"
 
     @property
     def given(self) -> list[str]:

@@ -80,8 +80,8 @@ def test_errors_counted_before_the_watch_do_not_fire_and_four_during_it_do(scrap
     assert [(a["metric"], a["value"]) for a in alerts] == [("max_clients_errors", 4)]
     assert summary["too_many_clients_total"] == 4
     assert summary["sources"] == [
-        f"{scraped.prometheus.url} (the app's goalgpt_* series)",
-        f'{scraped.prometheus.url} (sum(pg_stat_activity_count{{state="active"}}))',
+        f"{scraped.prometheus.url} (goalgpt_* series of the app hosts)",
+        f"{scraped.prometheus.url} (pg_stat_activity_count of postgres_exporter)",
     ]
     assert summary["unread_sources"] == []
     assert {m: s["samples"] > 0 for m, s in summary["metrics"].items()} == {
