@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
@@ -16,7 +17,7 @@ from app import cli
 from app.cli import positive_number
 from checks import thresholds
 from checks.dbconnect import MONITOR_DSN_ENV, CheckError, MissingGrant, NoFreeSlots
-from checks.monitor import history, report, sources
+from checks.monitor import current, history, report, sources
 from checks.monitor.triggers import METRICS, Evaluator, Reading, Trigger
 
 EXIT_OK, EXIT_FIRED, EXIT_UNKNOWN = 0, 1, 2
@@ -64,14 +65,16 @@ def _parser() -> argparse.ArgumentParser:
         description="Sample the app's /metrics and PostgreSQL every --interval seconds for "
         "--duration seconds, print an alert line when one of the seed's triggers fires and a "
         "summary at the end (also on Ctrl-C or SIGTERM). With --prometheus-url, the same "
-        "report from Prometheus's history over --since instead, in seconds. Thresholds and "
-        "windows come from checks/thresholds.yml. Exit 0 nothing fired, 1 a trigger fired, "
-        "2 could not monitor.",
+        "report from Prometheus's history over --since instead, in seconds; with "
+        "--prometheus-url and --duration, the live run with Prometheus's current values as "
+        "its samples instead of /metrics and PostgreSQL. Thresholds and windows come from "
+        "checks/thresholds.yml. Exit 0 nothing fired, 1 a trigger fired, 2 could not monitor.",
     )
     parser.add_argument(
         "--prometheus-url",
         metavar="URL",
-        help="report from this Prometheus's history instead of sampling live",
+        help="read this Prometheus instead of /metrics and PostgreSQL: the report over "
+        "--since, or with --duration a live run sampling its current values",
     )
     parser.add_argument(
         "--since",
@@ -97,7 +100,10 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds between samples (or history points) (default 60)",
     )
     parser.add_argument(
-        "--duration", type=positive_number, metavar="S", help="seconds to run (default 86400)"
+        "--duration",
+        type=positive_number,
+        metavar="S",
+        help="seconds to run (default 86400; with --prometheus-url: watch live, not --since)",
     )
     parser.add_argument(
         "--thresholds", metavar="FILE", help="thresholds file (default: checks/thresholds.yml)"
@@ -123,9 +129,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.prometheus_url:
-        if args.metrics_url or args.dsn or args.duration:
-            parser.error("--prometheus-url reads history: drop --metrics-url, --dsn, --duration")
-        return _from_history(args)
+        if args.metrics_url or args.dsn:
+            parser.error("--prometheus-url reads Prometheus: drop --metrics-url and --dsn")
+        if args.since and args.duration:
+            parser.error("--since reports the past, --duration watches from now: give one")
+        return _from_prometheus(args) if args.duration else _from_history(args)
     if args.since:
         parser.error("--since needs --prometheus-url")
     urls = args.metrics_url or _default_urls()
@@ -138,11 +146,36 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckError, thresholds.ThresholdsError) as exc:
         print(f"monitor failed: {exc}", file=sys.stderr)
         return EXIT_UNKNOWN
+    timeout = _timeout(args, limits)
+
+    def read() -> tuple[sources.Sample, set[str]]:
+        sample = sources.read(urls, db, timeout)
+        database = {DATABASE_SOURCE} if sample.db_active is not None else set()
+        return sample, set(sample.scraped) | database
+
+    given = urls + ([DATABASE_SOURCE] if db is not None else [])
     try:
-        return _run(args, limits, urls, db)
+        return _run(args, limits, read, given, _not_monitored(urls, db))
     finally:
         if db is not None:
             db.close()
+
+
+def _from_prometheus(args: argparse.Namespace) -> int:
+    """The live run, each sample being what Prometheus scraped last."""
+    try:
+        limits = thresholds.load(args.thresholds).monitor
+    except thresholds.ThresholdsError as exc:
+        print(f"monitor failed: {exc}", file=sys.stderr)
+        return EXIT_UNKNOWN
+    prometheus = history.Prometheus(args.prometheus_url, _timeout(args, limits))
+    now = current.PrometheusNow(prometheus, limits)
+    return _run(args, limits, now.read, now.given, [])
+
+
+def _timeout(args: argparse.Namespace, limits: thresholds.Monitor) -> float:
+    """Seconds a source may take to answer: at most one interval, 1 to 10."""
+    return min(10.0, max(1.0, args.interval or limits.interval_s))
 
 
 def _database(dsn: str | None) -> sources.Database | None:
@@ -162,12 +195,14 @@ def _database(dsn: str | None) -> sources.Database | None:
 def _run(
     args: argparse.Namespace,
     limits: thresholds.Monitor,
-    urls: list[str],
-    db: sources.Database | None,
+    read_sources: Callable[[], tuple[sources.Sample, set[str]]],
+    given: list[str],
+    not_monitored: list[str],
 ) -> int:
+    """Sample every interval for the duration; `read_sources()` returns one sample and
+    which of `given` answered."""
     interval = args.interval or limits.interval_s
     duration = args.duration or limits.duration_s
-    timeout = min(10.0, max(1.0, interval))
     out = Printer(args.json)
     stop = StopFlag()
     evaluator = Evaluator(limits)
@@ -177,9 +212,9 @@ def _run(
     start = time.monotonic()
     while True:
         now = time.monotonic()
-        sample = sources.read(urls, db, timeout)
+        sample, answered = read_sources()
         reading = evaluator.step(now, sample)
-        read |= set(sample.scraped) | ({DATABASE_SOURCE} if sample.db_active is not None else set())
+        read |= answered
         summary.add(reading, len(sample.errors))
         for error in sample.errors:
             out.emit("error", f"⚠️ {error}", error=error)
@@ -191,10 +226,9 @@ def _run(
             break
     summary.elapsed_s = time.monotonic() - start
     summary.stopped_by = stop.by
-    given = urls + ([DATABASE_SOURCE] if db is not None else [])
     unread = [source for source in given if source not in read]
-    not_monitored = _not_monitored(urls, db)
     data = summary.as_dict(triggers, evaluator.totals) | {
+        "sources": given,
         "unread_sources": unread,
         "not_monitored": not_monitored,
     }

@@ -78,6 +78,11 @@ class Prometheus:
         results = data["result"]
         return float(results[0]["value"][1]) if results else None
 
+    def vector(self, query: str) -> list[tuple[dict[str, str], float]]:
+        """Every series `query` returns now, as (labels, value)."""
+        data = self._get("query", query=query)
+        return [(series["metric"], float(series["value"][1])) for series in data["result"]]
+
     def _get(self, endpoint: str, **params: str) -> dict[str, Any]:
         url = f"{self.url}/api/v1/{endpoint}?{urllib.parse.urlencode(params)}"
         try:

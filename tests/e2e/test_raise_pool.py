@@ -163,7 +163,10 @@ def test_accepted_when_safe_and_live_in_every_process(first_deploy, deployment: 
     run = deployment.playbook("raise_pool.yml", "-e", "db_max_connections=10", *SHORT_WATCH)
     assert run.returncode == 0, run.tail()
     # 4 threads + 2 refreshes per web process: a pool of 10 is said to be partly useless.
-    assert "cannot take effect above 6" in " ".join(run.output.split())
+    output = " ".join(run.output.split())
+    assert "cannot take effect above 6" in output
+    # The watch sampled the monitoring host's Prometheus (inventory/local has one).
+    assert f"{deployment.prometheus_url} (goalgpt_* series of the app hosts)" in output
     assert deployment.env()["DB_MAX_CONNECTIONS"] == "10"
     assert pool_size_everywhere(deployment) == {"10"}
     assert_pools_hold(deployment, 10)
@@ -284,7 +287,8 @@ def interrupted_in_the_watch(deployment: Deployment, log: Path, *args: str) -> I
 
 def _wait_for_monitor_to_end(deployment: Deployment, timeout: float = 60) -> None:
     """The watch's monitor outlives a Ctrl-C of the controller until its window ends."""
-    marker = f":{deployment.web_port}/metrics".encode()
+    # It reads this deployment's Prometheus (inventory/local has a monitoring host).
+    marker = deployment.prometheus_url.encode() + b"\0"  # a whole argument
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         left = [p for p in Path("/proc").glob("[0-9]*") if _cmdline_has(p, marker)]

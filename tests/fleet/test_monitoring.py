@@ -1,0 +1,216 @@
+"""Monitoring on the fleet lab, on the session's one fleet deployment (`first_fleet_deploy`):
+Prometheus on mon-1 scrapes app-1, app-2, the postgres exporter on db-1 and both redis
+exporters on redis-1; pool waiting above 5, provoked for real on both app hosts during
+raise_pool's watch, fires in Prometheus, reaches the alert log on mon-1 and fails the
+watch, which samples mon-1's Prometheus; the 24 h report reads mon-1's history.
+Runs after test_fleet.py (file order); what a test breaks it puts back."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from checks import alert_rules, thresholds
+from tests.fleet.test_fleet import on, report, wait_ready
+from tests.support.deployment import REPO
+from tests.support.traffic import concurrent_requests
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+PROMETHEUS_PORT = 9090  # roles/prometheus, the lab inventory leaves it
+ALERT_LOG = "/var/log/goalgpt/alerts.jsonl"  # roles/alertmanager
+DATABASE = "goalgpt"
+T = TypeVar("T")
+
+
+def prometheus_url(lab) -> str:
+    return f"http://{lab.address('mon-1')}:{PROMETHEUS_PORT}"
+
+
+def api(lab, path: str, **params: str) -> dict:
+    query = f"?{urllib.parse.urlencode(params)}" if params else ""
+    with urllib.request.urlopen(f"{prometheus_url(lab)}{path}{query}", timeout=10) as answer:
+        return json.load(answer)["data"]
+
+
+def wait_for(check: Callable[[], T], what: str, timeout: float = 120) -> T:
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        assert time.monotonic() < deadline, what
+        time.sleep(2)
+    return result
+
+
+@pytest.fixture(scope="module")
+def fleet(first_fleet_deploy, lab):
+    assert first_fleet_deploy.run.returncode == 0, first_fleet_deploy.run.tail()
+    return lab
+
+
+def test_prometheus_on_mon_1_scrapes_every_app_and_exporter_host(fleet):
+    def all_up() -> list[dict] | None:
+        active = api(fleet, "/api/v1/targets")["activeTargets"]
+        return active if active and all(t["health"] == "up" for t in active) else None
+
+    active = wait_for(all_up, "a target stayed down")
+
+    hosts: dict[str, list[str]] = {}
+    for target in active:
+        hosts.setdefault(target["labels"]["job"], []).append(target["labels"].get("host"))
+    assert sorted(hosts["goalgpt"]) == ["app-1", "app-2"]
+    assert hosts["postgres"] == ["db-1"]
+    assert hosts["redis"] == ["redis-1", "redis-1"]  # the cache and the queue instance
+    groups = api(fleet, "/api/v1/rules")["groups"]
+    rules = {r["name"]: r["health"] for g in groups for r in g["rules"]}
+    assert rules == dict.fromkeys(alert_rules.alert_names(thresholds.load()), "ok")
+
+
+def psql(lab, sql: str) -> str:
+    return on(lab, "db-1", f'sudo -u postgres psql -At -d postgres -c "{sql}"')
+
+
+@contextmanager
+def web_pools_cut_off(lab) -> Iterator[None]:
+    """No new connection to the app's database, and the web pools' sessions ended: their
+    requests wait in the pools. The refusal is not 'too many clients' (SQLSTATE 55000,
+    not 53300), so no other alert fires and the smoke gate's refusal count stays 0."""
+    psql(lab, f"ALTER DATABASE {DATABASE} ALLOW_CONNECTIONS false")
+    try:
+        psql(
+            lab,
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            f"WHERE datname = '{DATABASE}' AND application_name = 'goalgpt-web'",
+        )
+        yield
+    finally:
+        psql(lab, f"ALTER DATABASE {DATABASE} ALLOW_CONNECTIONS true")
+
+
+def alert_logged(lab, name: str) -> dict | None:
+    done = lab.run("mon-1", ["sudo", "cat", ALERT_LOG])
+    for line in done.stdout.splitlines():
+        entry = json.loads(line)
+        if entry["alertname"] == name and entry["status"] == "firing":
+            return entry
+    return None
+
+
+def pool_size(lab, host: str) -> int:
+    line = on(lab, host, "sudo grep '^DB_MAX_CONNECTIONS=' /etc/goalgpt/goalgpt.env")
+    return int(line.split("=", 1)[1].strip('"'))
+
+
+@contextmanager
+def raise_pool_watching(lab, log: Path, watch_s: int) -> Iterator[subprocess.Popen[bytes]]:
+    """raise_pool.yml to the size every host has already (nothing rolls), from its start
+    until its watch runs; on exit, waits for it to end."""
+    argv = [str(Path(sys.executable).parent / "ansible-playbook"), "playbooks/raise_pool.yml"]
+    argv += ["-i", str(lab.inventory_path), "-e", f"db_max_connections={pool_size(lab, 'app-1')}"]
+    argv += ["-e", f"raise_pool_watch_s={watch_s}", "-e", "raise_pool_watch_interval_s=5"]
+    env = os.environ | {"ANSIBLE_NOCOLOR": "1"}
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        wait_for(
+            lambda: "TASK [Watch - one poll" in log.read_text() or proc.poll() is not None,
+            "raise_pool.yml never reached its watch",
+            timeout=600,
+        )
+        assert proc.poll() is None, log.read_text()[-3000:]
+        yield proc
+        proc.wait(timeout=watch_s + 300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_pool_waiting_above_5_fires_on_mon_1_reaches_its_alert_log_and_fails_the_watch(fleet):
+    """During raise_pool's watch (its monitor sampling mon-1's Prometheus): the rule fires,
+    Alertmanager delivers it to the alert log, and the watch sees it and fails the run."""
+    firing = '{alertname="GoalGPTPoolWaiting",alertstate="firing"}'
+    peak = "max_over_time(sum(goalgpt_db_pool_waiting)[5m:15s])"
+    log = REPO / "build" / "lab-raise-pool-watch.log"
+    try:
+        with raise_pool_watching(fleet, log, watch_s=60) as raise_pool:
+            started = time.monotonic()
+            with (
+                web_pools_cut_off(fleet),
+                concurrent_requests(f"http://{fleet.address('app-1')}:8000", clients=8),
+                concurrent_requests(f"http://{fleet.address('app-2')}:8000", clients=8),
+            ):
+                fired = wait_for(
+                    lambda: api(fleet, "/api/v1/query", query=f"ALERTS{firing}")["result"],
+                    "GoalGPTPoolWaiting never fired in Prometheus on mon-1",
+                )
+                logged = wait_for(
+                    lambda: alert_logged(fleet, "GoalGPTPoolWaiting"),
+                    f"GoalGPTPoolWaiting never reached {ALERT_LOG} on mon-1",
+                )
+                waited = float(api(fleet, "/api/v1/query", query=peak)["result"][0]["value"][1])
+            took = time.monotonic() - started
+            report(f"pool waiting alert fired and logged {took:.0f} s after the cut-off")
+            # Not 'too many clients': no refusal was counted anywhere in the fleet.
+            increase = f"sum(increase(goalgpt_db_too_many_clients_total[{took + 30:.0f}s]))"
+            refusals = float(api(fleet, "/api/v1/query", query=increase)["result"][0]["value"][1])
+    finally:
+        for host in fleet.groups["app"]:
+            # The cache misses sent here would weigh on the app's hit rate since start,
+            # which the smoke gate of a later deploy reads: start it afresh.
+            on(fleet, host, "sudo systemctl restart goalgpt-web")
+            wait_ready(fleet, host, within_s=120)
+
+    assert waited > 5
+    assert fired[0]["metric"]["severity"] == "warning"
+    assert logged["annotations"]["action"] == "Check for connection leaks"
+    assert logged["receiver"] == "goalgpt"
+    assert refusals == 0
+    output = " ".join(log.read_text().split())
+    assert raise_pool.returncode != 0, output[-3000:]
+    assert f"{prometheus_url(fleet)} (goalgpt_* series of the app hosts)" in output
+    assert "the monitor fired during the watch window: pool_waiting=" in output, output[-3000:]
+    assert "Put back: nothing." in output
+
+
+def test_history_report_from_mon_1_has_all_four_metrics(fleet):
+    url = prometheus_url(fleet)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "checks.monitor",
+            "--prometheus-url",
+            url,
+            "--since",
+            "10m",
+            "--json",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode in (0, 1), done.stderr
+    summary = json.loads(done.stdout.splitlines()[-1])
+    assert {m: s["samples"] > 0 for m, s in summary["metrics"].items()} == {
+        "max_clients_errors": True,
+        "cache_hit_rate": True,
+        "db_active_connections": True,
+        "pool_waiting": True,
+    }, summary["metrics"]
+    assert "pool_waiting" in [f["metric"] for f in summary["fired"]]
