@@ -9,6 +9,7 @@ these bodies do not use it.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -277,8 +278,14 @@ def test_inside_rq_an_unreachable_database_is_retried_job_retry_max_times_then_f
     queue = Queue("edge", connection=client)
     job = queue.enqueue(_unreachable_database_job, redis_url, retry_max)
 
-    with caplog.at_level(logging.WARNING, logger=runner.__name__):
-        SimpleWorker([queue], connection=client).work(burst=True)
+    # The worker installs its own SIGINT/SIGTERM handlers: give pytest's (and the lab's) back.
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with caplog.at_level(logging.WARNING, logger=runner.__name__):
+            SimpleWorker([queue], connection=client).work(burst=True)
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
 
     job.refresh()
     assert job.get_status() == "failed"
