@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from tests.support.deployment import PG_VERSION
-from tests.support.leftovers import OWNER_FILE, leftovers, processes_of, reap, scratch_dir
+from tests.support.leftovers import leftovers, owner_file, processes_of, reap, scratch_dir
 from tests.support.paths import REPO
 from tests.support.servers import free_port
 
@@ -73,14 +73,14 @@ def test_a_directory_whose_owner_runs_is_left_alone():
         reap()
         assert mine.is_dir()
     finally:
-        (mine / OWNER_FILE).unlink()
+        owner_file(mine).unlink()
         mine.rmdir()
 
 
 def test_a_reused_pid_is_not_taken_for_the_owner():
     """The owner file names pid and start time: the same pid, started later, is another process."""
     stale = scratch_dir("reused")
-    (stale / OWNER_FILE).write_text(f"{os.getpid()} 1")
+    owner_file(stale).write_text(f"{os.getpid()} 1")
     assert stale in leftovers()
     reap()
     assert not stale.exists()
@@ -90,7 +90,7 @@ def test_a_killed_deployment_loses_its_cluster_and_user():
     """What an e2e deployment makes outside its directory: a pg_createcluster cluster
     (in /etc/postgresql) and a service user, both named after things inside it."""
     root = scratch_dir("deploy")
-    (root / OWNER_FILE).write_text(f"{os.getpid()} 1")
+    owner_file(root).write_text(f"{os.getpid()} 1")
     tag = root.name.rsplit("-", 1)[1].lower().replace("_", "")
     cluster, user = f"goalgpt_leftover_{tag}", f"glo{tag}"[:30]
     root.chmod(0o755)

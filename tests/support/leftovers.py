@@ -22,15 +22,20 @@ import time
 from pathlib import Path
 
 PREFIX = "goalgpt-"
-OWNER_FILE = ".goalgpt-owner"
+OWNER_SUFFIX = ".owner"
 KILL_WAIT_S = 10.0
 
 
 def scratch_dir(kind: str) -> Path:
     """A new directory /tmp/goalgpt-<kind>-XXXX owned by this process."""
     path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{kind}-"))
-    (path / OWNER_FILE).write_text(_identity(os.getpid()))
+    owner_file(path).write_text(_identity(os.getpid()))
     return path
+
+
+def owner_file(path: Path) -> Path:
+    """Beside the directory, not in it: what a test finds inside is what it made."""
+    return path.with_name(path.name + OWNER_SUFFIX)
 
 
 def _identity(pid: int) -> str:
@@ -43,7 +48,7 @@ def _identity(pid: int) -> str:
 
 
 def _owner_alive(path: Path) -> bool:
-    recorded = (path / OWNER_FILE).read_text().strip()
+    recorded = owner_file(path).read_text().strip()
     pid = recorded.split(" ", 1)[0]
     return pid.isdigit() and _identity(int(pid)) == recorded
 
@@ -52,7 +57,7 @@ def leftovers() -> list[Path]:
     """Scratch directories whose owning test run is gone."""
     found = []
     for path in sorted(Path(tempfile.gettempdir()).glob(f"{PREFIX}*")):
-        if (path / OWNER_FILE).is_file() and not _owner_alive(path):
+        if path.is_dir() and owner_file(path).is_file() and not _owner_alive(path):
             found.append(path)
     return found
 
@@ -66,6 +71,11 @@ def reap() -> list[Path]:
         _remove_users_living_in(path)
         shutil.rmtree(path, ignore_errors=True)
         path.with_suffix(".log").unlink(missing_ok=True)
+        owner_file(path).unlink(missing_ok=True)
+    # A directory removed by its own teardown leaves its owner file behind.
+    for stray in Path(tempfile.gettempdir()).glob(f"{PREFIX}*{OWNER_SUFFIX}"):
+        if not stray.with_suffix("").exists():
+            stray.unlink(missing_ok=True)
     return removed
 
 
