@@ -23,6 +23,7 @@ from app import config
 from app.infra import job_stats as stats
 from app.infra import keys
 from app.infra.errors import DatabaseUnavailable
+from app.infra.lock import RedisLock
 from app.jobs import runner
 from app.jobs.orchestrator import UpdateResult
 from app.jobs.runner import Budget, FleetLock, run_job, summarize
@@ -328,3 +329,33 @@ def test_redis_gone_while_a_lease_is_held_is_logged_and_release_does_not_raise(o
     assert renew.startswith(f"could not renew fleet lock {LOCK}: ")
     assert release.startswith(f"fleet lock {LOCK} not released cleanly: ")
     assert "Connection" in renew and "Connection" in release
+
+
+def test_a_renewal_that_failed_once_does_not_end_the_renewing(redis_url, caplog):
+    """Redis unanswering for a moment (CLIENT PAUSE beyond the client's timeout): the
+    renewal after it still runs, so the lease outlives three of its lengths."""
+    admin = redis.Redis.from_url(redis_url)
+    lock = FleetLock(redis.Redis.from_url(redis_url, socket_timeout=0.1), JOB, lease_s=1)
+    assert lock.acquire()
+    try:
+        with caplog.at_level(logging.WARNING, logger=runner.__name__):
+            admin.client_pause(700)
+            deadline = time.monotonic() + 5
+            while not _runner_log(caplog) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert _runner_log(caplog), "no renewal met the pause"
+            time.sleep(3)  # three leases: gone unless renewed after the pause
+        assert admin.exists(LOCK) == 1
+        assert not lock.lost.is_set()
+    finally:
+        lock.release()
+
+
+def test_a_renewed_lock_knows_its_new_expiry(client):
+    held = RedisLock.try_acquire(client, LOCK, 1.0)
+    assert held is not None
+    before = time.monotonic()
+    assert held.renew(5.0)
+    assert before + 5.0 <= held.expires_at <= time.monotonic() + 5.0
+    assert 4000 < client.pttl(LOCK) <= 5000
+    assert held.release()
