@@ -2,26 +2,9 @@
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
-from pathlib import Path
-
 import pytest
 
-from tests.support.deployment import PlaybookRun, run_playbook
-
-
-@dataclass
-class TimedRun:
-    run: PlaybookRun
-    seconds: float
-
-
-def deploy(inventory: Path, *args: str, timeout: float = 1800) -> TimedRun:
-    """playbooks/deploy.yml on the lab's inventory, as `make deploy INVENTORY=...` runs it."""
-    started = time.monotonic()
-    run = run_playbook(inventory, "deploy.yml", *args, timeout=timeout)
-    return TimedRun(run, time.monotonic() - started)
+from tests.support.fleet_deploy import TimedRun, deploy
 
 
 @pytest.fixture(scope="session")

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fleet.conftest import TimedRun, deploy
 from tests.support.deployment import REPO
+from tests.support.fleet_deploy import TimedRun, deploy
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import Gauge
 
-from tests.operator_checks.conftest import REPO
 from tests.operator_checks.metrics_server import ScriptedMetricsServer
+from tests.support.paths import REPO
 from tests.support.prometheus import PrometheusServer
 
 pytestmark = pytest.mark.slow
