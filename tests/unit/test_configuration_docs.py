@@ -29,3 +29,9 @@ def test_the_summary_prints_the_variable_names_operators_set():
     assert "  PREDICTIONS_CACHE_TTL_S = 30" in text
     assert "  JOB_LOCK_LEASE_S = 30" in text
     assert "  TTL_S = " not in text
+
+
+def test_the_cli_prints_exactly_the_reference_make_config_docs_writes(capsys):
+    assert config.main(["--markdown"]) == 0
+
+    assert capsys.readouterr().out == config.markdown()
