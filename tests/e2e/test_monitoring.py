@@ -16,7 +16,9 @@ from contextlib import contextmanager
 
 import psycopg
 import pytest
+import redis
 
+from app.infra import keys
 from checks import alert_rules, thresholds
 from tests.support.deployment import REPO, Deployment
 from tests.support.traffic import concurrent_requests
@@ -174,8 +176,18 @@ def test_pool_waiting_above_5_fires_and_reaches_the_alert_log(first_deploy, depl
     assert firing[0]["metric"]["severity"] == "warning"
     assert logged["annotations"]["action"] == "Check for connection leaks"
     assert logged["receiver"] == "goalgpt"
+    forget_the_refusals(deployment)
     # The app serves again once the slots are free (the next tests need it).
     wait_for(lambda: _answers(deployment.base_url), "the app did not recover", timeout=120)
+
+
+def forget_the_refusals(deployment: Deployment) -> None:
+    """Put the deployment back: the starving made the web pools and the jobs count
+    refusals, and the smoke gate of every later deploy would refuse for an hour."""
+    queues = redis.Redis.from_url(deployment.env()["RQ_REDIS_URL"])
+    queues.delete(keys.DB_REFUSALS_RECENT)
+    restarted = deployment.supervisorctl("restart", "goalgpt-web")
+    assert restarted.returncode == 0, restarted.stdout + restarted.stderr
 
 
 def _answers(base_url: str) -> bool:

@@ -182,7 +182,10 @@ def test_pool_waiting_above_5_fires_on_mon_1_reaches_its_alert_log_and_fails_the
     output = " ".join(log.read_text().split())
     assert raise_pool.returncode != 0, output[-3000:]
     assert f"{prometheus_url(fleet)} (goalgpt_* series of the app hosts)" in output
-    assert "the monitor fired during the watch window: pool_waiting=" in output, output[-3000:]
+    # Which trigger it names first depends on timing: the cache-missing traffic may also
+    # have brought the hit rate down.
+    assert "the monitor fired during the watch window:" in output, output[-3000:]
+    assert "pool_waiting=" in output, output[-3000:]
     assert "Put back: nothing." in output
 
 
