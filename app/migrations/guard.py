@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
+from psycopg.rows import dict_row
 
 from app.infra.names import MIGRATE as APPLICATION_NAME
 
@@ -109,7 +110,11 @@ def _wait_for_orphans(conn: psycopg.Connection) -> None:
 def _clear_stale_yoyo_lock(conn: psycopg.Connection) -> None:
     if conn.execute("SELECT to_regclass('yoyo_lock')").fetchone()[0] is None:
         return
-    for pid, since in conn.execute("DELETE FROM yoyo_lock RETURNING pid, ctime").fetchall():
+    with conn.cursor(row_factory=dict_row) as cur:
+        cleared = cur.execute("DELETE FROM yoyo_lock RETURNING pid, ctime").fetchall()
+    for row in cleared:
         log.warning(
-            "cleared a stale yoyo_lock row left by a killed run (pid %s, since %s UTC)", pid, since
+            "cleared a stale yoyo_lock row left by a killed run (pid %s, since %s UTC)",
+            row["pid"],
+            row["ctime"],
         )

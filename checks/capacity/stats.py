@@ -8,44 +8,47 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 from app.infra.errors import connect_reason as first_line
 from checks.dbconnect import CheckError, require_stats_visibility
 
 SETTINGS_SQL = """
-SELECT current_setting('max_connections')::int,
-       current_setting('superuser_reserved_connections')::int,
-       coalesce(current_setting('reserved_connections', true), '0')::int,
-       current_setting('server_version')
+SELECT current_setting('max_connections')::int AS max_connections,
+       current_setting('superuser_reserved_connections')::int AS superuser_reserved,
+       coalesce(current_setting('reserved_connections', true), '0')::int AS reserved,
+       current_setting('server_version') AS server_version
 """
 
 # Client backends only (walsenders and background workers have their own slots),
 # this probe's own session excluded.
 ACTIVITY_SQL = """
-SELECT count(*),
-       count(*) FILTER (WHERE state = 'active'),
-       count(*) FILTER (WHERE state = 'idle'),
-       count(*) FILTER (WHERE state LIKE 'idle in transaction%%'),
-       count(*) FILTER (WHERE application_name = ANY(%(pool_apps)s)),
+SELECT count(*) AS total,
+       count(*) FILTER (WHERE state = 'active') AS active,
+       count(*) FILTER (WHERE state = 'idle') AS idle,
+       count(*) FILTER (WHERE state LIKE 'idle in transaction%%') AS idle_in_transaction,
+       count(*) FILTER (WHERE application_name = ANY(%(pool_apps)s)) AS pool_connections,
        count(*) FILTER (WHERE state = 'active'
                           AND clock_timestamp() - query_start > make_interval(secs => %(slow_s)s))
+         AS slow_queries
 FROM pg_stat_activity
 WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
 """
 
 IDLE_IN_TRANSACTION_SQL = """
-SELECT pid, usename, application_name,
-       extract(epoch FROM clock_timestamp() - xact_start)::float8,
-       left(query, 120)
+SELECT pid, usename AS "user", application_name AS application,
+       extract(epoch FROM clock_timestamp() - xact_start)::float8 AS age_s,
+       left(query, 120) AS query
 FROM pg_stat_activity
 WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
   AND state LIKE 'idle in transaction%'
 ORDER BY xact_start
 """
 
-LOCK_WAITS_SQL = "SELECT count(*) FROM pg_locks WHERE NOT granted"
+LOCK_WAITS_SQL = "SELECT count(*) AS lock_waits FROM pg_locks WHERE NOT granted"
 
 
 @dataclass(frozen=True)
@@ -92,31 +95,25 @@ def gather(conn: psycopg.Connection, pool_apps: Sequence[str], slow_query_s: flo
     """One consistent-enough reading of the server's connection state."""
     try:
         require_stats_visibility(conn)
-        max_conn, su_reserved, reserved, version = _one(conn, SETTINGS_SQL)
+        settings = _one(conn, SETTINGS_SQL)
         params = {"pool_apps": list(pool_apps), "slow_s": slow_query_s}
-        total, active, idle, in_tx, pool, slow = _one(conn, ACTIVITY_SQL, params)
-        (lock_waits,) = _one(conn, LOCK_WAITS_SQL)
-        idle_tx = tuple(IdleTransaction(*row) for row in conn.execute(IDLE_IN_TRANSACTION_SQL))
+        activity = _one(conn, ACTIVITY_SQL, params)
+        waits = _one(conn, LOCK_WAITS_SQL)
+        with conn.cursor(row_factory=dict_row) as cur:
+            idle_tx = tuple(IdleTransaction(**row) for row in cur.execute(IDLE_IN_TRANSACTION_SQL))
     except psycopg.Error as exc:
         raise CheckError(f"cannot read statistics: {first_line(exc)}") from None
     return DbStats(
-        server_version=version,
-        max_connections=max_conn,
-        superuser_reserved=su_reserved,
-        reserved=reserved,
-        total=total,
-        active=active,
-        idle=idle,
-        idle_in_transaction=in_tx,
-        pool_connections=pool,
+        **settings,
+        **activity,
+        **waits,
         slow_query_s=slow_query_s,
-        slow_queries=slow,
-        lock_waits=lock_waits,
         idle_transactions=idle_tx,
     )
 
 
-def _one(conn: psycopg.Connection, sql: str, params: dict | None = None) -> tuple:
-    row = conn.execute(sql, params).fetchone()
+def _one(conn: psycopg.Connection, sql: str, params: dict | None = None) -> dict[str, Any]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(sql, params).fetchone()
     assert row is not None  # aggregate queries always return one row
-    return tuple(row)
+    return row
