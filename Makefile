@@ -9,6 +9,8 @@ INVENTORY ?= inventory/local
 DEPLOY_ARGS ?=
 # app.seed_data's options for demo-data, e.g. DEMO_ARGS='--matches 1000 --replace'
 DEMO_ARGS ?=
+# pytest-xdist workers of `make test` (tests/support/worker_groups.py says who runs what)
+TEST_WORKERS ?= 2
 ALERT_RULES ?= build/prometheus/goalgpt-alerts.yml
 # Tools run from the venv find its other tools (ansible-lint, ansible-playbook) first.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -38,7 +40,7 @@ lab-down: venv ## remove every trace of the lab (also of a killed run)
 	$(BIN)/python -m tests.lab down
 
 test: venv servers lab-tools ## run every test against throwaway servers and the lab
-	$(BIN)/pytest --durations=20
+	$(BIN)/pytest --durations=20 -n $(TEST_WORKERS)
 
 mutation: venv servers ## mutation testing of the decision core (~20-25 min); scores and survivors check
 	$(BIN)/mutmut run --max-children 2

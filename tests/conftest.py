@@ -13,9 +13,21 @@ from tests.support.checks import write_thresholds
 from tests.support.databases import create_database, drop_database
 from tests.support.leftovers import reap
 from tests.support.servers import PostgresServer, RedisServer
+from tests.support.worker_groups import OneWorkerPerSharedFixture, misplaced
 
 if TYPE_CHECKING:
     from tests.lab import Lab
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> OneWorkerPerSharedFixture:
+    return OneWorkerPerSharedFixture(config, log)
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    problem = misplaced(item.nodeid, getattr(item, "fixturenames", []))
+    if problem:
+        raise pytest.UsageError(problem)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -29,7 +29,10 @@ KILL_WAIT_S = 10.0
 def scratch_dir(kind: str) -> Path:
     """A new directory /tmp/goalgpt-<kind>-XXXX owned by this process."""
     path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{kind}-"))
-    owner_file(path).write_text(_identity(os.getpid()))
+    # Written whole, then renamed: a concurrent run's reap() never reads it half-written.
+    written = path.with_name(f".{path.name}{OWNER_SUFFIX}")
+    written.write_text(_identity(os.getpid()))
+    written.rename(owner_file(path))
     return path
 
 
