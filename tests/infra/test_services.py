@@ -110,3 +110,12 @@ def test_readyz_answers_ready(host, layout):
     needs(layout, "app")
     # Retried briefly: a restart may have just happened.
     assert http.get_json(host, f"{layout.base_url}/readyz", tries=6)["status"] == "ready"
+
+
+def test_no_systemd_unit_is_failed(host):
+    """A failed unit (e.g. a package's own exporter unit that failed at install) leaves the
+    host "degraded" for whoever looks at `systemctl is-system-running`."""
+    if not host.file("/run/systemd/system").is_directory:
+        pytest.skip("systemd is not the service manager here")
+    failed = host.check_output("systemctl list-units --failed --plain --no-legend")
+    assert failed == "", failed
