@@ -71,16 +71,36 @@ def make_cache(redis_url: str, **kwargs) -> SharedCache:
     return SharedCache(redis.Redis.from_url(redis_url), **options)
 
 
+def waiting_on(group: Group, key: str, n: int) -> Callable[[], bool]:
+    """True once `n` callers wait for the call running for `key` (the Group's own count)."""
+
+    def enough() -> bool:
+        with group._lock:
+            call = group._calls.get(key)
+            return call is not None and call.waiters >= n
+
+    return enough
+
+
+def while_waited_on(group: Group, n: int, outcome: Callable[[], int]) -> Callable[[], int]:
+    """A call for "k" that returns `outcome()` once `n` other callers wait for it."""
+
+    def call() -> int:
+        wait_for(waiting_on(group, "k", n), 10, f"{n} callers to wait", every=0.01)
+        return outcome()
+
+    return call
+
+
 def test_group_runs_once_for_concurrent_callers_and_shares_the_value():
     group: Group[int] = Group()
     calls = []
 
-    def slow():
+    def answer() -> int:
         calls.append(1)
-        time.sleep(0.2)
         return 42
 
-    results = concurrently(20, lambda _: group.do("k", slow))
+    results = concurrently(20, lambda _: group.do("k", while_waited_on(group, 19, answer)))
     assert len(calls) == 1
     assert sorted(results) == [(42, False)] + [(42, True)] * 19
 
@@ -88,11 +108,10 @@ def test_group_runs_once_for_concurrent_callers_and_shares_the_value():
 def test_group_gives_the_error_to_every_waiter_and_forgets_it():
     group: Group[int] = Group()
 
-    def failing():
-        time.sleep(0.2)
+    def failing() -> int:
         raise RuntimeError("database said no")
 
-    results = concurrently(10, lambda _: group.do("k", failing))
+    results = concurrently(10, lambda _: group.do("k", while_waited_on(group, 9, failing)))
     assert all(isinstance(r, RuntimeError) for r in results)
     assert group.do("k", lambda: 7) == (7, False)
 
@@ -109,7 +128,8 @@ def test_lock_is_exclusive_until_released(redis_url):
 def test_lock_expires_and_an_old_holder_cannot_release_the_new_one(redis_url):
     client = redis.Redis.from_url(redis_url)
     old = RedisLock.try_acquire(client, "lock:b", ttl_s=0.1)
-    time.sleep(0.2)  # the old holder "died"; Redis freed the lock
+    # The old holder "died": Redis frees the lock when its TTL has passed.
+    wait_for(lambda: not client.exists("lock:b"), 5, "the lock to expire", every=0.02)
     new = RedisLock.try_acquire(client, "lock:b", ttl_s=5)
     assert new is not None
     assert old.release() is False
@@ -236,5 +256,5 @@ def test_a_hit_from_the_local_copy_skips_redis_until_the_entry_expires(redis_url
     client.config_resetstat()
     assert cache.get(KEY, loader).result == "hit"
     assert "cmdstat_get" not in client.info("commandstats")
-    time.sleep(1.1)
+    time.sleep(1.1)  # past the 1 s TTL
     assert cache.get(KEY, loader).result == "stale"  # expired here too: back to Redis

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
+import redis
 
 from app import config, seed_data
+from app.cache import cache_key
 from app.config import Settings
+from app.infra.keys import flight_done
+from app.web.params import parse_matched
+from tests.support.observers import tagged_backends
+from tests.support.waiting import wait_for
 
 NOW = dt.datetime(2026, 1, 24, 12, 0, tzinfo=dt.UTC)
+# The only time bound on a locked table: far beyond what a busy machine needs.
+LOCKED_AT_MOST_S = 20
 
 
 def seed(database_url: str) -> None:
@@ -26,16 +33,47 @@ def settings_for(database_url: str, redis_url: str, **overrides: object) -> Sett
     return config.load(env | {name: str(value) for name, value in overrides.items()})
 
 
-def while_predictions_locked(database_url: str, fire: Callable[[], object], hold_s: float):
-    """Run `fire` in a thread while the predictions table is locked for `hold_s` seconds.
+def key_of(query: str) -> str:
+    """The cache key of /api/predictions/matched?`query`."""
+    return cache_key(parse_matched(pair.split("=") for pair in query.split("&")).key_params())
+
+
+def subscribers(client: redis.Redis, key: str) -> int:
+    """Processes waiting for the news of the fleet-wide holder of `key`."""
+    channel = flight_done(key)
+    return dict(client.pubsub_numsub(channel))[channel.encode()]
+
+
+def waiting_queries(database_url: str) -> list[dict]:
+    """The predictions queries waiting on a lock right now."""
+    return [b for b in tagged_backends(database_url) if b["wait"] == "Lock"]
+
+
+def one_waiting_query(database_url: str) -> dict:
+    """The one predictions query waiting on the table lock, once it waits."""
+    waiting = wait_for(
+        lambda: waiting_queries(database_url), LOCKED_AT_MOST_S, "the query to wait on the lock"
+    )
+    assert len(waiting) == 1, f"{len(waiting)} predictions queries got through, not one"
+    return waiting[0]
+
+
+def while_predictions_locked(
+    database_url: str, fire: Callable[[], object], until: Callable[[], object], what: str
+):
+    """Run `fire` in a thread while the predictions table is locked, until `until()` holds.
 
     The one query that gets through waits on the lock, so every concurrent request
     really overlaps with it, however slowly the threads of a busy machine start.
+    The lock is released once the test has seen what it waits for (`what`).
     """
     with psycopg.connect(database_url) as blocker:
         blocker.execute("LOCK TABLE predictions IN ACCESS EXCLUSIVE MODE")
         with ThreadPoolExecutor(1) as pool:
             result = pool.submit(fire)
-            time.sleep(hold_s)
-            blocker.rollback()
+            try:
+                one_waiting_query(database_url)
+                wait_for(until, LOCKED_AT_MOST_S, what)
+            finally:
+                blocker.rollback()
             return result.result()
