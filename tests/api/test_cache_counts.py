@@ -17,9 +17,12 @@ import redis
 from prometheus_client import REGISTRY
 
 from app.cache import HolderFailed, SharedCache
+from tests.support.predictions import once_subscribed
 from tests.support.servers import RedisServer, free_port
+from tests.support.waiting import wait_for
 
 KEY = "goalgpt:v1:predictions:matched:counts"
+TTL_S = 1  # of the caches whose entries go stale in a test
 NAMES = {
     "cache": "goalgpt_cache_requests_total",
     "flight": "goalgpt_singleflight_total",
@@ -60,6 +63,14 @@ def make_cache(url: str, **kwargs) -> SharedCache:
     return SharedCache(client, **options)
 
 
+def stale_cache(url: str) -> SharedCache:
+    """A cache whose entry for KEY, b"old", has just gone stale (served stale for 30 s)."""
+    cache = make_cache(url, ttl_s=TTL_S, stale_s=30)
+    cache.get(KEY, lambda deadline: b"old")
+    time.sleep(TTL_S + 0.05)  # past the TTL
+    return cache
+
+
 def test_a_miss_then_a_hit_count_one_each_and_one_executed_flight(redis_url):
     cache = make_cache(redis_url)
     counts = Counts()
@@ -96,9 +107,7 @@ def test_the_default_keeps_no_local_copy(redis_url):
 
 
 def test_a_stale_answer_counts_stale_and_the_refresh_counts_its_flight(redis_url):
-    cache = make_cache(redis_url, ttl_s=1, stale_s=30)
-    cache.get(KEY, lambda deadline: b"old")
-    time.sleep(1.05)
+    cache = stale_cache(redis_url)
     refreshed = threading.Event()
 
     def load(deadline):
@@ -108,10 +117,8 @@ def test_a_stale_answer_counts_stale_and_the_refresh_counts_its_flight(redis_url
     counts = Counts()
     lookup = cache.get(KEY, load)
     assert refreshed.wait(5)
-    deadline = time.monotonic() + 5
-    while redis.Redis.from_url(redis_url).exists(f"{KEY}:lock"):
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    client = redis.Redis.from_url(redis_url)
+    wait_for(lambda: not client.exists(f"{KEY}:lock"), 5, "the refresh to end", every=0.01)
 
     assert (lookup.body, lookup.result) == (b"old", "stale")
     assert counts.delta() == {"cache:result=stale": 1, "flight:level=fleet,outcome=executed": 1}
@@ -119,9 +126,7 @@ def test_a_stale_answer_counts_stale_and_the_refresh_counts_its_flight(redis_url
 
 
 def test_a_refresh_finds_the_lock_taken_and_leaves_it_to_the_other_process(redis_url):
-    cache = make_cache(redis_url, ttl_s=1, stale_s=30)
-    cache.get(KEY, lambda deadline: b"old")
-    time.sleep(1.05)
+    cache = stale_cache(redis_url)
     client = redis.Redis.from_url(redis_url)
     client.set(f"{KEY}:lock", "other-process", px=5000)
     calls = []
@@ -135,9 +140,7 @@ def test_a_refresh_finds_the_lock_taken_and_leaves_it_to_the_other_process(redis
 
 
 def test_a_failing_refresh_keeps_the_stale_body_and_is_logged(redis_url, caplog):
-    cache = make_cache(redis_url, ttl_s=1, stale_s=30)
-    cache.get(KEY, lambda deadline: b"old")
-    time.sleep(1.05)
+    cache = stale_cache(redis_url)
     failed = threading.Event()
 
     def load(deadline):
@@ -147,10 +150,7 @@ def test_a_failing_refresh_keeps_the_stale_body_and_is_logged(redis_url, caplog)
     with caplog.at_level("WARNING", logger="app.cache.shared"):
         assert cache.get(KEY, load).body == b"old"
         assert failed.wait(5)
-        deadline = time.monotonic() + 5
-        while not caplog.records:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        wait_for(lambda: caplog.records, 5, "the failure to be logged", every=0.01)
 
     assert caplog.records[0].getMessage() == f"refreshing {KEY} failed: database said no"
     assert cache.get(KEY, lambda deadline: b"x").result == "stale"
@@ -172,10 +172,7 @@ def test_waiters_in_one_process_share_the_flight_and_count_deduplicated(redis_ur
     assert started.wait(5)
     threads += [threading.Thread(target=lambda: results.append(cache.get(KEY, slow)))]
     threads[1].start()
-    deadline = time.monotonic() + 5
-    while not cache._group._calls[KEY].waiters:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    wait_for(lambda: cache._group._calls[KEY].waiters, 5, "the second thread to wait", every=0.01)
     gate.set()
     for t in threads:
         t.join()
@@ -202,11 +199,11 @@ def test_a_waiter_in_another_process_gets_the_body_and_counts_fleet_deduplicated
     thread.start()
     assert started.wait(5)
     counts = Counts()
-    timer = threading.Timer(0.3, gate.set)
-    timer.start()
 
     started_waiting = time.monotonic()
-    lookup = waiter.get(KEY, lambda deadline: b"never")
+    lookup = once_subscribed(
+        waiter.client, KEY, lambda: waiter.get(KEY, lambda deadline: b"never"), gate.set
+    )
     waited_s = time.monotonic() - started_waiting
     thread.join()
 
@@ -232,10 +229,10 @@ def test_a_failed_holder_tells_the_waiters_in_other_processes(redis_url):
     thread = threading.Thread(target=hold)
     thread.start()
     assert started.wait(5)
-    threading.Timer(0.3, gate.set).start()
-
     with pytest.raises(HolderFailed, match=r"^the process loading this key failed$"):
-        waiter.get(KEY, lambda deadline: b"never")
+        once_subscribed(
+            waiter.client, KEY, lambda: waiter.get(KEY, lambda deadline: b"never"), gate.set
+        )
     thread.join()
 
 
@@ -305,9 +302,8 @@ def test_redis_failing_while_waiting_for_the_lock_loads_here(own_redis):
         seen.append(deadline - time.monotonic())
         return b"body"
 
-    threading.Timer(0.3, own_redis.stop).start()
     counts = Counts()
-    lookup = cache.get(KEY, load)
+    lookup = once_subscribed(client, KEY, lambda: cache.get(KEY, load), own_redis.stop)
 
     assert lookup.body == b"body"
     assert counts.delta()["redis:operation=lock"] == 1

@@ -17,6 +17,7 @@ import redis
 from app.cache import Group, HolderFailed, SharedCache
 from app.cache.local import LocalEntries
 from app.infra.lock import RedisLock
+from tests.support.predictions import subscribers
 from tests.support.waiting import wait_for
 
 KEY = "goalgpt:v1:predictions:matched:test"
@@ -165,7 +166,7 @@ def test_waiter_takes_over_when_the_holder_died(redis_url):
 
 def subscribed(client: redis.Redis, key: str) -> Callable[[], bool]:
     """True once a waiter listens for the holder's news about `key`."""
-    return lambda: dict(client.pubsub_numsub(f"{key}:done")).get(f"{key}:done".encode()) == 1
+    return lambda: subscribers(client, key) == 1
 
 
 def test_waiters_fail_with_the_holder_and_nothing_is_stored(redis_url):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import psycopg
 import redis
@@ -16,6 +17,8 @@ from app.infra.keys import flight_done
 from app.web.params import parse_matched
 from tests.support.observers import tagged_backends
 from tests.support.waiting import wait_for
+
+T = TypeVar("T")
 
 NOW = dt.datetime(2026, 1, 24, 12, 0, tzinfo=dt.UTC)
 # The only time bound on a locked table: far beyond what a busy machine needs.
@@ -77,3 +80,15 @@ def while_predictions_locked(
             finally:
                 blocker.rollback()
             return result.result()
+
+
+def once_subscribed(
+    client: redis.Redis, key: str, wait: Callable[[], T], then: Callable[[], object]
+) -> T:
+    """Run `wait` (a lookup that waits on the holder of `key`) in a thread; once it
+    listens on the holder's channel, call `then`; return what `wait` returned."""
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(wait)
+        wait_for(lambda: subscribers(client, key) == 1, LOCKED_AT_MOST_S, "the waiter to subscribe")
+        then()
+        return waiting.result()
