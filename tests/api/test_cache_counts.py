@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytest
 import redis
@@ -186,26 +188,46 @@ def test_waiters_in_one_process_share_the_flight_and_count_deduplicated(redis_ur
     }
 
 
-def test_a_waiter_in_another_process_gets_the_body_and_counts_fleet_deduplicated(redis_url):
-    holder, waiter = make_cache(redis_url), make_cache(redis_url)
+@contextmanager
+def holder_loading(holder: SharedCache, outcome: bytes | Exception) -> Iterator[threading.Event]:
+    """`holder` loading KEY in a thread until the test sets the gate it yields; the load
+    then returns or raises `outcome`, and so does the holder's lookup."""
     gate, started = threading.Event(), threading.Event()
 
-    def slow(deadline):
+    def load(deadline: float) -> bytes:
         started.set()
-        gate.wait(5)
-        return b"v"
+        assert gate.wait(5), "the test never opened the gate"
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
-    thread = threading.Thread(target=holder.get, args=(KEY, slow))
-    thread.start()
-    assert started.wait(5)
-    counts = Counts()
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(holder.get, KEY, load)
+        try:
+            assert started.wait(5), "the holder never started loading"
+            yield gate
+        finally:
+            gate.set()
+        if isinstance(outcome, Exception):
+            assert held.exception(timeout=10) is outcome
+        else:
+            assert held.result(timeout=10).body == outcome
 
-    started_waiting = time.monotonic()
-    lookup = once_subscribed(
+
+def waiter_lookup(waiter: SharedCache, gate: threading.Event):
+    """`waiter`'s lookup of KEY; the holder's gate opens once the waiter listens for it."""
+    return once_subscribed(
         waiter.client, KEY, lambda: waiter.get(KEY, lambda deadline: b"never"), gate.set
     )
-    waited_s = time.monotonic() - started_waiting
-    thread.join()
+
+
+def test_a_waiter_in_another_process_gets_the_body_and_counts_fleet_deduplicated(redis_url):
+    holder, waiter = make_cache(redis_url), make_cache(redis_url)
+    with holder_loading(holder, b"v") as gate:
+        counts = Counts()
+        started_waiting = time.monotonic()
+        lookup = waiter_lookup(waiter, gate)
+        waited_s = time.monotonic() - started_waiting
 
     assert (lookup.body, lookup.result) == (b"v", "miss")
     assert counts.delta()["flight:level=fleet,outcome=deduplicated"] == 1
@@ -215,25 +237,9 @@ def test_a_waiter_in_another_process_gets_the_body_and_counts_fleet_deduplicated
 
 def test_a_failed_holder_tells_the_waiters_in_other_processes(redis_url):
     holder, waiter = make_cache(redis_url), make_cache(redis_url)
-    gate, started = threading.Event(), threading.Event()
-
-    def failing(deadline):
-        started.set()
-        gate.wait(5)
-        raise RuntimeError("database said no")
-
-    def hold():
-        with pytest.raises(RuntimeError):
-            holder.get(KEY, failing)
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    assert started.wait(5)
-    with pytest.raises(HolderFailed, match=r"^the process loading this key failed$"):
-        once_subscribed(
-            waiter.client, KEY, lambda: waiter.get(KEY, lambda deadline: b"never"), gate.set
-        )
-    thread.join()
+    failed = pytest.raises(HolderFailed, match=r"^the process loading this key failed$")
+    with holder_loading(holder, RuntimeError("database said no")) as gate, failed:
+        waiter_lookup(waiter, gate)
 
 
 def test_a_value_stored_just_before_the_lock_was_taken_is_not_loaded_again(redis_url):

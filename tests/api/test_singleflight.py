@@ -17,7 +17,7 @@ import redis
 from app.cache import Group, HolderFailed, SharedCache
 from app.cache.local import LocalEntries
 from app.infra.lock import RedisLock
-from tests.support.predictions import subscribers
+from tests.support.predictions import once_subscribed
 from tests.support.waiting import wait_for
 
 KEY = "goalgpt:v1:predictions:matched:test"
@@ -164,27 +164,19 @@ def test_waiter_takes_over_when_the_holder_died(redis_url):
     assert time.monotonic() - started < 5  # liveness: no wait for the whole timeout
 
 
-def subscribed(client: redis.Redis, key: str) -> Callable[[], bool]:
-    """True once a waiter listens for the holder's news about `key`."""
-    return lambda: subscribers(client, key) == 1
-
-
 def test_waiters_fail_with_the_holder_and_nothing_is_stored(redis_url):
     client = redis.Redis.from_url(redis_url)
     fail_now = threading.Event()
     failing = Loader(error=RuntimeError("boom"), gate=fail_now)
     holder, waiter = make_cache(redis_url), make_cache(redis_url)
     never = Loader()
-    with ThreadPoolExecutor(2) as pool:
+    with ThreadPoolExecutor(1) as pool:
         first = pool.submit(holder.get, KEY, failing)
         assert failing.started.wait(5), "the holder never started loading"
-        second = pool.submit(waiter.get, KEY, never)
-        wait_for(subscribed(client, KEY), 5, "the waiter to subscribe")
-        fail_now.set()
+        with pytest.raises(HolderFailed):
+            once_subscribed(client, KEY, lambda: waiter.get(KEY, never), fail_now.set)
         with pytest.raises(RuntimeError):
             first.result()
-        with pytest.raises(HolderFailed):
-            second.result()
     assert never.calls == 0
     assert redis.Redis.from_url(redis_url).exists(KEY) == 0
 
@@ -222,14 +214,12 @@ def test_waiters_are_woken_by_the_store_not_by_polling(redis_url):
     store_now = threading.Event()
     loader = Loader(b"body", delay_s=1.5, gate=store_now)
     holder, waiter = make_cache(redis_url), make_cache(redis_url)
-    with ThreadPoolExecutor(2) as pool:
+    with ThreadPoolExecutor(1) as pool:
         first = pool.submit(holder.get, KEY, loader)
         assert loader.started.wait(5), "the holder never started loading"
         client.config_resetstat()
-        second = pool.submit(waiter.get, KEY, loader)
-        wait_for(subscribed(client, KEY), 5, "the waiter to subscribe")
-        store_now.set()
-        assert first.result().body == second.result().body == b"body"
+        second = once_subscribed(client, KEY, lambda: waiter.get(KEY, loader), store_now.set)
+        assert first.result().body == second.body == b"body"
     # Waiter: a look before, one after subscribing, at most two when woken; the
     # holder's Lua release reads once. Polling every 500 ms would add 3 or more.
     reads = client.info("commandstats")["cmdstat_get"]["calls"]

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 
-from tests.operator_checks.pgsessions import Sessions
+from tests.operator_checks.pgsessions import Sessions, with_monitor_role
 
 pytestmark = pytest.mark.slow
 
@@ -78,17 +77,13 @@ def test_ten_lock_waits_are_safe_and_the_eleventh_is_not(
 @pytest.fixture(scope="module")
 def thirty_slot_pg(start_postgres):
     """30 usable slots (33 minus 3 reserved): 21 sessions are 70.0 %, 22 are 73.3 %."""
-    server = start_postgres(max_connections=33)
-    with psycopg.connect(server.url(), autocommit=True) as conn:
-        conn.execute("CREATE ROLE monitor LOGIN IN ROLE pg_monitor")
-    return server
+    return with_monitor_role(start_postgres(max_connections=33))
 
 
 @pytest.fixture
 def thirty_slot_sessions(thirty_slot_pg) -> Iterator[Sessions]:
-    opened = Sessions(thirty_slot_pg.url())
-    yield opened
-    opened.close()
+    with Sessions(thirty_slot_pg.url()) as opened:
+        yield opened
 
 
 def test_exactly_70_percent_of_the_usable_slots_is_safe_and_one_more_session_is_not(

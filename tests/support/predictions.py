@@ -86,9 +86,25 @@ def once_subscribed(
     client: redis.Redis, key: str, wait: Callable[[], T], then: Callable[[], object]
 ) -> T:
     """Run `wait` (a lookup that waits on the holder of `key`) in a thread; once it
-    listens on the holder's channel, call `then`; return what `wait` returned."""
+    sleeps on the holder's channel, call `then`; return what `wait` returned.
+
+    The waiter subscribes, then looks at the entry and the lock's TTL before each read
+    of the channel; its first read only takes the subscription's confirmation. So it
+    sleeps on the channel once it is subscribed and has asked for the TTL twice.
+    """
+    # A waiter of an earlier test may still be listed for a moment after it closed.
+    wait_for(lambda: subscribers(client, key) == 0, LOCKED_AT_MOST_S, "earlier waiters to go")
+    looked = _ttl_reads(client)
+
+    def asleep() -> bool:
+        return subscribers(client, key) == 1 and _ttl_reads(client) >= looked + 2
+
     with ThreadPoolExecutor(1) as pool:
         waiting = pool.submit(wait)
-        wait_for(lambda: subscribers(client, key) == 1, LOCKED_AT_MOST_S, "the waiter to subscribe")
+        wait_for(asleep, LOCKED_AT_MOST_S, "the waiter to sleep on the channel", every=0.01)
         then()
         return waiting.result()
+
+
+def _ttl_reads(client: redis.Redis) -> int:
+    return client.info("commandstats").get("cmdstat_pttl", {}).get("calls", 0)
