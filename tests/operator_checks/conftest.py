@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 
 import psycopg
 import pytest
@@ -51,9 +52,15 @@ def monitor_url(capacity_pg) -> str:
 
 
 @pytest.fixture
-def sessions(capacity_pg) -> Iterator[Sessions]:
-    with Sessions(capacity_pg.url()) as opened:
-        yield opened
+def sessions_on() -> Iterator[Callable[[PostgresServer], Sessions]]:
+    """Sessions on a server of the test's choice, all terminated after the test."""
+    with ExitStack() as opened:
+        yield lambda server: opened.enter_context(Sessions(server.url()))
+
+
+@pytest.fixture
+def sessions(capacity_pg, sessions_on) -> Sessions:
+    return sessions_on(capacity_pg)
 
 
 @pytest.fixture
