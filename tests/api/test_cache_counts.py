@@ -19,7 +19,7 @@ import redis
 from prometheus_client import REGISTRY
 
 from app.cache import HolderFailed, SharedCache
-from tests.support.predictions import once_subscribed
+from tests.support.predictions import group_waiters, once_subscribed
 from tests.support.servers import RedisServer, free_port
 from tests.support.waiting import wait_for
 
@@ -174,7 +174,7 @@ def test_waiters_in_one_process_share_the_flight_and_count_deduplicated(redis_ur
     assert started.wait(5)
     threads += [threading.Thread(target=lambda: results.append(cache.get(KEY, slow)))]
     threads[1].start()
-    wait_for(lambda: cache._group._calls[KEY].waiters, 5, "the second thread to wait", every=0.01)
+    wait_for(lambda: group_waiters(cache._group, KEY), 5, "the second thread to wait", every=0.01)
     gate.set()
     for t in threads:
         t.join()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
@@ -13,7 +12,7 @@ import redis
 
 from app.config import Settings
 from app.infra import job_stats as stats
-from tests.support.predictions import settings_for, while_predictions_locked
+from tests.support.predictions import app_waiters, settings_for, while_predictions_locked
 from tests.support.prometheus import sample_value
 from tests.support.waiting import wait_for
 
@@ -36,14 +35,6 @@ def get_many(app, path: str, n: int):
 
 def metrics_text(app) -> str:
     return app.test_client().get("/metrics").get_data(as_text=True)
-
-
-def misses_reach(app, n: int) -> Callable[[], bool]:
-    """True once `n` more lookups than now have missed the cache (and so are in flight)."""
-    start = sample_value(metrics_text(app), "goalgpt_cache_requests_total", result="miss")
-    return lambda: (
-        sample_value(metrics_text(app), "goalgpt_cache_requests_total", result="miss") - start >= n
-    )
 
 
 def short_ttl(database_url: str, redis_url: str, stale_s: float) -> Settings:
@@ -163,8 +154,8 @@ def test_20_concurrent_requests_for_a_cold_key_in_one_process_query_once(
     responses = while_predictions_locked(
         api_database_url,
         lambda: get_many(api_app, f"{URL}?limit=20&status=lost", 20),
-        misses_reach(api_app, 20),
-        "20 requests to miss",
+        lambda: app_waiters(api_app, "limit=20&status=lost") == 19,
+        "19 requests to wait on the one loading",
     )
     assert {r.status_code for r in responses} == {200}
     assert {r.headers["X-Cache"] for r in responses} == {"MISS"}
@@ -247,8 +238,8 @@ def test_redis_down_serves_from_postgres_ready_but_degraded_then_the_cache_is_us
         responses = while_predictions_locked(
             api_database_url,
             lambda: get_many(api_app, path, 20),
-            misses_reach(api_app, 20),
-            "20 requests to miss",
+            lambda: app_waiters(api_app, "limit=11") == 19,
+            "19 requests to wait on the one loading",
         )
         assert {r.status_code for r in responses} == {200}
         assert {r.headers["X-Cache"] for r in responses} == {"MISS"}

@@ -17,7 +17,7 @@ import redis
 from app.cache import Group, HolderFailed, SharedCache
 from app.cache.local import LocalEntries
 from app.infra.lock import RedisLock
-from tests.support.predictions import once_subscribed
+from tests.support.predictions import group_waiters, once_subscribed, subscribers
 from tests.support.waiting import wait_for
 
 KEY = "goalgpt:v1:predictions:matched:test"
@@ -72,22 +72,11 @@ def make_cache(redis_url: str, **kwargs) -> SharedCache:
     return SharedCache(redis.Redis.from_url(redis_url), **options)
 
 
-def waiting_on(group: Group, key: str, n: int) -> Callable[[], bool]:
-    """True once `n` callers wait for the call running for `key` (the Group's own count)."""
-
-    def enough() -> bool:
-        with group._lock:
-            call = group._calls.get(key)
-            return call is not None and call.waiters >= n
-
-    return enough
-
-
 def while_waited_on(group: Group, n: int, outcome: Callable[[], int]) -> Callable[[], int]:
     """A call for "k" that returns `outcome()` once `n` other callers wait for it."""
 
     def call() -> int:
-        wait_for(waiting_on(group, "k", n), 10, f"{n} callers to wait", every=0.01)
+        wait_for(lambda: group_waiters(group, "k") == n, 10, f"{n} callers to wait", every=0.01)
         return outcome()
 
     return call
@@ -137,9 +126,30 @@ def test_lock_expires_and_an_old_holder_cannot_release_the_new_one(redis_url):
     assert client.get("lock:b") == new.token.encode()
 
 
+def opens_when(ready: Callable[[], object], what: str) -> threading.Event:
+    """A gate that a thread of its own opens once `ready()` holds (or after 10 s)."""
+    gate = threading.Event()
+
+    def open_when_ready() -> None:
+        try:
+            wait_for(ready, 10, what, every=0.01)
+        finally:
+            gate.set()  # too early on a timeout: the test then fails on what it checks
+
+    threading.Thread(target=open_when_ready, daemon=True).start()
+    return gate
+
+
 def test_processes_share_one_load_and_waiters_get_the_stored_body(redis_url):
-    loader = Loader(b'{"n":1}', delay_s=0.3)
+    client = redis.Redis.from_url(redis_url)
     caches = [make_cache(redis_url) for _ in range(4)]
+
+    def everyone_waits() -> bool:
+        # Ten callers a process: nine wait in it, and three other processes on the holder.
+        in_process = sum(group_waiters(cache._group, KEY) for cache in caches)
+        return in_process == 36 and subscribers(client, KEY) == 3
+
+    loader = Loader(b'{"n":1}', gate=opens_when(everyone_waits, "the 39 others to wait"))
     results = concurrently(40, lambda i: caches[i % 4].get(KEY, loader))
     assert loader.calls == 1
     assert {r.body for r in results} == {b'{"n":1}'}
@@ -198,7 +208,8 @@ def test_entry_lives_in_redis_for_ttl_plus_stale_window(redis_url):
 
 
 def test_without_singleflight_every_caller_loads(redis_url):
-    loader = Loader(delay_s=0.2)
+    loader = Loader()
+    loader.gate = opens_when(lambda: loader.calls == 10, "every caller to load")
     cache = make_cache(redis_url, singleflight=False)
     started = time.monotonic()
     lookups = concurrently(10, lambda _: cache.get(KEY, loader))

@@ -9,9 +9,10 @@ from typing import TypeVar
 
 import psycopg
 import redis
+from flask import Flask
 
 from app import config, seed_data
-from app.cache import cache_key
+from app.cache import Group, cache_key
 from app.config import Settings
 from app.infra.keys import flight_done
 from app.web.params import parse_matched
@@ -39,6 +40,18 @@ def settings_for(database_url: str, redis_url: str, **overrides: object) -> Sett
 def key_of(query: str) -> str:
     """The cache key of /api/predictions/matched?`query`."""
     return cache_key(parse_matched(pair.split("=") for pair in query.split("&")).key_params())
+
+
+def group_waiters(group: Group, key: str) -> int:
+    """Callers in this process waiting for the call running for `key` (the Group's count)."""
+    with group._lock:
+        call = group._calls.get(key)
+        return call.waiters if call is not None else 0
+
+
+def app_waiters(app: Flask, query: str) -> int:
+    """Requests in this app waiting for the one loading /api/predictions/matched?`query`."""
+    return group_waiters(app.extensions["goalgpt"].cache._group, key_of(query))
 
 
 def subscribers(client: redis.Redis, key: str) -> int:
