@@ -12,7 +12,12 @@ import redis
 
 from app.config import Settings
 from app.infra import job_stats as stats
-from tests.support.predictions import app_waiters, settings_for, while_predictions_locked
+from tests.support.predictions import (
+    app_waiters,
+    one_waiting_query,
+    settings_for,
+    while_predictions_locked,
+)
 from tests.support.prometheus import sample_value
 from tests.support.waiting import wait_for
 
@@ -208,7 +213,12 @@ def test_stale_entry_is_served_at_once_while_exactly_one_refresh_runs(
     make_app, api_database_url, redis_url, count_queries
 ):
     app = stale_after_a_load(make_app(short_ttl(api_database_url, redis_url, 30)), "limit=8")
-    responses = get_many(app, f"{URL}?limit=8", 20)
+    with psycopg.connect(api_database_url) as blocker:
+        blocker.execute("LOCK TABLE predictions IN ACCESS EXCLUSIVE MODE")
+        # The refresh waits on the lock until every answer is back: none waited for it.
+        responses = get_many(app, f"{URL}?limit=8", 20)
+        one_waiting_query(api_database_url)
+        blocker.rollback()
     assert {r.headers["X-Cache"] for r in responses} == {"STALE"}
     client = app.test_client()
     wait_for(
