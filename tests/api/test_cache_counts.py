@@ -11,15 +11,20 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytest
 import redis
 from prometheus_client import REGISTRY
 
 from app.cache import HolderFailed, SharedCache
+from tests.support.predictions import group_waiters, once_subscribed
 from tests.support.servers import RedisServer, free_port
+from tests.support.waiting import wait_for
 
 KEY = "goalgpt:v1:predictions:matched:counts"
+TTL_S = 1  # of the caches whose entries go stale in a test
 NAMES = {
     "cache": "goalgpt_cache_requests_total",
     "flight": "goalgpt_singleflight_total",
@@ -60,6 +65,14 @@ def make_cache(url: str, **kwargs) -> SharedCache:
     return SharedCache(client, **options)
 
 
+def stale_cache(url: str) -> SharedCache:
+    """A cache whose entry for KEY, b"old", has just gone stale (served stale for 30 s)."""
+    cache = make_cache(url, ttl_s=TTL_S, stale_s=30)
+    cache.get(KEY, lambda deadline: b"old")
+    time.sleep(TTL_S + 0.05)  # past the TTL
+    return cache
+
+
 def test_a_miss_then_a_hit_count_one_each_and_one_executed_flight(redis_url):
     cache = make_cache(redis_url)
     counts = Counts()
@@ -96,9 +109,7 @@ def test_the_default_keeps_no_local_copy(redis_url):
 
 
 def test_a_stale_answer_counts_stale_and_the_refresh_counts_its_flight(redis_url):
-    cache = make_cache(redis_url, ttl_s=1, stale_s=30)
-    cache.get(KEY, lambda deadline: b"old")
-    time.sleep(1.05)
+    cache = stale_cache(redis_url)
     refreshed = threading.Event()
 
     def load(deadline):
@@ -108,10 +119,8 @@ def test_a_stale_answer_counts_stale_and_the_refresh_counts_its_flight(redis_url
     counts = Counts()
     lookup = cache.get(KEY, load)
     assert refreshed.wait(5)
-    deadline = time.monotonic() + 5
-    while redis.Redis.from_url(redis_url).exists(f"{KEY}:lock"):
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    client = redis.Redis.from_url(redis_url)
+    wait_for(lambda: not client.exists(f"{KEY}:lock"), 5, "the refresh to end", every=0.01)
 
     assert (lookup.body, lookup.result) == (b"old", "stale")
     assert counts.delta() == {"cache:result=stale": 1, "flight:level=fleet,outcome=executed": 1}
@@ -119,9 +128,7 @@ def test_a_stale_answer_counts_stale_and_the_refresh_counts_its_flight(redis_url
 
 
 def test_a_refresh_finds_the_lock_taken_and_leaves_it_to_the_other_process(redis_url):
-    cache = make_cache(redis_url, ttl_s=1, stale_s=30)
-    cache.get(KEY, lambda deadline: b"old")
-    time.sleep(1.05)
+    cache = stale_cache(redis_url)
     client = redis.Redis.from_url(redis_url)
     client.set(f"{KEY}:lock", "other-process", px=5000)
     calls = []
@@ -135,9 +142,7 @@ def test_a_refresh_finds_the_lock_taken_and_leaves_it_to_the_other_process(redis
 
 
 def test_a_failing_refresh_keeps_the_stale_body_and_is_logged(redis_url, caplog):
-    cache = make_cache(redis_url, ttl_s=1, stale_s=30)
-    cache.get(KEY, lambda deadline: b"old")
-    time.sleep(1.05)
+    cache = stale_cache(redis_url)
     failed = threading.Event()
 
     def load(deadline):
@@ -147,10 +152,7 @@ def test_a_failing_refresh_keeps_the_stale_body_and_is_logged(redis_url, caplog)
     with caplog.at_level("WARNING", logger="app.cache.shared"):
         assert cache.get(KEY, load).body == b"old"
         assert failed.wait(5)
-        deadline = time.monotonic() + 5
-        while not caplog.records:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        wait_for(lambda: caplog.records, 5, "the failure to be logged", every=0.01)
 
     assert caplog.records[0].getMessage() == f"refreshing {KEY} failed: database said no"
     assert cache.get(KEY, lambda deadline: b"x").result == "stale"
@@ -172,10 +174,7 @@ def test_waiters_in_one_process_share_the_flight_and_count_deduplicated(redis_ur
     assert started.wait(5)
     threads += [threading.Thread(target=lambda: results.append(cache.get(KEY, slow)))]
     threads[1].start()
-    deadline = time.monotonic() + 5
-    while not cache._group._calls[KEY].waiters:
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
+    wait_for(lambda: group_waiters(cache._group, KEY), 5, "the second thread to wait", every=0.01)
     gate.set()
     for t in threads:
         t.join()
@@ -189,26 +188,46 @@ def test_waiters_in_one_process_share_the_flight_and_count_deduplicated(redis_ur
     }
 
 
-def test_a_waiter_in_another_process_gets_the_body_and_counts_fleet_deduplicated(redis_url):
-    holder, waiter = make_cache(redis_url), make_cache(redis_url)
+@contextmanager
+def holder_loading(holder: SharedCache, outcome: bytes | Exception) -> Iterator[threading.Event]:
+    """`holder` loading KEY in a thread until the test sets the gate it yields; the load
+    then returns or raises `outcome`, and so does the holder's lookup."""
     gate, started = threading.Event(), threading.Event()
 
-    def slow(deadline):
+    def load(deadline: float) -> bytes:
         started.set()
-        gate.wait(5)
-        return b"v"
+        assert gate.wait(5), "the test never opened the gate"
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
-    thread = threading.Thread(target=holder.get, args=(KEY, slow))
-    thread.start()
-    assert started.wait(5)
-    counts = Counts()
-    timer = threading.Timer(0.3, gate.set)
-    timer.start()
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(holder.get, KEY, load)
+        try:
+            assert started.wait(5), "the holder never started loading"
+            yield gate
+        finally:
+            gate.set()
+        if isinstance(outcome, Exception):
+            assert held.exception(timeout=10) is outcome
+        else:
+            assert held.result(timeout=10).body == outcome
 
-    started_waiting = time.monotonic()
-    lookup = waiter.get(KEY, lambda deadline: b"never")
-    waited_s = time.monotonic() - started_waiting
-    thread.join()
+
+def waiter_lookup(waiter: SharedCache, gate: threading.Event):
+    """`waiter`'s lookup of KEY; the holder's gate opens once the waiter listens for it."""
+    return once_subscribed(
+        waiter.client, KEY, lambda: waiter.get(KEY, lambda deadline: b"never"), gate.set
+    )
+
+
+def test_a_waiter_in_another_process_gets_the_body_and_counts_fleet_deduplicated(redis_url):
+    holder, waiter = make_cache(redis_url), make_cache(redis_url)
+    with holder_loading(holder, b"v") as gate:
+        counts = Counts()
+        started_waiting = time.monotonic()
+        lookup = waiter_lookup(waiter, gate)
+        waited_s = time.monotonic() - started_waiting
 
     assert (lookup.body, lookup.result) == (b"v", "miss")
     assert counts.delta()["flight:level=fleet,outcome=deduplicated"] == 1
@@ -218,25 +237,9 @@ def test_a_waiter_in_another_process_gets_the_body_and_counts_fleet_deduplicated
 
 def test_a_failed_holder_tells_the_waiters_in_other_processes(redis_url):
     holder, waiter = make_cache(redis_url), make_cache(redis_url)
-    gate, started = threading.Event(), threading.Event()
-
-    def failing(deadline):
-        started.set()
-        gate.wait(5)
-        raise RuntimeError("database said no")
-
-    def hold():
-        with pytest.raises(RuntimeError):
-            holder.get(KEY, failing)
-
-    thread = threading.Thread(target=hold)
-    thread.start()
-    assert started.wait(5)
-    threading.Timer(0.3, gate.set).start()
-
-    with pytest.raises(HolderFailed, match=r"^the process loading this key failed$"):
-        waiter.get(KEY, lambda deadline: b"never")
-    thread.join()
+    failed = pytest.raises(HolderFailed, match=r"^the process loading this key failed$")
+    with holder_loading(holder, RuntimeError("database said no")) as gate, failed:
+        waiter_lookup(waiter, gate)
 
 
 def test_a_value_stored_just_before_the_lock_was_taken_is_not_loaded_again(redis_url):
@@ -305,9 +308,8 @@ def test_redis_failing_while_waiting_for_the_lock_loads_here(own_redis):
         seen.append(deadline - time.monotonic())
         return b"body"
 
-    threading.Timer(0.3, own_redis.stop).start()
     counts = Counts()
-    lookup = cache.get(KEY, load)
+    lookup = once_subscribed(client, KEY, lambda: cache.get(KEY, load), own_redis.stop)
 
     assert lookup.body == b"body"
     assert counts.delta()["redis:operation=lock"] == 1

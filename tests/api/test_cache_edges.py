@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import redis
@@ -14,6 +16,8 @@ import redis
 from app.cache import Group, SharedCache, SingleFlightTimeout
 from app.cache.local import LocalEntries
 from app.infra.lock import RedisLock
+from tests.support.predictions import once_subscribed
+from tests.support.waiting import wait_for
 
 KEY = "goalgpt:v1:predictions:matched:edges"
 
@@ -37,6 +41,25 @@ def make_cache(redis_url: str, **kwargs) -> SharedCache:
     return SharedCache(redis.Redis.from_url(redis_url), **options)
 
 
+@contextmanager
+def loading(cache: SharedCache, loader: Loader) -> Iterator[None]:
+    """`cache` loading KEY with the gated `loader` in a thread until the block ends."""
+    assert loader.gate is not None
+    thread = threading.Thread(target=cache.get, args=(KEY, loader))
+    thread.start()
+    try:
+        assert loader.started.wait(5), "the load never started"
+        yield
+    finally:
+        loader.gate.set()
+        thread.join()
+
+
+def hit_again(cache: SharedCache, key: str, loader: Loader) -> None:
+    """Wait until the background refresh of `key` stored a fresh entry."""
+    wait_for(lambda: cache.get(key, loader).result == "hit", 5, f"{key} refreshed", every=0.02)
+
+
 def test_a_waiter_that_started_with_a_dead_holders_lock_takes_over_when_it_expires(redis_url):
     # The holder took its lock (SINGLEFLIGHT_TIMEOUT_S long) and died at once; the
     # waiter started at the same moment, so its own bound ends when the lock does.
@@ -51,14 +74,8 @@ def test_a_waiter_that_started_with_a_dead_holders_lock_takes_over_when_it_expir
 
 
 def test_a_live_holder_that_never_finishes_times_the_waiter_out(redis_url):
-    gate = threading.Event()
-    holder_loader = Loader(gate=gate)
     holder = make_cache(redis_url, flight_timeout_s=1)
     waiter = make_cache(redis_url, flight_timeout_s=1)
-    thread = threading.Thread(target=holder.get, args=(KEY, holder_loader))
-    thread.start()
-    assert holder_loader.started.wait(5)
-    # The holder's lock keeps being there for the waiter's whole bound: renew it.
     client = redis.Redis.from_url(redis_url)
     never = Loader()
     stop = threading.Event()
@@ -67,16 +84,16 @@ def test_a_live_holder_that_never_finishes_times_the_waiter_out(redis_url):
         while not stop.wait(0.2):
             client.pexpire(f"{KEY}:lock", 1000)
 
-    keeper = threading.Thread(target=keep_lock)
-    keeper.start()
-    try:
-        with pytest.raises(SingleFlightTimeout, match=r"^no result within 1s$"):
-            waiter.get(KEY, never)
-    finally:
-        stop.set()
-        gate.set()
-        keeper.join()
-        thread.join()
+    with loading(holder, Loader(gate=threading.Event())):
+        # The holder's lock keeps being there for the waiter's whole bound: renew it.
+        keeper = threading.Thread(target=keep_lock)
+        keeper.start()
+        try:
+            with pytest.raises(SingleFlightTimeout, match=r"^no result within 1s$"):
+                waiter.get(KEY, never)
+        finally:
+            stop.set()
+            keeper.join()
     assert never.calls == 0
 
 
@@ -86,7 +103,7 @@ def test_an_entry_is_fresh_for_the_ttl_then_stale_then_gone(redis_url):
 
     assert cache.get(KEY, loader).result == "miss"
     assert cache.get(KEY, loader).result == "hit"
-    time.sleep(1.05)
+    time.sleep(1.05)  # past the 1 s TTL
     assert cache.get(KEY, loader).result == "stale"
     ttl_ms = redis.Redis.from_url(redis_url).pttl(KEY)
     assert 0 < ttl_ms <= 2000
@@ -109,7 +126,7 @@ def test_the_entry_stored_holds_its_freshness_and_the_body(redis_url):
 def test_a_stale_read_starts_one_background_refresh_and_answers_before_it_ends(redis_url):
     cache = make_cache(redis_url, ttl_s=1, stale_s=30)
     cache.get(KEY, Loader(b"old"))
-    time.sleep(1.05)
+    time.sleep(1.05)  # past the 1 s TTL
     gate = threading.Event()
     refresh = Loader(b"new", gate=gate)
 
@@ -119,10 +136,7 @@ def test_a_stale_read_starts_one_background_refresh_and_answers_before_it_ends(r
     assert {(a.body, a.result) for a in answers} == {(b"old", "stale")}
     assert refresh.calls == 1
     gate.set()
-    deadline = time.monotonic() + 5
-    while cache.get(KEY, refresh).result != "hit":
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    hit_again(cache, KEY, refresh)
     assert cache.get(KEY, refresh).body == b"new"
     assert refresh.calls == 1
 
@@ -202,19 +216,12 @@ def test_threads_waiting_on_a_load_that_overruns_give_up_after_twice_the_timeout
     # The load ignores its deadline (a hung query): the threads queued behind it in this
     # process are freed by the liveness bound, 2 x SINGLEFLIGHT_TIMEOUT_S + 1 s.
     cache = make_cache(redis_url, flight_timeout_s=0.2)
-    gate = threading.Event()
-    hung = Loader(b"late", gate=gate)
-    leader = threading.Thread(target=cache.get, args=(KEY, hung))
-    leader.start()
-    try:
-        assert hung.started.wait(5)
+    hung = Loader(b"late", gate=threading.Event())
+    with loading(cache, hung):
         started = time.monotonic()
         with pytest.raises(SingleFlightTimeout, match=r"^no result within 1\.4s$"):
             cache.get(KEY, Loader(b"never"))
         assert 1.4 <= time.monotonic() - started < 4
-    finally:
-        gate.set()
-        leader.join()
     assert hung.calls == 1
 
 
@@ -224,7 +231,7 @@ def _stale_keys(redis_url: str, names: str) -> dict[str, str]:
     keys = {name: f"{KEY}:{name}" for name in names}
     for key in keys.values():
         writer.get(key, Loader(b"old"))
-    time.sleep(1.05)
+    time.sleep(1.05)  # past the 1 s TTL
     return keys
 
 
@@ -258,13 +265,8 @@ def test_at_most_two_refreshes_run_at_once_one_per_key_and_a_finished_one_frees_
     finally:
         for gate in gates.values():
             gate.set()
-    deadline = time.monotonic() + 5
-    while cache.get(keys["a"], loads["a"]).result != "hit":
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    while cache.get(keys["b"], loads["b"]).result != "hit":
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    hit_again(cache, keys["a"], loads["a"])
+    hit_again(cache, keys["b"], loads["b"])
 
     assert cache.get(keys["c"], loads["c"]).result == "stale"
     assert loads["c"].started.wait(5), "the slots of finished refreshes were not given back"
@@ -282,7 +284,7 @@ def test_a_fresh_entry_another_process_stored_is_then_served_from_memory_until_i
     client.delete(KEY)
     again = reader.get(KEY, Loader(b"x"))
     assert (again.body, again.result) == (b"stored elsewhere", "hit")
-    time.sleep(1.05)
+    time.sleep(1.05)  # past the 1 s TTL
     gone = reader.get(KEY, Loader(b"loaded here"))
     assert (gone.body, gone.result) == (b"loaded here", "miss")
 
@@ -309,17 +311,17 @@ def test_a_waiter_sleeps_on_the_channel_when_its_bound_is_under_a_second(redis_u
     client = redis.Redis.from_url(redis_url)
     holder = make_cache(redis_url, flight_timeout_s=1)
     waiter = make_cache(redis_url, flight_timeout_s=1)
-    gate = threading.Event()
-    slow = Loader(b"body", gate=gate)
-    thread = threading.Thread(target=holder.get, args=(KEY, slow))
-    thread.start()
-    try:
-        assert slow.started.wait(5)
+    slow = Loader(b"body", gate=threading.Event())
+    with loading(holder, slow):
         client.config_resetstat()
-        threading.Timer(0.5, gate.set).start()
-        assert waiter.get(KEY, Loader(b"never")).body == b"body"
-    finally:
-        gate.set()
-        thread.join()
+
+        def store_later() -> None:
+            time.sleep(0.5)  # half its bound asleep on the channel: a poller would look again
+            slow.gate.set()
+
+        lookup = once_subscribed(
+            client, KEY, lambda: waiter.get(KEY, Loader(b"never")), store_later
+        )
+        assert lookup.body == b"body"
     # One look at the lock, then asleep until the holder's message: not a polling loop.
     assert client.info("commandstats")["cmdstat_pttl"]["calls"] <= 2

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -14,8 +13,9 @@ import pytest
 import redis
 
 from tests.support.gunicorn import GunicornServer
-from tests.support.predictions import while_predictions_locked
+from tests.support.predictions import key_of, subscribers, while_predictions_locked
 from tests.support.prometheus import sample_value
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -63,10 +63,11 @@ def test_each_worker_has_its_own_pool_named_goalgpt_web(server, api_database_url
             return conn.execute(query).fetchone()[0]
 
     # Pools open in the background and the gauges are sampled every second: let them settle.
-    deadline = time.monotonic() + 5
-    while (seen := web_connections()) != sample_value(scrape(server), "goalgpt_db_pool_size"):
-        assert time.monotonic() < deadline, "pool gauges never matched pg_stat_activity"
-        time.sleep(0.2)
+    def settled() -> int:
+        seen = web_connections()
+        return seen if seen == sample_value(scrape(server), "goalgpt_db_pool_size") else 0
+
+    seen = wait_for(settled, 5, "the pool gauges to match pg_stat_activity", every=0.2)
     assert seen >= WORKERS  # each worker's pool keeps connections open
 
 
@@ -78,13 +79,16 @@ def test_probes_answer(server):
 
 
 def test_100_concurrent_requests_over_4_workers_query_postgres_once(
-    server, fresh_redis, api_database_url, count_queries
+    server, fresh_redis, redis_server, api_database_url, count_queries
 ):
+    query = "limit=30&status=won"
+    cache = redis.Redis.from_url(redis_server.url)
     before = scrape(server)
     responses = while_predictions_locked(
         api_database_url,
-        lambda: get_many(server, "/api/predictions/matched?limit=30&status=won", 100),
-        1.5,
+        lambda: get_many(server, f"/api/predictions/matched?{query}", 100),
+        lambda: subscribers(cache, key_of(query)) >= 1,
+        "another process to wait on the holder",
     )
     after = scrape(server)
 
@@ -117,8 +121,9 @@ def test_metrics_count_every_worker(server):
 def test_a_dead_workers_pool_gauges_leave_the_sum(server):
     victim = min(server.worker_pids())
     os.kill(victim, signal.SIGKILL)
-    deadline = time.monotonic() + 20
-    while victim in server.worker_pids() or len(server.worker_pids()) < WORKERS:
-        assert time.monotonic() < deadline, "gunicorn did not replace the killed worker"
-        time.sleep(0.1)
+    wait_for(
+        lambda: victim not in (pids := server.worker_pids()) and len(pids) >= WORKERS,
+        20,
+        "gunicorn to replace the killed worker",
+    )
     assert sample_value(scrape(server), "goalgpt_db_pool_max") == WORKERS * POOL_MAX

@@ -19,8 +19,6 @@ import psycopg
 import pytest
 import redis
 
-from app.cache import cache_key
-from app.web.params import parse_matched
 from tests.support.gunicorn import GunicornServer
 from tests.support.observers import (
     Requests,
@@ -28,6 +26,7 @@ from tests.support.observers import (
     process_of_backend,
     tagged_backends,
 )
+from tests.support.predictions import key_of, one_waiting_query, subscribers
 from tests.support.prometheus import sample_value
 from tests.support.waiting import wait_for
 
@@ -40,10 +39,6 @@ N = 40
 # Every connection gets a thread even if one worker takes them all: a request
 # queued behind busy threads would reach the cache only after the holder is done.
 THREADS = N + 8
-
-
-def key_of(query: str) -> str:
-    return cache_key(parse_matched(pair.split("=") for pair in query.split("&")).key_params())
 
 
 @pytest.fixture(scope="module")
@@ -97,20 +92,6 @@ def cache_lookups(server: GunicornServer, result: str) -> Callable[[], float]:
 
     start = count()
     return lambda: count() - start
-
-
-def subscribers(client: redis.Redis, key: str) -> int:
-    channel = f"{key}:done"
-    return dict(client.pubsub_numsub(channel))[channel.encode()]
-
-
-def one_waiting_query(database_url: str) -> dict:
-    [backend] = wait_for(
-        lambda: [b for b in tagged_backends(database_url) if b["wait"] == "Lock"],
-        20,
-        "the query to wait on the table lock",
-    )
-    return backend
 
 
 def test_the_shared_query_failing_gives_every_waiter_503_after_one_attempt_and_caches_nothing(

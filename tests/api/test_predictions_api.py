@@ -10,11 +10,19 @@ import psycopg
 import pytest
 import redis
 
+from app.config import Settings
 from app.infra import job_stats as stats
-from tests.support.predictions import settings_for, while_predictions_locked
+from tests.support.predictions import (
+    app_waiters,
+    one_waiting_query,
+    settings_for,
+    while_predictions_locked,
+)
 from tests.support.prometheus import sample_value
+from tests.support.waiting import wait_for
 
 URL = "/api/predictions/matched"
+TTL_S = 1  # of the apps built to see entries go stale
 
 
 def get_many(app, path: str, n: int):
@@ -32,6 +40,20 @@ def get_many(app, path: str, n: int):
 
 def metrics_text(app) -> str:
     return app.test_client().get("/metrics").get_data(as_text=True)
+
+
+def short_ttl(database_url: str, redis_url: str, stale_s: float) -> Settings:
+    """Entries fresh for TTL_S, then served stale for `stale_s` (0: stale serving off)."""
+    return settings_for(
+        database_url, redis_url, PREDICTIONS_CACHE_TTL_S=TTL_S, PREDICTIONS_CACHE_STALE_S=stale_s
+    )
+
+
+def stale_after_a_load(app, query: str):
+    """`app` once the entry for `query` was loaded and its TTL has passed."""
+    assert app.test_client().get(f"{URL}?{query}").headers["X-Cache"] == "MISS"
+    time.sleep(TTL_S + 0.1)  # past the TTL: the entry is stale now
+    return app
 
 
 def test_returns_predictions_joined_with_their_match_newest_first(api_app, api_database_url):
@@ -135,7 +157,10 @@ def test_20_concurrent_requests_for_a_cold_key_in_one_process_query_once(
 ):
     before = metrics_text(api_app)
     responses = while_predictions_locked(
-        api_database_url, lambda: get_many(api_app, f"{URL}?limit=20&status=lost", 20), 0.5
+        api_database_url,
+        lambda: get_many(api_app, f"{URL}?limit=20&status=lost", 20),
+        lambda: app_waiters(api_app, "limit=20&status=lost") == 19,
+        "19 requests to wait on the one loading",
     )
     assert {r.status_code for r in responses} == {200}
     assert {r.headers["X-Cache"] for r in responses} == {"MISS"}
@@ -187,35 +212,29 @@ def test_a_query_slower_than_the_singleflight_timeout_gets_503_and_is_not_cached
 def test_stale_entry_is_served_at_once_while_exactly_one_refresh_runs(
     make_app, api_database_url, redis_url, count_queries
 ):
-    app = make_app(
-        settings_for(
-            api_database_url, redis_url, PREDICTIONS_CACHE_TTL_S=1, PREDICTIONS_CACHE_STALE_S=30
-        )
-    )
-    client = app.test_client()
-    assert client.get(f"{URL}?limit=8").headers["X-Cache"] == "MISS"
-    time.sleep(1.1)
-    responses = get_many(app, f"{URL}?limit=8", 20)
+    app = stale_after_a_load(make_app(short_ttl(api_database_url, redis_url, 30)), "limit=8")
+    with psycopg.connect(api_database_url) as blocker:
+        blocker.execute("LOCK TABLE predictions IN ACCESS EXCLUSIVE MODE")
+        # The refresh waits on the lock until every answer is back: none waited for it.
+        responses = get_many(app, f"{URL}?limit=8", 20)
+        one_waiting_query(api_database_url)
+        blocker.rollback()
     assert {r.headers["X-Cache"] for r in responses} == {"STALE"}
-    deadline = time.monotonic() + 5
-    while client.get(f"{URL}?limit=8").headers["X-Cache"] != "HIT":
-        assert time.monotonic() < deadline, "the refresh never stored a fresh entry"
-        time.sleep(0.05)
+    client = app.test_client()
+    wait_for(
+        lambda: client.get(f"{URL}?limit=8").headers["X-Cache"] == "HIT",
+        5,
+        "the refresh to store a fresh entry",
+        every=0.05,
+    )
     assert count_queries() == 2  # the first load and exactly one refresh
 
 
 def test_stale_window_of_zero_turns_stale_serving_off(
     make_app, api_database_url, redis_url, count_queries
 ):
-    app = make_app(
-        settings_for(
-            api_database_url, redis_url, PREDICTIONS_CACHE_TTL_S=1, PREDICTIONS_CACHE_STALE_S=0
-        )
-    )
-    client = app.test_client()
-    client.get(f"{URL}?limit=9")
-    time.sleep(1.1)
-    assert client.get(f"{URL}?limit=9").headers["X-Cache"] == "MISS"
+    app = stale_after_a_load(make_app(short_ttl(api_database_url, redis_url, 0)), "limit=9")
+    assert app.test_client().get(f"{URL}?limit=9").headers["X-Cache"] == "MISS"
     assert count_queries() == 2
 
 
@@ -227,7 +246,10 @@ def test_redis_down_serves_from_postgres_ready_but_degraded_then_the_cache_is_us
     redis_server.stop()
     try:
         responses = while_predictions_locked(
-            api_database_url, lambda: get_many(api_app, path, 20), 0.5
+            api_database_url,
+            lambda: get_many(api_app, path, 20),
+            lambda: app_waiters(api_app, "limit=11") == 19,
+            "19 requests to wait on the one loading",
         )
         assert {r.status_code for r in responses} == {200}
         assert {r.headers["X-Cache"] for r in responses} == {"MISS"}

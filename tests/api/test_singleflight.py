@@ -17,6 +17,7 @@ import redis
 from app.cache import Group, HolderFailed, SharedCache
 from app.cache.local import LocalEntries
 from app.infra.lock import RedisLock
+from tests.support.predictions import group_waiters, once_subscribed, subscribers
 from tests.support.waiting import wait_for
 
 KEY = "goalgpt:v1:predictions:matched:test"
@@ -71,16 +72,25 @@ def make_cache(redis_url: str, **kwargs) -> SharedCache:
     return SharedCache(redis.Redis.from_url(redis_url), **options)
 
 
+def while_waited_on(group: Group, n: int, outcome: Callable[[], int]) -> Callable[[], int]:
+    """A call for "k" that returns `outcome()` once `n` other callers wait for it."""
+
+    def call() -> int:
+        wait_for(lambda: group_waiters(group, "k") == n, 10, f"{n} callers to wait", every=0.01)
+        return outcome()
+
+    return call
+
+
 def test_group_runs_once_for_concurrent_callers_and_shares_the_value():
     group: Group[int] = Group()
     calls = []
 
-    def slow():
+    def answer() -> int:
         calls.append(1)
-        time.sleep(0.2)
         return 42
 
-    results = concurrently(20, lambda _: group.do("k", slow))
+    results = concurrently(20, lambda _: group.do("k", while_waited_on(group, 19, answer)))
     assert len(calls) == 1
     assert sorted(results) == [(42, False)] + [(42, True)] * 19
 
@@ -88,11 +98,10 @@ def test_group_runs_once_for_concurrent_callers_and_shares_the_value():
 def test_group_gives_the_error_to_every_waiter_and_forgets_it():
     group: Group[int] = Group()
 
-    def failing():
-        time.sleep(0.2)
+    def failing() -> int:
         raise RuntimeError("database said no")
 
-    results = concurrently(10, lambda _: group.do("k", failing))
+    results = concurrently(10, lambda _: group.do("k", while_waited_on(group, 9, failing)))
     assert all(isinstance(r, RuntimeError) for r in results)
     assert group.do("k", lambda: 7) == (7, False)
 
@@ -109,16 +118,38 @@ def test_lock_is_exclusive_until_released(redis_url):
 def test_lock_expires_and_an_old_holder_cannot_release_the_new_one(redis_url):
     client = redis.Redis.from_url(redis_url)
     old = RedisLock.try_acquire(client, "lock:b", ttl_s=0.1)
-    time.sleep(0.2)  # the old holder "died"; Redis freed the lock
+    # The old holder "died": Redis frees the lock when its TTL has passed.
+    wait_for(lambda: not client.exists("lock:b"), 5, "the lock to expire", every=0.02)
     new = RedisLock.try_acquire(client, "lock:b", ttl_s=5)
     assert new is not None
     assert old.release() is False
     assert client.get("lock:b") == new.token.encode()
 
 
+def opens_when(ready: Callable[[], object], what: str) -> threading.Event:
+    """A gate that a thread of its own opens once `ready()` holds (or after 10 s)."""
+    gate = threading.Event()
+
+    def open_when_ready() -> None:
+        try:
+            wait_for(ready, 10, what, every=0.01)
+        finally:
+            gate.set()  # too early on a timeout: the test then fails on what it checks
+
+    threading.Thread(target=open_when_ready, daemon=True).start()
+    return gate
+
+
 def test_processes_share_one_load_and_waiters_get_the_stored_body(redis_url):
-    loader = Loader(b'{"n":1}', delay_s=0.3)
+    client = redis.Redis.from_url(redis_url)
     caches = [make_cache(redis_url) for _ in range(4)]
+
+    def everyone_waits() -> bool:
+        # Ten callers a process: nine wait in it, and three other processes on the holder.
+        in_process = sum(group_waiters(cache._group, KEY) for cache in caches)
+        return in_process == 36 and subscribers(client, KEY) == 3
+
+    loader = Loader(b'{"n":1}', gate=opens_when(everyone_waits, "the 39 others to wait"))
     results = concurrently(40, lambda i: caches[i % 4].get(KEY, loader))
     assert loader.calls == 1
     assert {r.body for r in results} == {b'{"n":1}'}
@@ -143,27 +174,19 @@ def test_waiter_takes_over_when_the_holder_died(redis_url):
     assert time.monotonic() - started < 5  # liveness: no wait for the whole timeout
 
 
-def subscribed(client: redis.Redis, key: str) -> Callable[[], bool]:
-    """True once a waiter listens for the holder's news about `key`."""
-    return lambda: dict(client.pubsub_numsub(f"{key}:done")).get(f"{key}:done".encode()) == 1
-
-
 def test_waiters_fail_with_the_holder_and_nothing_is_stored(redis_url):
     client = redis.Redis.from_url(redis_url)
     fail_now = threading.Event()
     failing = Loader(error=RuntimeError("boom"), gate=fail_now)
     holder, waiter = make_cache(redis_url), make_cache(redis_url)
     never = Loader()
-    with ThreadPoolExecutor(2) as pool:
+    with ThreadPoolExecutor(1) as pool:
         first = pool.submit(holder.get, KEY, failing)
         assert failing.started.wait(5), "the holder never started loading"
-        second = pool.submit(waiter.get, KEY, never)
-        wait_for(subscribed(client, KEY), 5, "the waiter to subscribe")
-        fail_now.set()
+        with pytest.raises(HolderFailed):
+            once_subscribed(client, KEY, lambda: waiter.get(KEY, never), fail_now.set)
         with pytest.raises(RuntimeError):
             first.result()
-        with pytest.raises(HolderFailed):
-            second.result()
     assert never.calls == 0
     assert redis.Redis.from_url(redis_url).exists(KEY) == 0
 
@@ -185,7 +208,8 @@ def test_entry_lives_in_redis_for_ttl_plus_stale_window(redis_url):
 
 
 def test_without_singleflight_every_caller_loads(redis_url):
-    loader = Loader(delay_s=0.2)
+    loader = Loader()
+    loader.gate = opens_when(lambda: loader.calls == 10, "every caller to load")
     cache = make_cache(redis_url, singleflight=False)
     started = time.monotonic()
     lookups = concurrently(10, lambda _: cache.get(KEY, loader))
@@ -201,14 +225,12 @@ def test_waiters_are_woken_by_the_store_not_by_polling(redis_url):
     store_now = threading.Event()
     loader = Loader(b"body", delay_s=1.5, gate=store_now)
     holder, waiter = make_cache(redis_url), make_cache(redis_url)
-    with ThreadPoolExecutor(2) as pool:
+    with ThreadPoolExecutor(1) as pool:
         first = pool.submit(holder.get, KEY, loader)
         assert loader.started.wait(5), "the holder never started loading"
         client.config_resetstat()
-        second = pool.submit(waiter.get, KEY, loader)
-        wait_for(subscribed(client, KEY), 5, "the waiter to subscribe")
-        store_now.set()
-        assert first.result().body == second.result().body == b"body"
+        second = once_subscribed(client, KEY, lambda: waiter.get(KEY, loader), store_now.set)
+        assert first.result().body == second.body == b"body"
     # Waiter: a look before, one after subscribing, at most two when woken; the
     # holder's Lua release reads once. Polling every 500 ms would add 3 or more.
     reads = client.info("commandstats")["cmdstat_get"]["calls"]
@@ -236,5 +258,5 @@ def test_a_hit_from_the_local_copy_skips_redis_until_the_entry_expires(redis_url
     client.config_resetstat()
     assert cache.get(KEY, loader).result == "hit"
     assert "cmdstat_get" not in client.info("commandstats")
-    time.sleep(1.1)
+    time.sleep(1.1)  # past the 1 s TTL
     assert cache.get(KEY, loader).result == "stale"  # expired here too: back to Redis

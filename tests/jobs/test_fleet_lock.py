@@ -28,9 +28,12 @@ from app.jobs import runner
 from app.jobs.orchestrator import UpdateResult
 from app.jobs.runner import Budget, FleetLock, run_job, summarize
 from tests.support.servers import RedisServer, free_port
+from tests.support.waiting import wait_for
 
 JOB = "edge_job"
 LOCK = keys.JOB_LOCK.format(JOB)
+LEASE_S = 1  # short, so that outliving three leases takes three seconds
+BODY_S = 0.2  # how long `_slow` job bodies run: a duration to record
 
 
 @pytest.fixture
@@ -74,13 +77,13 @@ def _runs_for(client: redis.Redis) -> dict[str, float]:
 
 
 def test_a_held_lease_is_renewed_past_its_length_and_freed_on_release(client):
-    lock = FleetLock(client, JOB, lease_s=1)
+    lock = FleetLock(client, JOB, lease_s=LEASE_S)
     assert lock.acquire()
     held_since = time.monotonic()
     try:
-        while time.monotonic() - held_since < 3:
+        while time.monotonic() - held_since < 3 * LEASE_S:  # watched for three leases
             ttl_ms = client.pttl(LOCK)
-            assert 0 < ttl_ms <= 1000, "the lease lapsed while its holder was alive"
+            assert 0 < ttl_ms <= LEASE_S * 1000, "the lease lapsed while its holder was alive"
             time.sleep(0.05)
         assert not lock.lost.is_set()
     finally:
@@ -203,7 +206,7 @@ def test_a_run_hands_its_body_the_context_holding_a_lease_of_job_lock_lease_s(cl
 
 def _slow(outcome: BaseException | None = None):
     def body(ctx, budget):
-        time.sleep(0.2)
+        time.sleep(BODY_S)
         if outcome is not None:
             raise outcome
         return summarize([UpdateResult("updated")])
@@ -228,7 +231,7 @@ def test_a_run_records_how_long_its_body_took(client, settings, outcome, raised)
             run_job(JOB, settings, 60_000, _slow(outcome))
 
     counts = stats.read(client)[JOB]
-    assert 0.2 <= counts["duration_sum"] < 0.5
+    assert BODY_S <= counts["duration_sum"] < 0.5
     assert _runs_for(client) == {"0.1": 0, "0.5": 1, "1": 1}
 
 
@@ -258,7 +261,7 @@ def test_a_finished_run_logs_its_summary_and_duration(client, settings, caplog):
     (message,) = _runner_log(caplog)
     summary = {"updated": 1, "skipped": 0, "rejected": 0, "failed": 0}
     assert message.startswith(f"{JOB}: {summary} in 0.")
-    assert 0.2 <= float(message.rpartition(" in ")[2].rstrip("s")) < 0.5
+    assert BODY_S <= float(message.rpartition(" in ")[2].rstrip("s")) < 0.5
 
 
 def _unreachable_database_job(redis_url: str, retry_max: int) -> object:
@@ -317,11 +320,11 @@ def test_a_lease_taken_away_is_logged_as_an_error_and_left_to_its_new_holder(cli
 
 
 def test_redis_gone_while_a_lease_is_held_is_logged_and_release_does_not_raise(own_redis, caplog):
-    lock = FleetLock(redis.Redis.from_url(own_redis.url), JOB, lease_s=1)
+    lock = FleetLock(redis.Redis.from_url(own_redis.url), JOB, lease_s=LEASE_S)
     assert lock.acquire()
     own_redis.stop()
     with caplog.at_level(logging.WARNING, logger=runner.__name__):
-        time.sleep(0.5)  # one renewal (every third of the lease) fails
+        wait_for(lambda: _runner_log(caplog), 5, "a renewal to fail", every=0.05)
         lock.release()
 
     assert not lock.lost.is_set(), "a Redis error is not a lost lease"
@@ -335,16 +338,13 @@ def test_a_renewal_that_failed_once_does_not_end_the_renewing(redis_url, caplog)
     """Redis unanswering for a moment (CLIENT PAUSE beyond the client's timeout): the
     renewal after it still runs, so the lease outlives three of its lengths."""
     admin = redis.Redis.from_url(redis_url)
-    lock = FleetLock(redis.Redis.from_url(redis_url, socket_timeout=0.1), JOB, lease_s=1)
+    lock = FleetLock(redis.Redis.from_url(redis_url, socket_timeout=0.1), JOB, lease_s=LEASE_S)
     assert lock.acquire()
     try:
         with caplog.at_level(logging.WARNING, logger=runner.__name__):
             admin.client_pause(700)
-            deadline = time.monotonic() + 5
-            while not _runner_log(caplog) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            assert _runner_log(caplog), "no renewal met the pause"
-            time.sleep(3)  # three leases: gone unless renewed after the pause
+            wait_for(lambda: _runner_log(caplog), 5, "a renewal to meet the pause", every=0.05)
+            time.sleep(3 * LEASE_S)  # three leases: gone unless renewed after the pause
         assert admin.exists(LOCK) == 1
         assert not lock.lost.is_set()
     finally:

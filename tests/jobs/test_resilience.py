@@ -7,10 +7,14 @@ on the sixth when the failure strikes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 import psycopg
 import pytest
 import redis
 from rq import Queue
+from rq.job import Job
 
 from app import config, migrations
 from app.infra import job_stats as stats
@@ -19,7 +23,7 @@ from app.jobs import match_minute
 from app.jobs.queues import enqueue_job
 from tests.jobs.matches import add_match, match_rows
 from tests.support.pg_outage import restart, stop_keeping_data
-from tests.support.rq_worker import worker_argv
+from tests.support.rq_worker import RQProcess, worker_argv
 from tests.support.servers import free_port
 from tests.support.waiting import wait_for
 
@@ -44,6 +48,31 @@ def _hold_row(database_url: str, match_id: str) -> psycopg.Connection:
     return holder
 
 
+class HalfTick(NamedTuple):
+    connection: redis.Redis
+    holder: psycopg.Connection  # holds the row HELD until the test lets it go
+    job: Job
+    worker: RQProcess
+
+
+def _tick_stopped_at_the_held_row(
+    rq: Callable[..., RQProcess],
+    database_url: str,
+    redis_url: str,
+    env: dict,
+    before: dict[str, tuple],
+    **worker: object,
+) -> HalfTick:
+    """A tick run by a new worker (`worker`: worker_argv's options) that has committed
+    five updates and waits on the row HELD."""
+    connection = redis.Redis.from_url(redis_url)
+    holder = _hold_row(database_url, HELD)
+    job = enqueue_job(connection, match_minute.JOB, config.load(env))
+    running = rq(worker_argv(redis_url, [QUEUE_LIVE], **worker), env)
+    wait_for(lambda: len(_updated(database_url, before)) == 5, 30, "five updates")
+    return HalfTick(connection, holder, job, running)
+
+
 def _updated(database_url: str, before: dict[str, tuple]) -> list[str]:
     """Matches the tick has written; asserts each one is whole (minute and timestamp)."""
     done = []
@@ -66,12 +95,10 @@ def test_a_worker_killed_with_sigkill_mid_tick_half_updates_nothing_and_the_job_
         JOB_LOCK_LEASE_S=2,
         WORKER_HEARTBEAT_GRACE_S=2,
     )
-    connection = redis.Redis.from_url(redis_url)
+    connection, holder, job, doomed = _tick_stopped_at_the_held_row(
+        rq, db, redis_url, env, before, extra=["--job-monitoring-interval", "1"]
+    )
     queue = Queue(QUEUE_LIVE, connection=connection)
-    holder = _hold_row(db, HELD)
-    job = enqueue_job(connection, match_minute.JOB, config.load(env))
-    doomed = rq(worker_argv(redis_url, [QUEUE_LIVE], extra=["--job-monitoring-interval", "1"]), env)
-    wait_for(lambda: len(_updated(db, before)) == 5, 30, "five updates before the held row")
     wait_for(doomed.children, 5, "the work horse")
 
     doomed.kill_hard()
@@ -115,11 +142,9 @@ def test_postgres_down_mid_tick_fails_the_run_and_rq_retries_it_once_postgres_is
         JOB_RETRY_MAX=5,
         JOB_RETRY_INTERVAL_S=1,
     )
-    connection = redis.Redis.from_url(redis_url)
-    holder = _hold_row(database_url, HELD)
-    job = enqueue_job(connection, match_minute.JOB, config.load(env))
-    worker = rq(worker_argv(redis_url, [QUEUE_LIVE], scheduler=True), env)
-    wait_for(lambda: len(_updated(database_url, before)) == 5, 30, "five updates")
+    connection, holder, job, worker = _tick_stopped_at_the_held_row(
+        rq, database_url, redis_url, env, before, scheduler=True
+    )
 
     command = stop_keeping_data(server)
     holder.close()

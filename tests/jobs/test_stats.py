@@ -27,20 +27,12 @@ def _samples(client: redis.Redis) -> dict[tuple, float]:
 def test_runs_from_several_workers_add_up_in_the_exported_metrics(redis_url):
     # Two clients stand for two worker hosts writing to the same Redis.
     host_a, host_b = redis.Redis.from_url(redis_url), redis.Redis.from_url(redis_url)
-    stats.record_run(
-        host_a,
-        "match_minute",
-        "succeeded",
-        duration_s=0.3,
-        matches={"updated": 50, "skipped": 2, "rejected": 1, "failed": 0},
-    )
-    stats.record_run(
-        host_b,
-        "match_minute",
-        "succeeded",
-        duration_s=7.0,
-        matches={"updated": 10, "skipped": 0, "rejected": 0, "failed": 1},
-    )
+    succeeded = [
+        (host_a, 0.3, {"updated": 50, "skipped": 2, "rejected": 1, "failed": 0}),
+        (host_b, 7.0, {"updated": 10, "skipped": 0, "rejected": 0, "failed": 1}),
+    ]
+    for host, duration_s, matches in succeeded:
+        stats.record_run(host, "match_minute", "succeeded", duration_s=duration_s, matches=matches)
     stats.record_run(host_b, "match_minute", "skipped")
     stats.record_run(host_a, "watchdog", "failed", duration_s=1.5)
 

@@ -13,6 +13,7 @@ import psycopg
 
 from app.migrations.guard import APPLICATION_NAME
 from tests.support.paths import REPO
+from tests.support.waiting import wait_for
 
 HALF_STATS = {
     "statistics_second_half",
@@ -50,15 +51,15 @@ def start_cli(*args: str, dsn: str, **settings: str) -> subprocess.Popen:
     )
 
 
-def wait_until(condition: Callable[[], object], what: str, timeout_s: float = 60.0):
-    """Poll until `condition()` is truthy and return it; fail the test after timeout_s."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+def rerun_after_an_interrupted_build(dsn: str) -> str:
+    """Verify names the invalid index, then apply rebuilds it; apply's stderr."""
+    check = run_cli("verify", dsn=dsn)
+    assert check.returncode == 1
+    assert "INVALID (an interrupted build): run apply again" in check.stdout
+    rerun = run_cli("apply", dsn=dsn)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "is INVALID (an interrupted build): dropping and rebuilding it" in rerun.stderr
+    return rerun.stderr
 
 
 def scalar(dsn: str, sql: str, params: tuple = ()):
@@ -150,15 +151,24 @@ class OpenTransaction:
 
 
 class ClosesAfter(threading.Thread):
-    """Closes an OpenTransaction after `seconds`, from another thread."""
+    """Closes an OpenTransaction from another thread, `seconds` after `met()` first holds
+    (a migration reached it): how long it is held is what the test is about."""
 
-    def __init__(self, transaction: OpenTransaction, seconds: float):
+    def __init__(self, transaction: OpenTransaction, met: Callable[[], object], seconds: float):
         super().__init__(daemon=True)
-        self.transaction, self.seconds = transaction, seconds
+        self.transaction, self.met, self.seconds = transaction, met, seconds
 
     def run(self) -> None:
-        time.sleep(self.seconds)
-        self.transaction.close()
+        try:
+            wait_for(self.met, 60, "the migration to reach the open transaction")
+            time.sleep(self.seconds)
+        finally:
+            self.transaction.close()
+
+
+def alter_started(dsn: str) -> bool:
+    """Whether a migration run's session has sent its ALTER TABLE (waiting, or refused)."""
+    return any(query.startswith("ALTER TABLE") for _, _, query in migration_sessions(dsn))
 
 
 # Built server-side: 1M rows take seconds instead of minutes of round trips.

@@ -2,6 +2,9 @@
 
 import json
 import signal
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 
@@ -10,15 +13,17 @@ from app.migrations import half_stats
 from tests.migrations.helpers import (
     HALF_STATS,
     OpenTransaction,
+    alter_started,
     column_names,
     create_index_progress,
     migration_sessions,
+    rerun_after_an_interrupted_build,
     run_cli,
     scalar,
     start_cli,
-    wait_until,
     yoyo_lock_rows,
 )
+from tests.support.waiting import wait_for
 
 FAST_GIVE_UP = {"MIGRATION_LOCK_TIMEOUT_MS": "100", "MIGRATION_LOCK_RETRIES": "2"}
 
@@ -33,8 +38,11 @@ def _waiting_for_old_snapshots(url: str) -> bool:
     return progress is not None and progress[1] == "waiting for old snapshots"
 
 
-def _alter_waiting(url: str) -> bool:
-    return any(query.startswith("ALTER TABLE") for _, _, query in migration_sessions(url))
+def kill(runner: subprocess.Popen, url: str) -> None:
+    """SIGKILL a run; the server notices the vanished client and ends its backends."""
+    runner.kill()
+    runner.wait()
+    wait_for(lambda: not migration_sessions(url), 60, "the killed run's backends to end")
 
 
 def test_a_reader_holding_the_table_past_every_retry_makes_apply_give_up_whole(baseline_url):
@@ -68,7 +76,7 @@ def test_a_second_runner_refuses_while_the_first_builds_and_changes_nothing(base
     )
     first = start_cli("apply", dsn=baseline_url)
     try:
-        wait_until(lambda: _waiting_for_old_snapshots(baseline_url), "the first run's build")
+        wait_for(lambda: _waiting_for_old_snapshots(baseline_url), 60, "the first run's build")
 
         second = run_cli("apply", dsn=baseline_url)
 
@@ -103,11 +111,8 @@ def test_a_run_killed_while_its_alter_waits_leaves_nothing_and_the_next_run_comp
 ):
     with OpenTransaction(baseline_url, "SELECT count(*) FROM ts_matches"):
         runner = start_cli("apply", dsn=baseline_url, MIGRATION_LOCK_TIMEOUT_MS="60000")
-        wait_until(lambda: _alter_waiting(baseline_url), "the ALTER to wait for its lock")
-        runner.kill()
-        runner.wait()
-        # The server notices the vanished client and ends the waiting ALTER by itself.
-        wait_until(lambda: not migration_sessions(baseline_url), "the killed run's backends to end")
+        wait_for(lambda: alter_started(baseline_url), 60, "the ALTER to wait for its lock")
+        kill(runner, baseline_url)
 
     assert HALF_STATS.isdisjoint(column_names(baseline_url))
     assert yoyo_lock_rows(baseline_url) == 1
@@ -117,36 +122,30 @@ def test_a_run_killed_while_its_alter_waits_leaves_nothing_and_the_next_run_comp
     assert run_cli("verify", dsn=baseline_url).returncode == 0
 
 
+@contextmanager
+def apply_during_the_build(url: str) -> Iterator[subprocess.Popen]:
+    """`apply` of 0003 under way: its CREATE INDEX CONCURRENTLY waits for a reader's
+    snapshot, which is held until the block ends."""
+    migrations.apply(url, target="0002_half_stats_columns")
+    with OpenTransaction(url, "SELECT count(*) FROM predictions", isolation="REPEATABLE READ"):
+        runner = start_cli("apply", dsn=url)
+        wait_for(lambda: _waiting_for_old_snapshots(url), 60, "the build to be under way")
+        yield runner
+
+
 def test_a_run_killed_during_create_index_concurrently_is_finished_by_the_next_run(baseline_url):
-    migrations.apply(baseline_url, target="0002_half_stats_columns")
-    with OpenTransaction(
-        baseline_url, "SELECT count(*) FROM predictions", isolation="REPEATABLE READ"
-    ):
-        runner = start_cli("apply", dsn=baseline_url)
-        wait_until(lambda: _waiting_for_old_snapshots(baseline_url), "the build to be under way")
-        runner.kill()
-        runner.wait()
-        wait_until(lambda: not migration_sessions(baseline_url), "the killed run's backends to end")
+    with apply_during_the_build(baseline_url) as runner:
+        kill(runner, baseline_url)
 
     assert _index_state(baseline_url) == "invalid"
-    check = run_cli("verify", dsn=baseline_url)
-    assert check.returncode == 1
-    assert "INVALID (an interrupted build): run apply again" in check.stdout
-    result = run_cli("apply", dsn=baseline_url)
-    assert result.returncode == 0, result.stderr
-    assert "cleared a stale yoyo_lock row" in result.stderr
-    assert "is INVALID (an interrupted build): dropping and rebuilding it" in result.stderr
+    rerun = rerun_after_an_interrupted_build(baseline_url)
+    assert "cleared a stale yoyo_lock row" in rerun
     assert _index_state(baseline_url) == "valid"
     assert run_cli("verify", dsn=baseline_url).returncode == 0
 
 
 def test_ctrl_c_during_the_build_is_one_line_and_the_next_run_finishes(baseline_url):
-    migrations.apply(baseline_url, target="0002_half_stats_columns")
-    with OpenTransaction(
-        baseline_url, "SELECT count(*) FROM predictions", isolation="REPEATABLE READ"
-    ):
-        runner = start_cli("apply", dsn=baseline_url)
-        wait_until(lambda: _waiting_for_old_snapshots(baseline_url), "the build to be under way")
+    with apply_during_the_build(baseline_url) as runner:
         runner.send_signal(signal.SIGINT)
         _, err = runner.communicate(timeout=60)
 

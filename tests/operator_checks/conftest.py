@@ -6,13 +6,14 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 
 import psycopg
 import pytest
 
 from app.migrations import apply
 from tests.operator_checks.metrics_server import ScriptedMetricsServer, Step
-from tests.operator_checks.pgsessions import Sessions
+from tests.operator_checks.pgsessions import Sessions, with_monitor_role
 from tests.support.checks import MONITOR_PASSWORD, NOGRANT_PASSWORD, Probe
 from tests.support.databases import create_database, drop_database
 from tests.support.gunicorn import GunicornServer
@@ -51,10 +52,15 @@ def monitor_url(capacity_pg) -> str:
 
 
 @pytest.fixture
-def sessions(capacity_pg) -> Iterator[Sessions]:
-    opened = Sessions(capacity_pg.url())
-    yield opened
-    opened.close()
+def sessions_on() -> Iterator[Callable[[PostgresServer], Sessions]]:
+    """Sessions on a server of the test's choice, all terminated after the test."""
+    with ExitStack() as opened:
+        yield lambda server: opened.enter_context(Sessions(server.url()))
+
+
+@pytest.fixture
+def sessions(capacity_pg, sessions_on) -> Sessions:
+    return sessions_on(capacity_pg)
 
 
 @pytest.fixture
@@ -94,10 +100,7 @@ def metrics_server() -> Iterator[Callable[..., ScriptedMetricsServer]]:
 @pytest.fixture(scope="session")
 def live_pg(start_postgres) -> PostgresServer:
     """The database server of the live-app tests, with a pg_monitor role (trust auth)."""
-    server = start_postgres(max_connections=100)
-    with psycopg.connect(server.url(), autocommit=True) as conn:
-        conn.execute("CREATE ROLE monitor LOGIN IN ROLE pg_monitor")
-    return server
+    return with_monitor_role(start_postgres(max_connections=100))
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -43,14 +42,6 @@ def monitor_during(action: Callable[[], None], *args: str) -> Probe:
         monitor.kill()
         monitor.wait()
     return Probe(monitor.returncode, first + rest, errors)
-
-
-def wait_until(check: Callable[[], bool], what: str, timeout_s: float = 20) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout_s}s: {what}")
-        time.sleep(0.1)
 
 
 def pool_waiting(metrics_url: str) -> float:

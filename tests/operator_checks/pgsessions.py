@@ -9,16 +9,30 @@ until PostgreSQL no longer lists them, so the next test counts from zero.
 
 from __future__ import annotations
 
-import time
-
 import psycopg
 from psycopg.pq import TransactionStatus
+
+from tests.support.servers import PostgresServer
+from tests.support.waiting import wait_for
+
+
+def with_monitor_role(server: PostgresServer) -> PostgresServer:
+    """`server` with the role the checks log in as: `monitor`, in pg_monitor (trust auth)."""
+    with psycopg.connect(server.url(), autocommit=True) as conn:
+        conn.execute("CREATE ROLE monitor LOGIN IN ROLE pg_monitor")
+    return server
 
 
 class Sessions:
     def __init__(self, url: str) -> None:
         self.url = url
         self.conns: list[psycopg.Connection] = []
+
+    def __enter__(self) -> Sessions:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def open(self, n: int, app: str = "goalgpt-web") -> list[psycopg.Connection]:
         """`n` idle sessions."""
@@ -39,11 +53,11 @@ class Sessions:
     @staticmethod
     def wait_for(via: psycopg.Connection, sql: str, expected: int, timeout_s: float = 20) -> None:
         """Poll on the idle session `via` until `sql` (one count) returns at least `expected`."""
-        deadline = time.monotonic() + timeout_s
-        while (value := via.execute(sql).fetchone()[0]) < expected:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{sql!r} reached {value}, not {expected}")
-            time.sleep(0.05)
+
+        def reached() -> bool:
+            return via.execute(sql).fetchone()[0] >= expected
+
+        wait_for(reached, timeout_s, f"{sql!r} to reach {expected}", every=0.05)
 
     def close(self) -> None:
         """Terminate and close every session, from one of them when one is idle.
@@ -57,9 +71,13 @@ class Sessions:
         others = [pid for pid in pids if pid != admin.info.backend_pid]
         admin.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) pid", [others])
         listed = "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)"
-        deadline = time.monotonic() + 20
-        while admin.execute(listed, [others]).fetchone()[0] and time.monotonic() < deadline:
-            time.sleep(0.05)
-        for conn in [*self.conns, admin]:
-            conn.close()
-        self.conns = []
+
+        def gone() -> bool:
+            return not admin.execute(listed, [others]).fetchone()[0]
+
+        try:
+            wait_for(gone, 20, "the terminated sessions to leave pg_stat_activity", every=0.05)
+        finally:
+            for conn in [*self.conns, admin]:
+                conn.close()
+            self.conns = []

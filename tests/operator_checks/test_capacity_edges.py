@@ -7,12 +7,9 @@ operator would (exit 0 safe), then adds one session and runs it again (exit 1).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import psycopg
 import pytest
 
-from tests.operator_checks.pgsessions import Sessions
+from tests.operator_checks.pgsessions import with_monitor_role
 
 pytestmark = pytest.mark.slow
 
@@ -78,28 +75,19 @@ def test_ten_lock_waits_are_safe_and_the_eleventh_is_not(
 @pytest.fixture(scope="module")
 def thirty_slot_pg(start_postgres):
     """30 usable slots (33 minus 3 reserved): 21 sessions are 70.0 %, 22 are 73.3 %."""
-    server = start_postgres(max_connections=33)
-    with psycopg.connect(server.url(), autocommit=True) as conn:
-        conn.execute("CREATE ROLE monitor LOGIN IN ROLE pg_monitor")
-    return server
-
-
-@pytest.fixture
-def thirty_slot_sessions(thirty_slot_pg) -> Iterator[Sessions]:
-    opened = Sessions(thirty_slot_pg.url())
-    yield opened
-    opened.close()
+    return with_monitor_role(start_postgres(max_connections=33))
 
 
 def test_exactly_70_percent_of_the_usable_slots_is_safe_and_one_more_session_is_not(
-    thirty_slot_pg, thirty_slot_sessions, run_check
+    thirty_slot_pg, sessions_on, run_check
 ):
     dsn = thirty_slot_pg.url(user="monitor")
-    thirty_slot_sessions.open(21)
+    sessions = sessions_on(thirty_slot_pg)
+    sessions.open(21)
 
     # A pool of 5 fits this server's budget of 10 (33 - 23 headroom): only utilisation counts.
     at_limit = probe(run_check, dsn, pool_max=5)
-    thirty_slot_sessions.open(1)
+    sessions.open(1)
     past_it = probe(run_check, dsn, pool_max=5)
 
     assert at_limit.data["usable_connections"] == 30

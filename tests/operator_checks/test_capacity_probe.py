@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import psycopg
 import pytest
 
-from tests.operator_checks.pgsessions import Sessions
+from tests.operator_checks.pgsessions import with_monitor_role
 from tests.support.checks import MONITOR_PASSWORD, NOGRANT_PASSWORD
 from tests.support.servers import free_port
 
@@ -201,21 +198,11 @@ def test_bad_arguments_and_thresholds_are_one_line_errors(monitor_url, run_check
 @pytest.fixture(scope="module")
 def tiny_pg(start_postgres):
     """25 usable slots (28 minus 3 reserved) and a pg_monitor role, trust auth."""
-    server = start_postgres(max_connections=28)
-    with psycopg.connect(server.url(), autocommit=True) as conn:
-        conn.execute("CREATE ROLE monitor LOGIN IN ROLE pg_monitor")
-    return server
+    return with_monitor_role(start_postgres(max_connections=28))
 
 
-@pytest.fixture
-def tiny_sessions(tiny_pg) -> Iterator[Sessions]:
-    opened = Sessions(tiny_pg.url())
-    yield opened
-    opened.close()
-
-
-def test_utilization_of_72_percent_of_usable_slots_is_not_safe(tiny_pg, tiny_sessions, run_check):
-    tiny_sessions.open(18)
+def test_utilization_of_72_percent_of_usable_slots_is_not_safe(tiny_pg, sessions_on, run_check):
+    sessions_on(tiny_pg).open(18)
 
     probe = run_check("checks.capacity", "--dsn", tiny_pg.url(user="monitor"), "--json")
 
@@ -235,9 +222,9 @@ def test_utilization_of_72_percent_of_usable_slots_is_not_safe(tiny_pg, tiny_ses
     ],
 )
 def test_refusal_for_lack_of_slots_is_a_finding_not_safe(
-    tiny_pg, tiny_sessions, run_check, held, user, server_says
+    tiny_pg, sessions_on, run_check, held, user, server_says
 ):
-    tiny_sessions.open(held)
+    sessions_on(tiny_pg).open(held)
 
     text = run_check("checks.capacity", "--dsn", tiny_pg.url(user=user))
     probe = run_check("checks.capacity", "--dsn", tiny_pg.url(user=user), "--json")

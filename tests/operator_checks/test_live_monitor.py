@@ -20,8 +20,8 @@ from tests.operator_checks.live import (
     monitor_during,
     pool_waiting,
     requests_stuck_behind_a_lock,
-    wait_until,
 )
+from tests.support.waiting import wait_for
 
 
 def fill_every_slot(url: str) -> list[psycopg.Connection]:
@@ -82,7 +82,7 @@ def test_requests_queued_for_the_pool_fire_only_the_waiting_alert(app, live_data
     urls = [app.url(f"{PREDICTIONS}?limit={n}&user_id=1") for n in range(1, 10)]
 
     with requests_stuck_behind_a_lock(live_database, urls):
-        wait_until(lambda: pool_waiting(app.url("/metrics")) >= 7, "7 requests queue for the pool")
+        wait_for(lambda: pool_waiting(app.url("/metrics")) >= 7, 20, "7 requests to queue")
         probe = monitor_during(lambda: None, "--metrics-url", app.url("/metrics"), *RUN)
 
     assert probe.returncode == 1, probe.stdout
@@ -98,9 +98,10 @@ def test_queries_active_for_the_sustained_span_fire_only_that_alert(
     urls = [app.url(f"{PREDICTIONS}?limit={n}&user_id=2") for n in (1, 2)]
 
     with requests_stuck_behind_a_lock(live_database, urls):
-        wait_until(
+        wait_for(
             lambda: app_queries_waiting_for_a_lock(live_database) == 2,
-            "2 queries wait for the lock",
+            20,
+            "2 queries to wait for the lock",
         )
         probe = monitor_during(
             lambda: None,

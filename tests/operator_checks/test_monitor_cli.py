@@ -101,15 +101,21 @@ def test_pool_waiting_is_summed_over_every_app_host(metrics_server, run_check):
     assert summary(probe)["metrics"]["pool_waiting"]["max"] == 7
 
 
-def test_sustained_db_active_connections_fire_that_alert_only(
-    metrics_server, run_check, sessions, monitor_url, thresholds_file
-):
+def five_active_sessions(sessions, thresholds_file, sustained_s: float) -> str:
+    """Five sessions running; the thresholds file of an alert above 3 for `sustained_s`."""
     limits = thresholds_file(
-        monitor={"db_active_connections": {"trigger_above": 3, "sustained_s": 0.5}}
+        monitor={"db_active_connections": {"trigger_above": 3, "sustained_s": sustained_s}}
     )
     idle = sessions.open(1)
     sessions.running(5)
     sessions.wait_for(idle[0], SLEEPING, 5)
+    return limits
+
+
+def test_sustained_db_active_connections_fire_that_alert_only(
+    metrics_server, run_check, sessions, monitor_url, thresholds_file
+):
+    limits = five_active_sessions(sessions, thresholds_file, sustained_s=0.5)
     app = metrics_server()
 
     probe = run_check(
@@ -132,12 +138,7 @@ def test_sustained_db_active_connections_fire_that_alert_only(
 def test_a_short_spike_of_active_connections_does_not_fire(
     metrics_server, run_check, sessions, monitor_url, thresholds_file
 ):
-    limits = thresholds_file(
-        monitor={"db_active_connections": {"trigger_above": 3, "sustained_s": 60}}
-    )
-    idle = sessions.open(1)
-    sessions.running(5)
-    sessions.wait_for(idle[0], SLEEPING, 5)
+    limits = five_active_sessions(sessions, thresholds_file, sustained_s=60)
 
     probe = run_check(
         "checks.monitor", "--dsn", monitor_url, "--thresholds", limits, *FAST, "--json"

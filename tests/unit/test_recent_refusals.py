@@ -16,6 +16,6 @@ def test_refusals_older_than_the_window_leave_the_count():
     for _ in range(4):
         recent.add()
     assert recent.count() == 4
-    time.sleep(0.4)
+    time.sleep(0.4)  # past the 0.3 s window: the four leave it
     recent.add()
     assert recent.count() == 1
