@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -20,7 +18,8 @@ import redis
 
 from app.infra import keys
 from checks import alert_rules, thresholds
-from tests.support.deployment import REPO, Deployment
+from tests.support.checks import assert_all_four_metrics_sampled, history_report
+from tests.support.deployment import Deployment
 from tests.support.traffic import concurrent_requests
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -86,33 +85,8 @@ def test_history_report_has_all_four_metrics(first_deploy, deployment: Deploymen
         stop.set()
         sender.join(timeout=10)
 
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "checks.monitor",
-            "--prometheus-url",
-            deployment.prometheus_url,
-            "--since",
-            "10m",
-            "--interval",
-            "2",
-            "--json",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-    assert done.returncode in (0, 1), done.stderr
-    summary = json.loads(done.stdout.splitlines()[-1])
-    assert {m: s["samples"] > 0 for m, s in summary["metrics"].items()} == {
-        "max_clients_errors": True,
-        "cache_hit_rate": True,
-        "db_active_connections": True,
-        "pool_waiting": True,
-    }, summary["metrics"]
+    summary = history_report(deployment.prometheus_url, "--interval", "2")
+    assert_all_four_metrics_sampled(summary)
     assert summary["cache_requests_total"] >= 40
 
 

@@ -11,8 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,6 +19,7 @@ import pytest
 
 from tests.support.deployment import REPO
 from tests.support.fleet_deploy import TimedRun, deploy
+from tests.support.gunicorn import get
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -50,11 +49,9 @@ def url(lab, host: str, path: str) -> str:
 
 
 def status_of(address: str, timeout: float = 5) -> int:
+    """The status of a GET of address; 0 when nothing answers."""
     try:
-        with urllib.request.urlopen(address, timeout=timeout) as answer:
-            return answer.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
+        return get(address, timeout).status
     except OSError:
         return 0
 

@@ -24,6 +24,7 @@ import pytest
 
 from checks import alert_rules, thresholds
 from tests.fleet.test_fleet import on, report, wait_ready
+from tests.support.checks import assert_all_four_metrics_sampled, history_report
 from tests.support.deployment import REPO
 from tests.support.traffic import concurrent_requests
 
@@ -190,30 +191,7 @@ def test_pool_waiting_above_5_fires_on_mon_1_reaches_its_alert_log_and_fails_the
 
 
 def test_history_report_from_mon_1_has_all_four_metrics(fleet):
-    url = prometheus_url(fleet)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "checks.monitor",
-            "--prometheus-url",
-            url,
-            "--since",
-            "10m",
-            "--json",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    summary = history_report(prometheus_url(fleet))
 
-    assert done.returncode in (0, 1), done.stderr
-    summary = json.loads(done.stdout.splitlines()[-1])
-    assert {m: s["samples"] > 0 for m, s in summary["metrics"].items()} == {
-        "max_clients_errors": True,
-        "cache_hit_rate": True,
-        "db_active_connections": True,
-        "pool_waiting": True,
-    }, summary["metrics"]
+    assert_all_four_metrics_sampled(summary)
     assert "pool_waiting" in [f["metric"] for f in summary["fired"]]

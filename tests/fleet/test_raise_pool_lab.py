@@ -27,7 +27,8 @@ from tests.fleet.hosts import (
     sudo,
 )
 from tests.lab import Lab
-from tests.support.deployment import REPO
+from tests.support.deployment import REPO, PlaybookRun
+from tests.support.traffic import senders
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -35,6 +36,11 @@ RAISE_BY = 10
 SHORT_WATCH = ("-e", "raise_pool_watch_s=8", "-e", "raise_pool_watch_interval_s=2")
 DROP_IN = "/etc/systemd/system/goalgpt-web.service.d/zz-test-refuse-start.conf"
 STRICT_THRESHOLDS = "/tmp/raise-pool-strict-thresholds.yml"
+
+
+def raise_pool(lab: Lab, new: str, *options: str) -> PlaybookRun:
+    """raise_pool.yml on the lab to DB_MAX_CONNECTIONS=new, with more `-e` options."""
+    return playbook(lab, "raise_pool.yml", "-e", f"db_max_connections={new}", *options)
 
 
 @pytest.fixture(scope="module")
@@ -76,15 +82,7 @@ def test_a_web_unit_that_fails_on_restart_puts_app_1_and_app_2_back(
     old, new = deployed, str(int(deployed) + RAISE_BY)
     before = {host: main_pids(lab, host) for host in app_and_worker_hosts(lab)}
 
-    run = playbook(
-        lab,
-        "raise_pool.yml",
-        "-e",
-        f"db_max_connections={new}",
-        "-e",
-        "goalgpt_app_ready_retries=10",
-        *SHORT_WATCH,
-    )
+    run = raise_pool(lab, new, "-e", "goalgpt_app_ready_retries=10", *SHORT_WATCH)
 
     assert run.returncode != 0, run.tail()
     assert f"Rolled back DB_MAX_CONNECTIONS={new}: app-2 failed at" in run.output, run.tail()
@@ -102,9 +100,8 @@ def test_a_web_unit_that_fails_on_restart_puts_app_1_and_app_2_back(
 @contextmanager
 def cache_missing_traffic(urls: list[str]) -> Iterator[None]:
     """Requests to every app host that each miss the cache, until the block ends."""
-    stop = threading.Event()
 
-    def send(base: str) -> None:
+    def send(stop: threading.Event, base: str) -> None:
         user_id = int(time.time() * 1000) % 10**9
         while not stop.is_set():
             user_id += 1
@@ -117,15 +114,8 @@ def cache_missing_traffic(urls: list[str]) -> Iterator[None]:
                 time.sleep(0.2)
             time.sleep(0.05)
 
-    threads = [threading.Thread(target=send, args=(url,), daemon=True) for url in urls]
-    for thread in threads:
-        thread.start()
-    try:
+    with senders(send, urls, join_s=15):
         yield
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=15)
 
 
 @pytest.fixture
@@ -162,11 +152,9 @@ def test_the_monitor_firing_during_the_watch_puts_every_host_back(
     urls = [f"http://{lab.address(host)}:8000" for host in lab.groups["app"]]
 
     with cache_missing_traffic(urls):
-        run = playbook(
+        run = raise_pool(
             lab,
-            "raise_pool.yml",
-            "-e",
-            f"db_max_connections={new}",
+            new,
             "-e",
             f"raise_pool_thresholds={strict_thresholds_on_app_1}",
             # Two hosts at a time: what is tested is the put-back, and it saves a minute.

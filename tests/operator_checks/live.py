@@ -14,6 +14,7 @@ from contextlib import contextmanager
 import psycopg
 
 from tests.support.checks import Probe
+from tests.support.gunicorn import get
 from tests.support.paths import REPO
 from tests.support.prometheus import sample_value
 
@@ -63,11 +64,7 @@ def alerts(probe: Probe) -> list[str]:
 
 
 def get_status(url: str, timeout: float = 30) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as answer:
-            return answer.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
+    return get(url, timeout).status
 
 
 @contextmanager

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from checks.thresholds import DEFAULT_PATH
+from tests.support.paths import REPO
 
 # Passwords of the probe tests' roles: `monitor` (pg_monitor) and `nogrant` (no grant).
 MONITOR_PASSWORD = "monitor-secret"
@@ -42,3 +45,29 @@ def _merge(target: dict, changes: dict) -> None:
             _merge(target[key], value)
         else:
             target[key] = value
+
+
+def history_report(prometheus_url: str, *options: str) -> dict:
+    """`python -m checks.monitor --prometheus-url URL --since 10m --json` (and `options`):
+    the summary it ends with. Exit 0 or 1 (a trigger fired) are both a report."""
+    argv = ["--prometheus-url", prometheus_url, "--since", "10m", *options, "--json"]
+    done = subprocess.run(
+        [sys.executable, "-m", "checks.monitor", *argv],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def assert_all_four_metrics_sampled(summary: dict) -> None:
+    """The report read samples of each of the monitor's four metrics."""
+    sampled = {metric: s["samples"] > 0 for metric, s in summary["metrics"].items()}
+    assert sampled == {
+        "max_clients_errors": True,
+        "cache_hit_rate": True,
+        "db_active_connections": True,
+        "pool_waiting": True,
+    }, summary["metrics"]

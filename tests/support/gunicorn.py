@@ -18,10 +18,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.leftovers import scratch_dir
+from tests.support.processes import start_in_own_group, stop_group
 from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,7 +62,6 @@ class GunicornServer:
     metrics_dir: Path | None = None
     process: subprocess.Popen | None = None
     log_path: Path | None = None
-    _log: object = field(default=None, repr=False)
 
     def start(self) -> GunicornServer:
         self.port = free_port()
@@ -79,15 +79,7 @@ class GunicornServer:
             "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
         }
         argv = [sys.executable, "-m", "gunicorn", "-c", "app/gunicorn_conf.py", self.app]
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(
-            argv,
-            cwd=ROOT,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self.process = start_in_own_group(argv, self.log_path, cwd=ROOT, env=env)
         self._wait_ready()
         return self
 
@@ -122,15 +114,7 @@ class GunicornServer:
             return False
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        if self._log:
-            self._log.close()
+        stop_group(self.process, signal.SIGTERM, timeout=15)
         if self.metrics_dir:
             shutil.rmtree(self.metrics_dir, ignore_errors=True)
             self.log_path.unlink(missing_ok=True)

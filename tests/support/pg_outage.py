@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 from pathlib import Path
 
+from tests.support.processes import start_in_own_group
 from tests.support.servers import PostgresServer, _wait_until
 
 
@@ -29,8 +29,5 @@ def restart(server: PostgresServer, argv: list[str]) -> None:
     """Start the server again with `argv` and wait until it accepts connections."""
     assert server.datadir is not None
     log = server.datadir / "postgres.log"
-    with open(log, "ab") as out:
-        server.process = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    server.process = start_in_own_group(argv, log)
     _wait_until(server._accepts, "postgres (restart)", server.process, log)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -15,6 +14,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.leftovers import scratch_dir
+from tests.support.processes import start_in_own_group, stop_group
 from tests.support.servers import free_port
 
 
@@ -79,10 +79,7 @@ class PrometheusServer:
             "--storage.tsdb.retention.time=30d",
         ]
         log = self.workdir / "prometheus.log"
-        with open(log, "wb") as out:
-            self.process = subprocess.Popen(
-                argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
+        self.process = start_in_own_group(argv, log)
         deadline = time.monotonic() + 60
         while not self._ready():
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -104,13 +101,7 @@ class PrometheusServer:
             return json.load(response)["data"]["result"]
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_group(self.process, signal.SIGTERM, timeout=30)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.paths import REPO
+from tests.support.processes import start_in_own_group
 
 STOP_TIMEOUT_S = 15.0
 
@@ -33,15 +34,12 @@ class RQProcess:
     process: subprocess.Popen | None = None
 
     def start(self) -> RQProcess:
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "rq.cli", *self.argv],
-                env={**os.environ, **self.env},
-                cwd=REPO,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.process = start_in_own_group(
+            [sys.executable, "-m", "rq.cli", *self.argv],
+            self.log_path,
+            env={**os.environ, **self.env},
+            cwd=REPO,
+        )
         return self
 
     @property

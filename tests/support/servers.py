@@ -22,6 +22,7 @@ import psycopg
 import redis
 
 from tests.support.leftovers import scratch_dir
+from tests.support.processes import start_in_own_group, stop_group
 
 START_TIMEOUT_S = 30.0
 
@@ -110,13 +111,7 @@ class PostgresServer:
         for key, value in options.items():
             argv += ["-c", f"{key}={value}"]
         log = self.datadir / "postgres.log"
-        with open(log, "wb") as out:
-            self.process = subprocess.Popen(
-                _as_postgres_user(argv),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.process = start_in_own_group(_as_postgres_user(argv), log)
         _wait_until(self._accepts, "postgres", self.process, log)
         return self
 
@@ -137,14 +132,8 @@ class PostgresServer:
         return (self.datadir / "postgres.log").read_text()
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            # SIGINT is PostgreSQL's "fast" shutdown: roll back and exit cleanly.
-            os.killpg(self.process.pid, signal.SIGINT)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        # SIGINT is PostgreSQL's "fast" shutdown: roll back and exit cleanly.
+        stop_group(self.process, signal.SIGINT, timeout=30)
         if self.datadir:
             shutil.rmtree(self.datadir, ignore_errors=True)
 
@@ -188,10 +177,7 @@ class RedisServer:
         conf.write_text("".join(f"{key} {value}\n" for key, value in settings.items()))
         conf.chmod(0o600)
         log = self.workdir / "redis.log"
-        with open(log, "ab") as out:
-            self.process = subprocess.Popen(
-                [binary, str(conf)], stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
+        self.process = start_in_own_group([binary, str(conf)], log)
         _wait_until(self._answers, "redis-server", self.process, log)
         return self
 

@@ -5,26 +5,21 @@ from __future__ import annotations
 import contextlib
 import threading
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @contextmanager
-def concurrent_requests(base_url: str, clients: int) -> Iterator[None]:
-    """`clients` threads each sending cache-missing requests (a new user_id each time)."""
+def senders(
+    send: Callable[[threading.Event, T], None], args: Sequence[T], join_s: float
+) -> Iterator[None]:
+    """A daemon thread per item of `args` running `send(stop, item)` until the block
+    ends: then `stop` is set and each thread is given `join_s` seconds to finish."""
     stop = threading.Event()
-
-    def send(first: int) -> None:
-        user_id = first
-        while not stop.is_set():
-            user_id += clients
-            url = f"{base_url}/api/predictions/matched?user_id={user_id}"
-            with contextlib.suppress(OSError):
-                urllib.request.urlopen(url, timeout=30).read()
-
-    threads = [
-        threading.Thread(target=send, args=(n + 10_000,), daemon=True) for n in range(clients)
-    ]
+    threads = [threading.Thread(target=send, args=(stop, arg), daemon=True) for arg in args]
     for thread in threads:
         thread.start()
     try:
@@ -32,4 +27,20 @@ def concurrent_requests(base_url: str, clients: int) -> Iterator[None]:
     finally:
         stop.set()
         for thread in threads:
-            thread.join(timeout=40)
+            thread.join(timeout=join_s)
+
+
+@contextmanager
+def concurrent_requests(base_url: str, clients: int) -> Iterator[None]:
+    """`clients` threads each sending cache-missing requests (a new user_id each time)."""
+
+    def send(stop: threading.Event, first: int) -> None:
+        user_id = first
+        while not stop.is_set():
+            user_id += clients
+            url = f"{base_url}/api/predictions/matched?user_id={user_id}"
+            with contextlib.suppress(OSError):
+                urllib.request.urlopen(url, timeout=30).read()
+
+    with senders(send, [n + 10_000 for n in range(clients)], join_s=40):
+        yield

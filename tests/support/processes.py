@@ -1,0 +1,33 @@
+"""Servers that tests run as child processes: each started in a process group of its
+own, its output appended to a log file, and stopped with the whole group."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def start_in_own_group(argv: Sequence[str], log: Path, **options: Any) -> subprocess.Popen:
+    """argv in a new session, so a signal to its group reaches every child it forks;
+    stdout and stderr appended to log. `options` go to Popen (cwd, env...)."""
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **options
+        )
+
+
+def stop_group(process: subprocess.Popen | None, first: signal.Signals, timeout: float) -> None:
+    """`first` to the process's group, SIGKILL when it has not exited after `timeout`
+    seconds; nothing when it is not running."""
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, first)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
