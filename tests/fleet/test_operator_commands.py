@@ -1,0 +1,255 @@
+"""The systemd commands the README and docs/ show an operator (`journalctl ...`,
+`systemctl ...`), taken from the pages and run as shown, as root, on the lab host that
+runs their units, on the session's one fleet deployment (`first_fleet_deploy`): each
+names units that exist there and are active, and gives what the docs promise (a
+unit's log with its start lines, `status` of active units, a `start` that leaves a
+running unit as it is, a `restart` that brings the web back ready).
+
+Acts run before reads (an operator acts, confirms, then reads the log): the web's
+restart leaves its start lines inside `--since '10 min ago'`. Nothing is stopped."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+import pytest
+
+from tests.docs import markdown
+from tests.fleet.hosts import sudo
+from tests.fleet.test_fleet import wait_ready
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+TOOLS = ("systemctl", "journalctl")
+# verb -> order: acts first, then the checks that read what they left.
+ORDER = {"restart": 0, "start": 1, "status": 2, "journalctl": 3}
+
+
+@dataclass(frozen=True)
+class Unit:
+    """Units of one kind: the group whose first host runs them (the cron: the first worker
+    host) and the line each start of theirs writes to the journal."""
+
+    pattern: str
+    group: str
+    start_line: str
+
+
+UNITS = (
+    Unit(r"goalgpt-web$", "app", r"Starting gunicorn"),
+    Unit(r"goalgpt-worker@", "workers", r"Worker \w+: started with PID"),
+    Unit(r"goalgpt-cron$", "workers", r"CronScheduler \S+: starting"),
+    Unit(r"goalgpt-redis-(cache|queue)$", "redis", r"Ready to accept connections"),
+    Unit(r"postgresql@15-main$", "db", r"Started postgresql@15-main\.service"),
+)
+
+
+@dataclass(frozen=True)
+class Command:
+    text: str
+    pages: tuple[str, ...]
+
+    @property
+    def argv(self) -> list[str]:
+        return shlex.split(self.text)
+
+    @property
+    def verb(self) -> str:
+        return "journalctl" if self.argv[0] == "journalctl" else self.argv[1]
+
+    def units(self) -> list[str]:
+        """The units the command names: journalctl's -u values, systemctl's arguments."""
+        argv = self.argv
+        if argv[0] == "journalctl":
+            return [argv[i + 1] for i, word in enumerate(argv[:-1]) if word == "-u"]
+        return [word for word in argv[2:] if not word.startswith("-")]
+
+    def option(self, name: str) -> str | None:
+        argv = self.argv
+        return argv[argv.index(name) + 1] if name in argv[:-1] else None
+
+
+def shown_commands() -> list[Command]:
+    """Every systemctl/journalctl command the pages show, in a block or inline, once."""
+    pages: dict[str, list[str]] = {}
+    for page in markdown.pages():
+        for shown in markdown.shell_lines(page) + markdown.inline_code(page):
+            if shown.text.split()[0] in TOOLS:
+                where = str(page.relative_to(markdown.REPO))
+                pages.setdefault(shown.text, []).append(where)
+    found = [Command(text, tuple(where)) for text, where in pages.items()]
+    return sorted(found, key=lambda command: ORDER.get(command.verb, -1))
+
+
+COMMANDS = shown_commands()
+
+
+def kind(unit: str) -> Unit:
+    for known in UNITS:
+        if re.match(known.pattern, unit):
+            return known
+    pytest.fail(f"the docs name unit {unit!r}, which no lab host runs")
+
+
+def host_of(lab, command: Command) -> str:
+    """The one host that runs every unit the command names."""
+    groups = {kind(unit).group for unit in command.units()}
+    assert len(groups) == 1, (
+        f"{command.text} ({', '.join(command.pages)}) names units of groups {sorted(groups)}:"
+        " no host runs them all, on no host does it work as shown"
+    )
+    return lab.groups[groups.pop()][0]
+
+
+def loaded(lab, host: str, unit: str) -> dict[str, str]:
+    """unit (a name or a glob) -> the active state of each loaded service it matches."""
+    pattern = unit if "*" in unit or unit.endswith(".service") else f"{unit}.service"
+    script = 'systemctl list-units --all --plain --no-legend --type=service -- "$1"'
+    listing = sudo(lab, host, script, pattern)
+    return {line.split()[0]: line.split()[2] for line in listing.splitlines() if line.strip()}
+
+
+def assert_units_active(lab, host: str, command: Command) -> None:
+    for unit in command.units():
+        states = loaded(lab, host, unit)
+        assert states, f"{host}: {command.text} ({', '.join(command.pages)}): no unit {unit}"
+        assert set(states.values()) == {"active"}, f"{host}: {states}"
+
+
+def main_pid(lab, host: str, unit: str) -> int:
+    return int(sudo(lab, host, 'systemctl show -p MainPID --value -- "$1"', unit))
+
+
+def entries(journal: str) -> list[str]:
+    """journalctl's entry lines, without its "-- Boot ..." and "-- No entries --" notes."""
+    return [line for line in journal.splitlines() if line.strip() and not line.startswith("-- ")]
+
+
+def started_since(lab, host: str, unit: str, since: str) -> bool:
+    """Whether the unit's current run started after `since` (a journalctl time)."""
+    script = (
+        'started=$(systemctl show -p ActiveEnterTimestamp --value -- "$1"); '
+        'test "$(date -d "$started" +%s)" -ge "$(date -d "$2" +%s)" && echo yes || echo no'
+    )
+    return sudo(lab, host, script, unit, since).strip() == "yes"
+
+
+@pytest.fixture(scope="module")
+def deployed(first_fleet_deploy, lab):
+    assert first_fleet_deploy.run.returncode == 0, first_fleet_deploy.run.tail()
+    return lab
+
+
+def test_the_docs_show_systemd_commands_for_every_kind_of_unit():
+    named = {kind(unit).pattern for command in COMMANDS for unit in command.units()}
+    assert named == {unit.pattern for unit in UNITS}, [c.text for c in COMMANDS]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda command: command.text)
+def test_command_works_as_the_docs_show_on_its_host(deployed, command: Command):
+    lab = deployed
+    host = host_of(lab, command)
+    assert_units_active(lab, host, command)
+    check = {
+        "journalctl": shows_the_units_log,
+        "status": shows_active_units,
+        "start": leaves_running_units_as_they_are,
+        "restart": restarts_the_web_ready,
+    }.get(command.verb)
+    assert check, f"{command.text} ({', '.join(command.pages)}): no check for {command.verb!r}"
+    check(lab, host, command)
+
+
+def shows_the_units_log(lab, host: str, command: Command) -> None:
+    lines = entries(sudo(lab, host, command.text))
+    (unit,) = command.units()
+    limit, since = command.option("-n"), command.option("--since")
+    if limit is not None:
+        assert 0 < len(lines) <= int(limit), f"{host}: {command.text}: {len(lines)} lines"
+        return
+    if since is not None and not started_since(lab, host, unit, since):
+        return  # nothing promised: the unit may have logged nothing since
+    start = kind(unit).start_line
+    assert any(re.search(start, line) for line in lines), (
+        f"{host}: {command.text}: no line matches {start!r}:\n" + "\n".join(lines[-20:])
+    )
+
+
+def shows_active_units(lab, host: str, command: Command) -> None:
+    # One block per unit: its header line, then Loaded:, Active:, ...
+    blocks = sudo(lab, host, command.text).split("\n\n")
+    for unit in command.units():
+        for name in loaded(lab, host, unit):
+            block = next((b for b in blocks if f"{name} - " in b.split("\n", 1)[0]), "")
+            assert "Active: active (running)" in block, (
+                f"{host}: {command.text}: {name} not shown active (running):\n{blocks}"
+            )
+
+
+def leaves_running_units_as_they_are(lab, host: str, command: Command) -> None:
+    (unit,) = command.units()
+    before = main_pid(lab, host, unit)
+    sudo(lab, host, command.text)
+    assert main_pid(lab, host, unit) == before
+    assert set(loaded(lab, host, unit).values()) == {"active"}
+
+
+def restarts_the_web_ready(lab, host: str, command: Command) -> None:
+    (unit,) = command.units()
+    assert kind(unit).group == "app", f"{command.text}: a restart the test does not know"
+    before = main_pid(lab, host, unit)
+    sudo(lab, host, command.text)
+    assert main_pid(lab, host, unit) not in (0, before)
+    wait_ready(lab, host, within_s=60)
+
+
+# The other commands the docs show for a deployed host, the group whose first host runs
+# them (the runbooks' "on an app host", "on the db host"), and what they must print.
+HOST_COMMANDS = (
+    (r"(runuser -u goalgpt -- )?/opt/goalgpt/bin/goalgpt-env ", "app", r"\S"),
+    (r"pg_lsclusters$", "db", r"^15\s+main\s+\d+\s+online\b"),
+    (r"tail -n \d+ /var/log/postgresql/", "db", r"\S"),
+)
+# Shown, but not run here: what runs for minutes or changes the deployment.
+NOT_RUN = {
+    "checks.monitor": "runs for --duration",
+    "app.jobs enqueue": "enqueues a job",
+}
+# Exit codes that mean the command worked (the probe: 0 safe to raise, 1 not safe).
+EXIT_CODES = {"checks.capacity": (0, 1)}
+
+
+@dataclass(frozen=True)
+class OnHost:
+    text: str
+    group: str
+    output: str
+
+
+def host_commands() -> list[OnHost]:
+    """Every command the pages show for a deployed host, once: no placeholder (N, MODULE),
+    nothing NOT_RUN."""
+    found: dict[str, OnHost] = {}
+    for page in markdown.pages():
+        for shown in markdown.shell_lines(page) + markdown.inline_code(page):
+            text = shown.text
+            if re.search(r"\b[A-Z]+\b", text) or any(name in text for name in NOT_RUN):
+                continue
+            for pattern, group, output in HOST_COMMANDS:
+                if re.match(pattern, text):
+                    found[text] = OnHost(text, group, output)
+    return list(found.values())
+
+
+@pytest.mark.parametrize("command", host_commands(), ids=lambda command: command.text)
+def test_host_command_works_as_the_docs_show(deployed, command: OnHost):
+    lab = deployed
+    host = lab.groups[command.group][0]
+    done = lab.run(host, shlex.join(["sudo", "-i", "sh", "-c", command.text]), timeout=120)
+    allowed = next((codes for name, codes in EXIT_CODES.items() if name in command.text), (0,))
+    assert done.returncode in allowed, (
+        f"{host}: {command.text}: {done.returncode}\n{done.stdout}{done.stderr}"
+    )
+    assert re.search(command.output, done.stdout, re.M), f"{host}: {command.text}:\n{done.stdout}"
