@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.docs import markdown
-from tests.fleet.hosts import sudo
+from tests.fleet.hosts import env_value, sudo
 from tests.fleet.test_fleet import wait_ready
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -205,18 +205,32 @@ def restarts_the_web_ready(lab, host: str, command: Command) -> None:
     wait_ready(lab, host, within_s=60)
 
 
-# The other commands the docs show for a deployed host, the group whose first host runs
-# them (the runbooks' "on an app host", "on the db host"), and what they must print.
+# The other commands the docs show for a deployed host and the group whose first host
+# runs them (the runbooks' "on an app host", "on the db host").
 HOST_COMMANDS = (
-    (r"(runuser -u goalgpt -- )?/opt/goalgpt/bin/goalgpt-env ", "app", r"\S"),
-    (r"pg_lsclusters$", "db", r"^15\s+main\s+\d+\s+online\b"),
-    (r"tail -n \d+ /var/log/postgresql/", "db", r"\S"),
+    (r"(runuser -u goalgpt -- )?/opt/goalgpt/\S+ ", "app"),
+    (r"pg_lsclusters$", "db"),
+    (r"tail -n \d+ /var/log/postgresql/", "db"),
 )
 # Shown, but not run here: what runs for minutes or changes the deployment.
 NOT_RUN = {
     "checks.monitor": "runs for --duration",
     "app.jobs enqueue": "enqueues a job",
+    "/opt/goalgpt/supervisor/": "supervisord's, not on systemd hosts",
 }
+# What each prints on the healthy lab, the first that the command contains.
+OUTPUTS = (
+    ("checks.dependencies", r"^postgres: ok\nredis: ok\nqueue_redis: ok$"),
+    ("checks.capacity --json", r'^\{"safe": '),
+    ("checks.capacity", r"^Recommended pool max: \d+"),
+    ("app.config", r"^  DB_MAX_CONNECTIONS = \d+$"),
+    ("app.jobs stats", r"^match_minute: \{"),
+    ("app.jobs.worker_command", r"^rq worker "),
+    ("app.migrations status", r"^applied  0001_initial$"),
+    ("rq info", r"^\w+ \(\S+ [\d.]+:\d+ \d+\): "),  # a worker with its host name
+    ("pg_lsclusters", r"^15\s+main\s+\d+\s+online\b"),
+    ("tail -n", r"\S"),
+)
 # Exit codes that mean the command worked (the probe: 0 safe to raise, 1 not safe).
 EXIT_CODES = {"checks.capacity": (0, 1)}
 
@@ -225,7 +239,6 @@ EXIT_CODES = {"checks.capacity": (0, 1)}
 class OnHost:
     text: str
     group: str
-    output: str
 
 
 def host_commands() -> list[OnHost]:
@@ -237,19 +250,36 @@ def host_commands() -> list[OnHost]:
             text = shown.text
             if re.search(r"\b[A-Z]+\b", text) or any(name in text for name in NOT_RUN):
                 continue
-            for pattern, group, output in HOST_COMMANDS:
+            for pattern, group in HOST_COMMANDS:
                 if re.match(pattern, text):
-                    found[text] = OnHost(text, group, output)
+                    found[text] = OnHost(text, group)
     return list(found.values())
+
+
+def as_root(lab, host: str, command: str):
+    """command on host as the docs run it: root's login shell (`sudo -i`)."""
+    return lab.run(host, shlex.join(["sudo", "-i", "sh", "-c", command]), timeout=120)
 
 
 @pytest.mark.parametrize("command", host_commands(), ids=lambda command: command.text)
 def test_host_command_works_as_the_docs_show(deployed, command: OnHost):
     lab = deployed
     host = lab.groups[command.group][0]
-    done = lab.run(host, shlex.join(["sudo", "-i", "sh", "-c", command.text]), timeout=120)
+    output = next((out for name, out in OUTPUTS if name in command.text), None)
+    assert output, f"{command.text}: no check of what it prints"
+    done = as_root(lab, host, command.text)
     allowed = next((codes for name, codes in EXIT_CODES.items() if name in command.text), (0,))
     assert done.returncode in allowed, (
-        f"{host}: {command.text}: {done.returncode}\n{done.stdout}{done.stderr}"
+        f"{host}: {command.text}: exit {done.returncode}\n{done.stdout}{done.stderr}"
     )
-    assert re.search(command.output, done.stdout, re.M), f"{host}: {command.text}:\n{done.stdout}"
+    assert re.search(output, done.stdout, re.M), f"{host}: {command.text}:\n{done.stdout}"
+
+
+def test_goalgpt_env_values_win_over_what_the_caller_exported(deployed):
+    lab = deployed
+    host = lab.groups["app"][0]
+    done = as_root(
+        lab, host, "DB_MAX_CONNECTIONS=1 /opt/goalgpt/bin/goalgpt-env printenv DB_MAX_CONNECTIONS"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == env_value(lab, host, "DB_MAX_CONNECTIONS") != "1"
