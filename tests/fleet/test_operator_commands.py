@@ -1,24 +1,31 @@
-"""The systemd commands the README and docs/ show an operator (`journalctl ...`,
-`systemctl ...`), taken from the pages and run as shown, as root, on the lab host that
-runs their units, on the session's one fleet deployment (`first_fleet_deploy`): each
-names units that exist there and are active, and gives what the docs promise (a
-unit's log with its start lines, `status` of active units, a `start` that leaves a
-running unit as it is, a `restart` that brings the web back ready).
+"""The commands the README and docs/ show an operator on a deployed host, taken from
+the pages and run as shown on the lab, on the session's one fleet deployment
+(`first_fleet_deploy`):
+
+- `journalctl ...` and `systemctl ...`, as root on the host that runs their units:
+  each names units that exist there and are active, and gives what the docs promise
+  (a unit's log with its start lines, `status` of active units, a `start` that leaves
+  a running unit as it is, a `restart` that brings the web back ready);
+- the service-environment wrapper's commands (`/opt/goalgpt/bin/goalgpt-env ...`) and
+  the db host's, as root (`sudo -i`): the exit code and output the docs describe;
+- the `curl` lines, from the controller with `APP` set to an app host's address.
 
 Acts run before reads (an operator acts, confirms, then reads the log): the web's
 restart leaves its start lines inside `--since '10 min ago'`. Nothing is stopped."""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import subprocess
 from dataclasses import dataclass
 
 import pytest
 
 from tests.docs import markdown
 from tests.fleet.hosts import env_value, sudo
-from tests.fleet.test_fleet import wait_ready
+from tests.fleet.test_fleet import WEB_PORT, wait_ready
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -283,3 +290,52 @@ def test_goalgpt_env_values_win_over_what_the_caller_exported(deployed):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == env_value(lab, host, "DB_MAX_CONNECTIONS") != "1"
+
+
+# What the web answers to the curl lines the docs show, by path, on the healthy lab.
+CURL_OUTPUTS = (
+    ("/readyz", r'"status":"ready"'),
+    ("/healthz", r'"version":"\w+"'),
+    ("/metrics", r"^goalgpt_\w+(\{[^}]*\})? \S+$"),
+    ("/api/predictions/matched", r'^\{"predictions":'),
+)
+
+
+def curl_lines() -> list[str]:
+    """Every curl line the pages show for a deployed app host (`$APP`), once."""
+    found = []
+    for page in markdown.pages():
+        for shown in markdown.shell_lines(page) + markdown.inline_code(page):
+            if shown.text.startswith("curl ") and shown.text not in found:
+                found.append(shown.text)
+    return [text for text in found if "$APP" in text]
+
+
+@pytest.mark.parametrize("command", curl_lines())
+def test_curl_line_works_as_the_docs_show_against_an_app_host(deployed, command: str):
+    """Run from the controller (the deploy installs no curl), APP set as the docs say."""
+    app = f"{deployed.address(deployed.groups['app'][0])}:{WEB_PORT}"
+    done = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command],
+        env=os.environ | {"APP": app},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, f"APP={app} {command}: exit {done.returncode} {done.stderr}"
+    output = next((out for path, out in CURL_OUTPUTS if path in command), None)
+    assert output, f"{command}: no check of what it prints"
+    assert re.search(output, done.stdout, re.M), f"APP={app} {command}:\n{done.stdout}"
+
+
+def test_docs_show_the_web_at_an_app_hosts_address_not_this_boxs():
+    """127.0.0.1:8000 is only inventory/local's: the pages under docs/ use $APP (the
+    README's quick start is this box's)."""
+    local = [
+        shown.where()
+        for page in markdown.pages()
+        if page.name != "README.md" or page.parent.name == "runbooks"
+        for shown in markdown.shell_lines(page) + markdown.inline_code(page)
+        if shown.text.startswith("curl ") and "127.0.0.1" in shown.text
+    ]
+    assert not local, local
