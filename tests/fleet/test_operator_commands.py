@@ -78,14 +78,21 @@ class Command:
         return argv[argv.index(name) + 1] if name in argv[:-1] else None
 
 
+def everything_shown() -> list[markdown.Shown]:
+    """Every page's ```bash lines and inline code, in page order."""
+    return [
+        shown
+        for page in markdown.pages()
+        for shown in markdown.shell_lines(page) + markdown.inline_code(page)
+    ]
+
+
 def shown_commands() -> list[Command]:
     """Every systemctl/journalctl command the pages show, in a block or inline, once."""
     pages: dict[str, list[str]] = {}
-    for page in markdown.pages():
-        for shown in markdown.shell_lines(page) + markdown.inline_code(page):
-            if shown.text.split()[0] in TOOLS:
-                where = str(page.relative_to(markdown.REPO))
-                pages.setdefault(shown.text, []).append(where)
+    for shown in everything_shown():
+        if shown.text.split()[0] in TOOLS:
+            pages.setdefault(shown.text, []).append(str(shown.page.relative_to(markdown.REPO)))
     found = [Command(text, tuple(where)) for text, where in pages.items()]
     return sorted(found, key=lambda command: ORDER.get(command.verb, -1))
 
@@ -252,19 +259,18 @@ def host_commands() -> list[OnHost]:
     """Every command the pages show for a deployed host, once: no placeholder (N, MODULE),
     nothing NOT_RUN."""
     found: dict[str, OnHost] = {}
-    for page in markdown.pages():
-        for shown in markdown.shell_lines(page) + markdown.inline_code(page):
-            text = shown.text
-            if re.search(r"\b[A-Z]+\b", text) or any(name in text for name in NOT_RUN):
-                continue
-            for pattern, group in HOST_COMMANDS:
-                if re.match(pattern, text):
-                    found[text] = OnHost(text, group)
+    for text in (shown.text for shown in everything_shown()):
+        if re.search(r"\b[A-Z]+\b", text) or any(name in text for name in NOT_RUN):
+            continue
+        for pattern, group in HOST_COMMANDS:
+            if re.match(pattern, text):
+                found[text] = OnHost(text, group)
     return list(found.values())
 
 
 def as_root(lab, host: str, command: str):
-    """command on host as the docs run it: root's login shell (`sudo -i`)."""
+    """command on host as the docs run it: as root after `sudo -i` (root's login
+    environment, from root's home); the exit code and output, whatever they are."""
     return lab.run(host, shlex.join(["sudo", "-i", "sh", "-c", command]), timeout=120)
 
 
@@ -303,12 +309,10 @@ CURL_OUTPUTS = (
 
 def curl_lines() -> list[str]:
     """Every curl line the pages show for a deployed app host (`$APP`), once."""
-    found = []
-    for page in markdown.pages():
-        for shown in markdown.shell_lines(page) + markdown.inline_code(page):
-            if shown.text.startswith("curl ") and shown.text not in found:
-                found.append(shown.text)
-    return [text for text in found if "$APP" in text]
+    texts = (shown.text for shown in everything_shown())
+    return list(
+        dict.fromkeys(text for text in texts if text.startswith("curl ") and "$APP" in text)
+    )
 
 
 @pytest.mark.parametrize("command", curl_lines())
@@ -333,9 +337,9 @@ def test_docs_show_the_web_at_an_app_hosts_address_not_this_boxs():
     README's quick start is this box's)."""
     local = [
         shown.where()
-        for page in markdown.pages()
-        if page.name != "README.md" or page.parent.name == "runbooks"
-        for shown in markdown.shell_lines(page) + markdown.inline_code(page)
-        if shown.text.startswith("curl ") and "127.0.0.1" in shown.text
+        for shown in everything_shown()
+        if shown.page != markdown.REPO / "README.md"
+        and shown.text.startswith("curl ")
+        and "127.0.0.1" in shown.text
     ]
     assert not local, local
