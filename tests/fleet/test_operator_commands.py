@@ -8,17 +8,21 @@ the pages and run as shown on the lab, on the session's one fleet deployment
   a running unit as it is, a `restart` that brings the web back ready);
 - the service-environment wrapper's commands (`/opt/goalgpt/bin/goalgpt-env ...`) and
   the db host's, as root (`sudo -i`): the exit code and output the docs describe;
-- the `curl` lines, from the controller with `APP` set to an app host's address.
+- the `curl` lines, from the controller with `APP` set to an app host's address;
+- redis-cache-down.md on a real outage of the cache Redis, the one thing stopped here
+  (and started again whatever happens; PostgreSQL and the queue Redis are never).
 
 Acts run before reads (an operator acts, confirms, then reads the log): the web's
-restart leaves its start lines inside `--since '10 min ago'`. Nothing is stopped."""
+restart leaves its start lines inside `--since '10 min ago'`."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
 import subprocess
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -315,21 +319,26 @@ def curl_lines() -> list[str]:
     )
 
 
-@pytest.mark.parametrize("command", curl_lines())
-def test_curl_line_works_as_the_docs_show_against_an_app_host(deployed, command: str):
-    """Run from the controller (the deploy installs no curl), APP set as the docs say."""
-    app = f"{deployed.address(deployed.groups['app'][0])}:{WEB_PORT}"
-    done = subprocess.run(
+def curl(lab, command: str) -> subprocess.CompletedProcess[str]:
+    """A curl line from the controller (the deploy installs no curl), APP set as the docs
+    say to the first app host's web."""
+    app = f"{lab.address(lab.groups['app'][0])}:{WEB_PORT}"
+    return subprocess.run(
         ["bash", "-o", "pipefail", "-c", command],
         env=os.environ | {"APP": app},
         capture_output=True,
         text=True,
         timeout=30,
     )
-    assert done.returncode == 0, f"APP={app} {command}: exit {done.returncode} {done.stderr}"
+
+
+@pytest.mark.parametrize("command", curl_lines())
+def test_curl_line_works_as_the_docs_show_against_an_app_host(deployed, command: str):
+    done = curl(deployed, command)
+    assert done.returncode == 0, f"{command}: exit {done.returncode} {done.stderr}"
     output = next((out for path, out in CURL_OUTPUTS if path in command), None)
     assert output, f"{command}: no check of what it prints"
-    assert re.search(output, done.stdout, re.M), f"APP={app} {command}:\n{done.stdout}"
+    assert re.search(output, done.stdout, re.M), f"{command}:\n{done.stdout}"
 
 
 def test_docs_show_the_web_at_an_app_hosts_address_not_this_boxs():
@@ -343,3 +352,34 @@ def test_docs_show_the_web_at_an_app_hosts_address_not_this_boxs():
         and "127.0.0.1" in shown.text
     ]
     assert not local, local
+
+
+def test_redis_cache_down_runbook_confirms_the_outage_and_its_start_ends_it(deployed):
+    """docs/runbooks/redis-cache-down.md on a real outage (the cache Redis stopped, and
+    started again whatever happens): its Confirm lines show what it says, its Act's
+    `systemctl start` ends it, its Next holds."""
+    lab = deployed
+    app, redis = lab.groups["app"][0], lab.groups["redis"][0]
+    page = markdown.REPO / "docs" / "runbooks" / "redis-cache-down.md"
+    shown = [s.text for s in markdown.shell_lines(page) + markdown.inline_code(page)]
+    (readyz,) = [text for text in shown if text.startswith("curl ") and "/readyz" in text]
+    (dependencies,) = [text for text in shown if text.endswith("-m checks.dependencies")]
+    (start,) = [text for text in shown if text.startswith("systemctl start ")]
+
+    sudo(lab, redis, "systemctl stop goalgpt-redis-cache")
+    try:
+        ready = json.loads(curl(lab, readyz).stdout)
+        assert (ready["status"], ready["degraded"]) == ("degraded", ["redis"]), ready
+        checked = as_root(lab, app, dependencies)
+        assert checked.returncode == 1, checked.stdout + checked.stderr
+        assert re.search(r"^redis: (?!ok$)\S", checked.stdout, re.M), checked.stdout
+
+        sudo(lab, redis, start)
+        # Started, not yet listening: the web reconnects when it is.
+        deadline = time.monotonic() + 30
+        while json.loads(curl(lab, readyz).stdout)["status"] != "ready":
+            assert time.monotonic() < deadline, f"/readyz not ready 30 s after {start}"
+            time.sleep(0.5)
+        assert as_root(lab, app, dependencies).returncode == 0
+    finally:
+        sudo(lab, redis, "systemctl start goalgpt-redis-cache")  # whatever the page says
