@@ -92,10 +92,12 @@ def everything_shown() -> list[markdown.Shown]:
 
 
 def shown_commands() -> list[Command]:
-    """Every systemctl/journalctl command the pages show, in a block or inline, once."""
+    """Every systemctl/journalctl command the pages show, in a block or inline, once
+    (a tool's bare name is not a command)."""
     pages: dict[str, list[str]] = {}
     for shown in everything_shown():
-        if shown.text.split()[0] in TOOLS:
+        words = shown.text.split()
+        if words[0] in TOOLS and len(words) > 1:
             pages.setdefault(shown.text, []).append(str(shown.page.relative_to(markdown.REPO)))
     found = [Command(text, tuple(where)) for text, where in pages.items()]
     return sorted(found, key=lambda command: ORDER.get(command.verb, -1))
