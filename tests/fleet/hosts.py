@@ -4,12 +4,17 @@ and playbooks run against the lab (tests/fleet's change tests share these)."""
 from __future__ import annotations
 
 import shlex
+import time
+
+import pytest
 
 from tests.lab import Lab
-from tests.support.deployment import PlaybookRun, run_playbook
+from tests.support.deployment import REPO, PlaybookRun, run_playbook
+from tests.support.gunicorn import get
 
 ENV_FILE = "/etc/goalgpt/goalgpt.env"
 HOME = "/opt/goalgpt"
+WEB_PORT = 8000
 # Every process of every running goalgpt service unit, one line each:
 # unit pid value-of-$1 (or "unset"). The lab's hosts run cgroup v1 (systemd's own
 # hierarchy under /sys/fs/cgroup/systemd); v2 is read too.
@@ -76,3 +81,40 @@ def release_link(lab: Lab, host: str, link: str = "current") -> str:
 
 def app_and_worker_hosts(lab: Lab) -> list[str]:
     return lab.groups["app"] + lab.groups["workers"]
+
+
+def url(lab, host: str, path: str) -> str:
+    return f"http://{lab.address(host)}:{WEB_PORT}{path}"
+
+
+def status_of(address: str, timeout: float = 5) -> int:
+    """The status of a GET of address; 0 when nothing answers."""
+    try:
+        return get(address, timeout).status
+    except OSError:
+        return 0
+
+
+def wait_ready(lab, host: str, within_s: float) -> float:
+    """Seconds until /readyz on host answers 200; fails after within_s."""
+    started = time.monotonic()
+    while time.monotonic() - started < within_s:
+        if status_of(url(lab, host, "/readyz"), timeout=2) == 200:
+            return time.monotonic() - started
+        time.sleep(0.5)
+    pytest.fail(f"{host} /readyz not 200 within {within_s:.0f} s")
+
+
+def on(lab, host: str, command: str) -> str:
+    done = lab.run(host, command, timeout=120)
+    assert done.returncode == 0, f"{host}: {command}: {done.stderr.strip()[-500:]}"
+    return done.stdout.strip()
+
+
+def report(message: str) -> None:
+    """Measurements (deploy times) for people: build/fleet-times.txt, also when pytest
+    captures the output."""
+    line = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {message}\n"
+    (REPO / "build").mkdir(exist_ok=True)
+    with (REPO / "build" / "fleet-times.txt").open("a") as times:
+        times.write(line)

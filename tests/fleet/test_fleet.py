@@ -17,13 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.fleet.hosts import on, report, status_of, url, wait_ready
 from tests.support.deployment import REPO
 from tests.support.fleet_deploy import TimedRun, deploy
-from tests.support.gunicorn import get
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
-WEB_PORT = 8000
 REDIS_PORTS = (6379, 6380)
 PG_PORT = 5432
 QUERY_TAG = "goalgpt:predictions_matched"  # app/web/query.py
@@ -44,45 +43,8 @@ PG_STARTUP = (
 )
 
 
-def url(lab, host: str, path: str) -> str:
-    return f"http://{lab.address(host)}:{WEB_PORT}{path}"
-
-
-def status_of(address: str, timeout: float = 5) -> int:
-    """The status of a GET of address; 0 when nothing answers."""
-    try:
-        return get(address, timeout).status
-    except OSError:
-        return 0
-
-
-def wait_ready(lab, host: str, within_s: float) -> float:
-    """Seconds until /readyz on host answers 200; fails after within_s."""
-    started = time.monotonic()
-    while time.monotonic() - started < within_s:
-        if status_of(url(lab, host, "/readyz"), timeout=2) == 200:
-            return time.monotonic() - started
-        time.sleep(0.5)
-    pytest.fail(f"{host} /readyz not 200 within {within_s:.0f} s")
-
-
-def on(lab, host: str, command: str) -> str:
-    done = lab.run(host, command, timeout=120)
-    assert done.returncode == 0, f"{host}: {command}: {done.stderr.strip()[-500:]}"
-    return done.stdout.strip()
-
-
 def psql_on_db(lab, sql: str) -> str:
     return on(lab, "db-1", f'sudo -u postgres psql -At -d goalgpt -c "{sql}"')
-
-
-def report(message: str) -> None:
-    """Measurements (deploy times) for people: build/fleet-times.txt, also when pytest
-    captures the output."""
-    line = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {message}\n"
-    (REPO / "build").mkdir(exist_ok=True)
-    with (REPO / "build" / "fleet-times.txt").open("a") as times:
-        times.write(line)
 
 
 def test_first_deploy_is_green_on_every_host(first_fleet_deploy: TimedRun):

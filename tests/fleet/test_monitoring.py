@@ -23,7 +23,7 @@ from typing import TypeVar
 import pytest
 
 from checks import alert_rules, thresholds
-from tests.fleet.test_fleet import on, report, wait_ready
+from tests.fleet.hosts import on, report, wait_ready
 from tests.support.checks import assert_all_four_metrics_sampled, history_report
 from tests.support.deployment import REPO
 from tests.support.traffic import concurrent_requests

@@ -28,8 +28,7 @@ from dataclasses import dataclass
 import pytest
 
 from tests.docs import markdown
-from tests.fleet.hosts import env_value, sudo
-from tests.fleet.test_fleet import WEB_PORT, wait_ready
+from tests.fleet.hosts import WEB_PORT, env_value, sudo, wait_ready
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 

@@ -21,7 +21,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.fleet.hosts import app_and_worker_hosts, playbook, process_env, release_link, sudo
+from tests.fleet.hosts import (
+    WEB_PORT,
+    app_and_worker_hosts,
+    playbook,
+    process_env,
+    release_link,
+    sudo,
+    wait_ready,
+)
 from tests.lab import Lab
 from tests.support.deployment import RECAP
 from tests.support.releases import other_checkout
@@ -44,7 +52,6 @@ SCHEMA = (
     "sudo -u postgres psql -At -d goalgpt -c "
     "'SELECT migration_id FROM _yoyo_migration ORDER BY migration_id'"
 )
-WEB_PORT = 8000
 
 
 def schema(lab: Lab) -> str:
@@ -55,21 +62,6 @@ def schema(lab: Lab) -> str:
 
 def releases_running(lab: Lab, host: str) -> set[str]:
     return set(process_env(lab, host, "GOALGPT_RELEASE").values())
-
-
-def wait_ready(lab: Lab, host: str, within_s: float = 90) -> None:
-    deadline = time.monotonic() + within_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(
-                f"http://{lab.address(host)}:{WEB_PORT}/readyz", timeout=5
-            ) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(1)
-    pytest.fail(f"{host} /readyz not 200 within {within_s:.0f} s")
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +99,7 @@ def test_a_deploy_while_app_1_is_down_starts_the_new_release_nowhere(
         run = playbook(lab, "deploy.yml", "-e", f"goalgpt_base_repo_dir={new_release}")
     finally:
         lab.restore("app-1")
-        wait_ready(lab, "app-1")
+        wait_ready(lab, "app-1", within_s=90)
 
     assert run.returncode != 0, run.tail()
     # The first play stops the run (fail closed), before anything changes.
@@ -174,7 +166,7 @@ def test_a_release_with_a_migration_rolls_out_and_back_without_a_failed_request(
 ):
     hosts = app_and_worker_hosts(lab)
     for host in lab.groups["app"]:
-        wait_ready(lab, host)
+        wait_ready(lab, host, within_s=90)
 
     with client_on(lab) as client:
         run = playbook(lab, "deploy.yml", "-e", f"goalgpt_base_repo_dir={new_release}")
