@@ -112,10 +112,15 @@ def test_readyz_answers_ready(host, layout):
     assert http.get_json(host, f"{layout.base_url}/readyz", tries=6)["status"] == "ready"
 
 
-def test_no_systemd_unit_is_failed(host):
-    """A failed unit (e.g. a package's own exporter unit that failed at install) leaves the
-    host "degraded" for whoever looks at `systemctl is-system-running`."""
-    if not host.file("/run/systemd/system").is_directory:
-        pytest.skip("systemd is not the service manager here")
-    failed = host.check_output("systemctl list-units --failed --plain --no-legend")
+def test_no_service_is_left_failed(host, layout):
+    """systemd: no failed unit (e.g. a package's own exporter unit that failed at install
+    leaves the host "degraded" for whoever reads `systemctl is-system-running`);
+    supervisord: every program RUNNING."""
+    if host.file("/run/systemd/system").is_directory:
+        failed = host.check_output("systemctl list-units --failed --plain --no-legend")
+    else:
+        status = host.run(f"{layout.supervisorctl} -c {layout.supervisor_conf} status")
+        lines = status.stdout.splitlines()
+        assert lines, status.stderr
+        failed = "\n".join(line for line in lines if " RUNNING " not in line)
     assert failed == "", failed
