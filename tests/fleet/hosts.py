@@ -6,11 +6,10 @@ from __future__ import annotations
 import shlex
 import time
 
-import pytest
-
 from tests.lab import Lab
 from tests.support.deployment import REPO, PlaybookRun, run_playbook
 from tests.support.gunicorn import get
+from tests.support.waiting import wait_for
 
 ENV_FILE = "/etc/goalgpt/goalgpt.env"
 HOME = "/opt/goalgpt"
@@ -98,11 +97,9 @@ def status_of(address: str, timeout: float = 5) -> int:
 def wait_ready(lab, host: str, within_s: float) -> float:
     """Seconds until /readyz on host answers 200; fails after within_s."""
     started = time.monotonic()
-    while time.monotonic() - started < within_s:
-        if status_of(url(lab, host, "/readyz"), timeout=2) == 200:
-            return time.monotonic() - started
-        time.sleep(0.5)
-    pytest.fail(f"{host} /readyz not 200 within {within_s:.0f} s")
+    ready = url(lab, host, "/readyz")
+    wait_for(lambda: status_of(ready, timeout=2) == 200, within_s, f"{host} /readyz 200", 0.5)
+    return time.monotonic() - started
 
 
 def on(lab, host: str, command: str) -> str:

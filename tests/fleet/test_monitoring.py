@@ -23,7 +23,7 @@ from typing import TypeVar
 import pytest
 
 from checks import alert_rules, thresholds
-from tests.fleet.hosts import on, report, wait_ready
+from tests.fleet.hosts import on, report, url, wait_ready
 from tests.support.checks import assert_all_four_metrics_sampled, history_report
 from tests.support.deployment import REPO
 from tests.support.traffic import concurrent_requests
@@ -151,8 +151,8 @@ def test_pool_waiting_above_5_fires_on_mon_1_reaches_its_alert_log_and_fails_the
             started = time.monotonic()
             with (
                 web_pools_cut_off(fleet),
-                concurrent_requests(f"http://{fleet.address('app-1')}:8000", clients=8),
-                concurrent_requests(f"http://{fleet.address('app-2')}:8000", clients=8),
+                concurrent_requests(url(fleet, "app-1", ""), clients=8),
+                concurrent_requests(url(fleet, "app-2", ""), clients=8),
             ):
                 fired = wait_for(
                     lambda: api(fleet, "/api/v1/query", query=f"ALERTS{firing}")["result"],

@@ -22,13 +22,13 @@ import os
 import re
 import shlex
 import subprocess
-import time
 from dataclasses import dataclass
 
 import pytest
 
 from tests.docs import markdown
 from tests.fleet.hosts import WEB_PORT, env_value, sudo, wait_ready
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -377,10 +377,12 @@ def test_redis_cache_down_runbook_confirms_the_outage_and_its_start_ends_it(depl
 
         sudo(lab, redis, start)
         # Started, not yet listening: the web reconnects when it is.
-        deadline = time.monotonic() + 30
-        while json.loads(curl(lab, readyz).stdout)["status"] != "ready":
-            assert time.monotonic() < deadline, f"/readyz not ready 30 s after {start}"
-            time.sleep(0.5)
+        wait_for(
+            lambda: json.loads(curl(lab, readyz).stdout)["status"] == "ready",
+            30,
+            f"/readyz ready after {start}",
+            every=0.5,
+        )
         assert as_root(lab, app, dependencies).returncode == 0
     finally:
         sudo(lab, redis, "systemctl start goalgpt-redis-cache")  # whatever the page says

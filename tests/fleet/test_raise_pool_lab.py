@@ -25,6 +25,7 @@ from tests.fleet.hosts import (
     playbook,
     process_env,
     sudo,
+    url,
 )
 from tests.lab import Lab
 from tests.support.deployment import REPO, PlaybookRun
@@ -149,7 +150,7 @@ def test_the_monitor_firing_during_the_watch_puts_every_host_back(
     old, new = deployed, str(int(deployed) + RAISE_BY)
     hosts = app_and_worker_hosts(lab)
     before = {host: main_pids(lab, host) for host in hosts}
-    urls = [f"http://{lab.address(host)}:8000" for host in lab.groups["app"]]
+    urls = [url(lab, host, "") for host in lab.groups["app"]]
 
     with cache_missing_traffic(urls):
         run = raise_pool(
