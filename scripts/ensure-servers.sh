@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes sure the server binaries the tests start exist: PostgreSQL, Redis and
+# Makes sure the server binaries the tests start exist: PostgreSQL, Redis, pgBackRest and
 # Prometheus (with promtool), Alertmanager and the postgres and redis exporters.
 # As root it installs them with apt; otherwise it prints the one command to run.
 set -euo pipefail
@@ -12,12 +12,13 @@ have_prometheus() {
         command -v "$tool" >/dev/null 2>&1 || return 1
     done
 }
-have_all() { have_postgres && have_redis && have_prometheus; }
+have_pgbackrest() { command -v pgbackrest >/dev/null 2>&1; }
+have_all() { have_postgres && have_redis && have_pgbackrest && have_prometheus; }
 
 if have_all; then
     exit 0
 fi
-packages="postgresql postgresql-contrib redis-server prometheus prometheus-alertmanager
+packages="postgresql postgresql-contrib redis-server pgbackrest prometheus prometheus-alertmanager
  prometheus-postgres-exporter prometheus-redis-exporter"
 packages=$(echo $packages)
 if [ "$(id -u)" -ne 0 ]; then

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tests.support.roles import role_defaults
+from tests.support.roles import group_vars, role_defaults
 
 # Layout field -> the inventory variable that sets it (its default: the role's).
 VARIABLES = {
@@ -31,6 +32,11 @@ VARIABLES = {
     "cron_service": "goalgpt_workers_cron_service_name",
     "prometheus_port": "prometheus_port",
     "alertmanager_port": "alertmanager_port",
+    "backup_conf_dir": "goalgpt_pgbackrest_conf_dir",
+    "backup_stanza": "goalgpt_backup_stanza",
+    "backup_cipher_pass_file": "pgbackrest_cipher_pass_file",
+    "backup_repo_user": "pgbackrest_repo_user",
+    "backup_service": "pgbackrest_backup_service_name",
 }
 WHOLE_NUMBERS = (
     "web_port",
@@ -70,11 +76,16 @@ class Layout:
     cron_service: str
     prometheus_port: int
     alertmanager_port: int
+    backup_conf_dir: str
+    backup_stanza: str
+    backup_cipher_pass_file: str
+    backup_repo_user: str
+    backup_service: str
 
     @classmethod
     def from_variables(cls, found: Mapping[str, Any]) -> Layout:
         """The host's inventory variables over the roles' defaults (templated ones aside)."""
-        variables = role_defaults(rendered_only=True) | dict(found)
+        variables = role_defaults(rendered_only=True) | group_vars() | dict(found)
         given = {field: variables[var] for field, var in VARIABLES.items() if var in variables}
         for field in WHOLE_NUMBERS:
             given[field] = int(given[field])
@@ -115,6 +126,21 @@ class Layout:
     @property
     def alertmanager_url(self) -> str:
         return f"http://{self.service_address}:{self.alertmanager_port}"
+
+    def pgbackrest(self, user: str, *args: str) -> str:
+        """pgBackRest as the docs show it, as `user` (a shell command line)."""
+        return shlex.join(
+            [
+                "runuser",
+                "-u",
+                user,
+                "--",
+                "pgbackrest",
+                f"--config-path={self.backup_conf_dir}",
+                f"--stanza={self.backup_stanza}",
+                *args,
+            ]
+        )
 
     @property
     def supervisorctl(self) -> str:

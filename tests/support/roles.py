@@ -1,4 +1,5 @@
-"""The roles' defaults as a deploy without overrides sees them (roles/*/defaults/main.yml)."""
+"""The roles' defaults as a deploy without overrides sees them (roles/*/defaults/main.yml),
+and the fleet's facts of playbooks/group_vars/all.yml."""
 
 from __future__ import annotations
 
@@ -17,3 +18,9 @@ def role_defaults(*, rendered_only: bool = False) -> dict[str, Any]:
     if rendered_only:
         found = {k: v for k, v in found.items() if not (isinstance(v, str) and "{{" in v)}
     return found
+
+
+def group_vars() -> dict[str, Any]:
+    """playbooks/group_vars/all.yml without its templated values (the fleet's own facts)."""
+    found = yaml.safe_load((REPO / "playbooks/group_vars/all.yml").read_text(encoding="utf-8"))
+    return {k: v for k, v in (found or {}).items() if not (isinstance(v, str) and "{{" in v)}
