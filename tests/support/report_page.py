@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
+METRICS = ("max_clients_errors", "cache_hit_rate", "db_active_connections", "pool_waiting")
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?")
 _SVG = re.compile(r"<svg\b.*?</svg>", re.DOTALL)
 
