@@ -298,7 +298,10 @@ def test_rerun_with_the_old_value_after_an_interrupted_run(first_deploy, deploym
         assert pool_size_everywhere(deployment) == {"14"}
         assert record_file(deployment).read_text() == f"DB_MAX_CONNECTIONS={before}\n"
 
-        rerun = deployment.playbook("raise_pool.yml", "-e", f"db_max_connections={before}", *watch)
+        report = ("-e", f"raise_pool_report_dir={deployment.root / 'rerun-report'}")
+        rerun = deployment.playbook(
+            "raise_pool.yml", "-e", f"db_max_connections={before}", *watch, *report
+        )
 
     assert rerun.returncode == 0, rerun.tail()
     assert "An earlier raise_pool run did not finish on this host" in rerun.output
