@@ -65,7 +65,7 @@ def svg(
         "role": "img",
         "aria-label": report.title(metric, limits),
         "data-x-range": " ".join(f"{x:.3f}" for x in x_range),
-        "data-y-range": " ".join(f"{y:g}" for y in y_range),
+        "data-y-range": " ".join(f"{y:.10g}" for y in y_range),
     }
     return inline_svg.inline(buffer.getvalue(), metric, ids, root)
 
