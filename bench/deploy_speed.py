@@ -28,6 +28,8 @@ import contextlib
 import json
 import os
 import re
+import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -58,6 +60,9 @@ class CheckoutError(BenchError):
 @dataclass
 class Run:
     seconds: float
+    # The controller's CPU (ansible-playbook and its forks): far steadier than the wall
+    # time on a loaded machine; the hosts' own CPU is not in it.
+    cpu_s: float
     changed: dict[str, int]
     slowest: list[tuple[float, str]]
 
@@ -66,8 +71,8 @@ class Run:
 class Figures:
     runs: dict[str, list[Run]] = field(default_factory=lambda: {"base": [], "this": []})
 
-    def median(self, side: str) -> float:
-        return statistics.median(run.seconds for run in self.runs[side])
+    def median(self, side: str, what: str = "seconds") -> float:
+        return statistics.median(getattr(run, what) for run in self.runs[side])
 
 
 def deploy(tree: Path, inventory: Path, label: str) -> Run:
@@ -81,24 +86,36 @@ def deploy(tree: Path, inventory: Path, label: str) -> Run:
             "GOALGPT_TIMINGS_JSON": timings.name,
             "ANSIBLE_NOCOLOR": "1",
         }
-        started = time.monotonic()
+        started, cpu_before = time.monotonic(), _children_cpu()
         done = subprocess.run(
-            [str(Path(sys.executable).parent / "ansible-playbook"), "playbooks/deploy.yml", "-i", str(inventory)],
+            [
+                str(Path(sys.executable).parent / "ansible-playbook"),
+                "playbooks/deploy.yml",
+                "-i",
+                str(inventory),
+            ],
             cwd=tree,
             env=env,
             capture_output=True,
             text=True,
             check=False,
         )
-        seconds = time.monotonic() - started
+        seconds, cpu_s = time.monotonic() - started, _children_cpu() - cpu_before
         recap = {m[0]: int(m[1]) for m in RECAP.findall(done.stdout) if m[2] == "0" and m[3] == "0"}
         if done.returncode != 0 or not recap:
             tail = "\n".join(done.stdout.splitlines()[-15:])
             raise BenchError(f"{label}: deploy failed (exit {done.returncode}):\n{tail}")
         tasks = json.loads(Path(timings.name).read_text())["tasks"]
     slowest = sorted(((t["seconds"], f"{t['play']} | {t['task']}") for t in tasks), reverse=True)
-    print(f"  {label}: {seconds:6.1f}s  changed={sum(recap.values())}", flush=True)
-    return Run(seconds, recap, slowest[:10])
+    print(
+        f"  {label}: {seconds:6.1f}s, cpu {cpu_s:5.1f}s, changed={sum(recap.values())}", flush=True
+    )
+    return Run(seconds, cpu_s, recap, slowest[:10])
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 @contextlib.contextmanager
@@ -109,17 +126,24 @@ def checkout(ref: str | None) -> Iterator[Path]:
         return
     where = Path(tempfile.mkdtemp(prefix="goalgpt-bench-"))
     added = subprocess.run(
-        ["git", "worktree", "add", "--detach", str(where), ref], cwd=REPO, capture_output=True, text=True
+        ["git", "worktree", "add", "--detach", str(where), ref],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     if added.returncode != 0:
         raise CheckoutError(f"cannot check out {ref}: {added.stderr.strip()}")
     try:
         yield where
     finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(where)], cwd=REPO, capture_output=True)
+        subprocess.run(
+            ["git", "worktree", "remove", "--force", str(where)], cwd=REPO, capture_output=True
+        )
 
 
-def alternate(trees: dict[str, Path], inventory: Path, rounds: int, figures: Figures, noop: bool) -> None:
+def alternate(
+    trees: dict[str, Path], inventory: Path, rounds: int, figures: Figures, noop: bool
+) -> None:
     for number in range(1, rounds + 1):
         for side, tree in trees.items():
             run = deploy(tree, inventory, f"{side} #{number}")
@@ -168,10 +192,11 @@ def one_host(trees: dict[str, Path], rounds: int) -> dict[str, Figures]:
 
 
 def report(results: dict[str, Figures], base: str) -> None:
-    print(f"\n{'scenario':<16} {'base ' + base:>18} {'this tree':>12} {'this/base':>10}")
+    print(f"\n{'median of':<26} {'base ' + base:>18} {'this tree':>12} {'this/base':>10}")
     for name, figures in results.items():
-        old, new = figures.median("base"), figures.median("this")
-        print(f"{name:<16} {old:17.1f}s {new:11.1f}s {new / old:10.2f}")
+        for what, label in (("seconds", "wall"), ("cpu_s", "controller cpu")):
+            old, new = figures.median("base", what), figures.median("this", what)
+            print(f"{name + ', ' + label:<26} {old:17.1f}s {new:11.1f}s {new / old:10.2f}")
     for name, figures in results.items():
         for side in ("base", "this"):
             print(f"\n{name}, {side}: the 10 slowest tasks of its last run")
@@ -181,9 +206,11 @@ def report(results: dict[str, Figures], base: str) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--base", default="HEAD~1", help="the commit to compare with (default HEAD~1)")
+    parser.add_argument("--base", default="HEAD~1", help="the commit to compare with (HEAD~1)")
     parser.add_argument("--this", help="measure this commit instead of the working tree as it is")
-    parser.add_argument("--rounds", type=int, default=2, help="timed runs of each tree per scenario (default 2)")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="timed runs per tree and scenario (2)"
+    )
     parser.add_argument(
         "--scenario",
         action="append",
@@ -197,10 +224,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # a terminated run still removes its checkouts
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
     if os.geteuid() != 0:
-        print("deploy_speed: run as root (the lab and the one-host deployment need it)", file=sys.stderr)
+        print(
+            "deploy_speed: run as root (the lab and the one-host deployment need it)",
+            file=sys.stderr,
+        )
         return 2
     results: dict[str, Figures] = {}
     try:

@@ -34,6 +34,7 @@ DOCUMENTATION = """
 class TaskTiming:
     play: str
     task: str
+    action: str
     seconds: float = 0.0
     hosts: int = 0
     # Slowest host's own time on this task (start to result).
@@ -68,7 +69,7 @@ class CallbackModule(CallbackBase):
     def _open_task(self, task: Any) -> None:
         self._close_task()
         name = task.get_name().strip()
-        self._run.current = TaskTiming(play=self._play, task=name)
+        self._run.current = TaskTiming(play=self._play, task=name, action=task.action)
         self._run.current_started = time.monotonic()
         self._run.tasks.append(self._run.current)
         self._run.host_started = {}
