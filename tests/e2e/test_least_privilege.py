@@ -134,8 +134,8 @@ def test_only_the_monitoring_role_reads_pg_stat_statements_with_every_roles_quer
     assert texts and all(marker in text for (text,) in texts), texts
 
 
-def test_no_password_shows_even_with_vvv_and_pgpassword_is_never_used(urls, deployment):
-    run = deployment.playbook("deploy.yml", "-vvv")
+def test_no_password_shows_even_with_vvv_and_pgpassword_is_never_used(urls, second_deploy):
+    run = second_deploy
     assert run.returncode == 0, run.tail()
     for url in urls.values():
         assert urlsplit(url).password not in run.output
