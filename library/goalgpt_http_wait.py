@@ -3,6 +3,12 @@
 
 from __future__ import annotations
 
+import time
+import urllib.error
+import urllib.request
+
+from ansible.module_utils.basic import AnsibleModule
+
 DOCUMENTATION = r"""
 ---
 module: goalgpt_http_wait
@@ -53,17 +59,11 @@ tries:
   returned: always
 """
 
-import time
-import urllib.error
-import urllib.request
-
-from ansible.module_utils.basic import AnsibleModule
-
 
 def ask(url: str, timeout: float) -> tuple[int, str]:
     """The status the URL answers (0 when nothing answers) and why, in a few words."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 (http/https only)
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
             return answer.status, ""
     except urllib.error.HTTPError as error:
         return error.code, error.reason or ""

@@ -26,7 +26,7 @@ class Server(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     server: Server
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         self.server.asked += 1
         self.send_response(200 if self.server.asked > self.server.ready_after else 503)
         self.end_headers()
