@@ -9,20 +9,21 @@ INVENTORY ?= inventory/local
 DEPLOY_ARGS ?=
 # app.seed_data's options for demo-data, e.g. DEMO_ARGS='--matches 1000 --replace'
 DEMO_ARGS ?=
-# pytest-xdist workers of `make test` (tests/support/worker_groups.py says who runs what)
-TEST_WORKERS ?= 2
+# pytest-xdist workers of `make test` (tests/support/worker_groups.py says who runs what):
+# the lab's, the e2e deployment's, and one for every other test from the start
+TEST_WORKERS ?= 3
 ALERT_RULES ?= build/prometheus/goalgpt-alerts.yml
 # Tools run from the venv find its other tools (ansible-lint, ansible-playbook) first.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv servers lab-tools lab-up lab-down test lint format deploy check demo-data alert-rules config-docs mutation clean
+.PHONY: help venv servers lab-tools lab-up lab-down test lint format deploy check demo-data alert-rules config-docs flows-docs mutation clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,report]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP) ## create .venv from the pins
@@ -41,6 +42,9 @@ lab-down: venv ## remove every trace of the lab (also of a killed run)
 
 test: venv servers lab-tools ## run every test against throwaway servers and the lab
 	$(BIN)/pytest --durations=20 -n $(TEST_WORKERS)
+
+flows-docs: venv ## regenerate docs/flows.md (who may reach what) from playbooks/group_vars/all/flows.yml
+	$(BIN)/ansible-playbook playbooks/flows.yml -i inventory/example -e flows_markdown=$(CURDIR)/docs/flows.md
 
 mutation: venv servers ## mutation testing of the decision core (~20-25 min); scores and survivors check
 	$(BIN)/mutmut run --max-children 2

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Makes sure the server binaries the tests start exist: PostgreSQL, Redis, pgBackRest and
-# Prometheus (with promtool), Alertmanager and the postgres and redis exporters.
+# Makes sure the server binaries the tests start exist: PostgreSQL, PgBouncer, Redis,
+# pgBackRest and Prometheus (with promtool), Alertmanager and the postgres and redis
+# exporters.
 # As root it installs them with apt; otherwise it prints the one command to run.
 set -euo pipefail
 
 have_postgres() { compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; }
 have_redis() { command -v redis-server >/dev/null 2>&1; }
+have_pgbouncer() { [ -x /usr/sbin/pgbouncer ]; }
 have_prometheus() {
     for tool in promtool prometheus prometheus-alertmanager prometheus-postgres-exporter \
         prometheus-redis-exporter; do
@@ -13,12 +15,12 @@ have_prometheus() {
     done
 }
 have_pgbackrest() { command -v pgbackrest >/dev/null 2>&1; }
-have_all() { have_postgres && have_redis && have_pgbackrest && have_prometheus; }
+have_all() { have_postgres && have_pgbouncer && have_redis && have_pgbackrest && have_prometheus; }
 
 if have_all; then
     exit 0
 fi
-packages="postgresql postgresql-contrib redis-server pgbackrest prometheus prometheus-alertmanager
+packages="postgresql postgresql-contrib pgbouncer redis-server pgbackrest prometheus prometheus-alertmanager
  prometheus-postgres-exporter prometheus-redis-exporter"
 packages=$(echo $packages)
 if [ "$(id -u)" -ne 0 ]; then

@@ -34,7 +34,6 @@ VARIABLES = {
     "alertmanager_port": "alertmanager_port",
     "backup_conf_dir": "goalgpt_pgbackrest_conf_dir",
     "backup_stanza": "goalgpt_backup_stanza",
-    "backup_cipher_pass_file": "pgbackrest_cipher_pass_file",
     "backup_repo_user": "pgbackrest_repo_user",
     "backup_service": "pgbackrest_backup_service_name",
 }
@@ -78,7 +77,6 @@ class Layout:
     alertmanager_port: int
     backup_conf_dir: str
     backup_stanza: str
-    backup_cipher_pass_file: str
     backup_repo_user: str
     backup_service: str
 
@@ -152,7 +150,7 @@ class Layout:
 
 
 def _service_address(found: Mapping[str, Any]) -> str:
-    """playbooks/group_vars/all.yml's goalgpt_service_address (testinfra reads only the
+    """playbooks/group_vars/all/main.yml's goalgpt_service_address (testinfra reads only the
     inventory): set per host, else loopback under connection=local, else ansible_host."""
     given = found.get("goalgpt_service_address")
     if given and "{{" not in str(given):

@@ -1,5 +1,5 @@
 """Backups after a deploy: a WAL switch pgBackRest forces on the db host reaches the
-repository, the repository holds a good backup, its passphrase is root-only, and the
+repository, the repository holds a good backup, its passphrase is for pgBackRest only, and the
 backups are scheduled (systemd timers, or the supervisord program)."""
 
 from __future__ import annotations
@@ -42,11 +42,11 @@ def test_the_repository_holds_a_good_backup(host, layout):
     assert [b for b in stanza["backup"] if not b.get("error")], "no good backup in the repository"
 
 
-def test_the_repository_passphrase_is_root_only(host, layout):
+def test_the_repository_passphrase_is_readable_by_pgbackrest_only(host, layout):
     needs(layout, "backup")
-    secret = host.file(layout.backup_cipher_pass_file)
+    secret = host.file(f"{layout.backup_conf_dir}/conf.d/cipher.conf")
     assert secret.is_file
-    assert (secret.user, secret.mode) == ("root", 0o600)
+    assert (secret.user, secret.group, secret.mode) == ("root", repository_user(layout), 0o640)
 
 
 def test_backups_are_scheduled(host, layout):

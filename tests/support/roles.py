@@ -1,5 +1,5 @@
 """The roles' defaults as a deploy without overrides sees them (roles/*/defaults/main.yml),
-and the fleet's facts of playbooks/group_vars/all.yml."""
+and the fleet's facts of playbooks/group_vars/all/."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ def role_defaults(*, rendered_only: bool = False) -> dict[str, Any]:
 
 
 def group_vars() -> dict[str, Any]:
-    """playbooks/group_vars/all.yml without its templated values (the fleet's own facts)."""
-    found = yaml.safe_load((REPO / "playbooks/group_vars/all.yml").read_text(encoding="utf-8"))
-    return {k: v for k, v in (found or {}).items() if not (isinstance(v, str) and "{{" in v)}
+    """playbooks/group_vars/all/ without its templated values (the fleet's own facts)."""
+    found: dict[str, Any] = {}
+    for path in sorted(REPO.glob("playbooks/group_vars/all/*.yml")):
+        found |= yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return {k: v for k, v in found.items() if not (isinstance(v, str) and "{{" in v)}
