@@ -91,9 +91,7 @@ def destroy_cluster(lab, *, power_loss: bool) -> float:
 def test_restore_refuses_a_running_healthy_cluster_and_leaves_everything_as_it_was(fleet):
     lab = fleet
     started = psql(lab, "SELECT pg_postmaster_start_time()", "postgres")
-    jobs = {
-        h: sudo(lab, h, "systemctl show -p MainPID goalgpt-worker@1") for h in lab.groups["workers"]
-    }
+    jobs = {host: main_pids(lab, host) for host in lab.groups["workers"]}
 
     run = playbook(lab, "restore.yml")
 
