@@ -118,7 +118,7 @@ def test_the_monitor_role_runs_the_capacity_probe(urls):
 
 
 def test_only_the_monitoring_role_reads_pg_stat_statements_with_every_roles_queries(urls):
-    marker = "statements-marker-5c1e"
+    marker = "statements_marker_5c1e"
     with psycopg.connect(urls["app"]) as conn:
         conn.execute(f"SELECT 1 AS {marker}").fetchone()
         conn.rollback()
