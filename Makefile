@@ -42,7 +42,9 @@ lab-down: venv ## remove every trace of the lab (also of a killed run)
 test: venv servers lab-tools ## run every test against throwaway servers and the lab
 	$(BIN)/pytest --durations=20 -n $(TEST_WORKERS)
 
-mutation: venv servers ## mutation testing of the decision core (~20-25 min); scores and survivors check
+mutation: venv servers ## mutation testing of the decision core (~25 min), from scratch; scores and survivors check
+	rm -rf mutants
+	$(BIN)/python scripts/mutation_report.py --stamp
 	$(BIN)/mutmut run --max-children 2
 	$(BIN)/python scripts/mutation_report.py
 

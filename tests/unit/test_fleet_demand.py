@@ -13,8 +13,10 @@ from checks.capacity.demand import (
     WorkerGroup,
     advice,
     as_dict,
+    describe,
     from_dict,
     largest_web_pool,
+    name,
     single_pool,
 )
 
@@ -124,3 +126,22 @@ def test_the_issues_oversubscribed_example_is_explained_with_a_fix():
 def test_a_bad_fleet_description_is_one_line_naming_the_field(data, message):
     with pytest.raises(FleetError, match=message):
         from_dict(data)
+
+
+def test_the_fleet_is_named_by_its_web_processes_and_workers():
+    deployed = Fleet(
+        web=(WebGroup(2, 50, threads=4, refreshes=2, host="app-1"), WebGroup(1, 50, host="")),
+        workers=(WorkerGroup(2, 2, host="worker-1"), WorkerGroup(1, 3)),
+    )
+
+    assert name(deployed) == "3 web processes + 3 workers"
+    assert name(single_pool(1, 50)) == "1 web process"
+    assert name(Fleet(web=(WebGroup(1, 5),), workers=(WorkerGroup(1, 2),))) == (
+        "1 web process + 1 worker"
+    )
+    assert describe(deployed) == [
+        "2 web processes on app-1: pool max 50, each holds at most 6 (4 threads + 2 refreshes)",
+        "1 web process: each counted at its whole pool max 50 (threads unknown)",
+        "2 workers on worker-1: job pool 2 each",
+        "1 worker: job pool 3 each",
+    ]
