@@ -1,23 +1,24 @@
 #!/usr/bin/env bash
-# Makes sure the server binaries the tests start exist: PostgreSQL, Redis and
+# Makes sure the server binaries the tests start exist: PostgreSQL, PgBouncer, Redis and
 # Prometheus (with promtool), Alertmanager and the postgres and redis exporters.
 # As root it installs them with apt; otherwise it prints the one command to run.
 set -euo pipefail
 
 have_postgres() { compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; }
 have_redis() { command -v redis-server >/dev/null 2>&1; }
+have_pgbouncer() { [ -x /usr/sbin/pgbouncer ]; }
 have_prometheus() {
     for tool in promtool prometheus prometheus-alertmanager prometheus-postgres-exporter \
         prometheus-redis-exporter; do
         command -v "$tool" >/dev/null 2>&1 || return 1
     done
 }
-have_all() { have_postgres && have_redis && have_prometheus; }
+have_all() { have_postgres && have_pgbouncer && have_redis && have_prometheus; }
 
 if have_all; then
     exit 0
 fi
-packages="postgresql postgresql-contrib redis-server prometheus prometheus-alertmanager
+packages="postgresql postgresql-contrib pgbouncer redis-server prometheus prometheus-alertmanager
  prometheus-postgres-exporter prometheus-redis-exporter"
 packages=$(echo $packages)
 if [ "$(id -u)" -ne 0 ]; then
