@@ -5,7 +5,8 @@ mutation` calls it before `mutmut run`, on an emptied mutants/). Then
 `python scripts/mutation_report.py` prints a Markdown table (killed / all mutants per
 module) and exits 1 when the run does not match what is written down:
 
-- the tree changed since the run was stamped (a source, a test, a file the tests read):
+- the tree changed since the run was stamped (a source, a test it runs or what that test
+  imports or reads):
   the results describe other code, and mutmut keeps the verdicts of functions it thinks
   unchanged even when the tests that judge them changed;
 - a mutant that was not killed is missing from tests/mutation/SURVIVORS.md, or the file
@@ -91,9 +92,14 @@ def listed(text: str) -> tuple[set[str], set[str]]:
 
 def tree() -> dict[str, str]:
     """path -> sha256 of every file a run's verdicts depend on: the sources mutmut copies,
-    the files it copies besides (`also_copy`), every test and pyproject.toml."""
+    the files it copies besides (`also_copy`), pyproject.toml, and the tests: the
+    directories of the selected ones (their helpers and conftests), tests/support and
+    tests/conftest.py. Other tests (the lab's, the e2e deployment's) are not run by it."""
     config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["mutmut"]
-    roots = [*config["source_paths"], *config.get("also_copy", []), "tests", "pyproject.toml"]
+    selected = config["pytest_add_cli_args_test_selection"]
+    test_dirs = sorted({str(Path(test).parent) for test in selected})
+    roots = [*config["source_paths"], *config.get("also_copy", []), "pyproject.toml"]
+    roots += [*test_dirs, "tests/support", "tests/conftest.py", "tests/__init__.py"]
     listing = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "--", *roots],
         cwd=REPO,
@@ -101,9 +107,10 @@ def tree() -> dict[str, str]:
         text=True,
         check=True,
     ).stdout.split()
+    results_doc = str(SCORES_DOC.relative_to(REPO))  # written from the run, after it
     return {
         path: hashlib.sha256((REPO / path).read_bytes()).hexdigest()
-        for path in sorted(set(listing))
+        for path in sorted(set(listing) - {results_doc})
         if (REPO / path).is_file()
     }
 
