@@ -20,6 +20,7 @@ from rq import Queue, Worker
 from rq.job import Job
 
 from tests.support.deployment import Deployment
+from tests.support.processes import running
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -39,15 +40,6 @@ def children(pid: int) -> list[int]:
     with suppress(FileNotFoundError):
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     return []
-
-
-def running(pid: int) -> bool:
-    """Whether `pid` runs (a zombie waiting for supervisord to reap it does not)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 @pytest.fixture
