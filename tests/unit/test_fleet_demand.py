@@ -109,8 +109,47 @@ def test_the_issues_oversubscribed_example_is_explained_with_a_fix():
     )
     text = advice(fleet, usable_slots=17)
     assert fleet.demand == 4 * 34 + 4
-    assert "140 connections" in text and "17 usable slots" in text
-    assert "to 3 or less" in text  # (17 - 4) // 4
+    assert text == (
+        "the fleet can hold 140 connections at once but PostgreSQL has 17 usable slots "
+        "(4 web x 34 on app-1 + 2 workers x 2 on worker-1); fix: raise max_connections "
+        "(postgresql_max_connections), or lower the web pool (goalgpt_base_db_max_connections) "
+        "to 3 or less, or fewer web threads or processes, or fewer worker processes "  # (17-4)//4
+        "(goalgpt_workers_count) or JOB_DB_MAX_CONNECTIONS"
+    )
+
+
+@pytest.mark.parametrize(
+    ("fleet", "usable", "explained"),
+    [
+        (  # workers only, a host without processes left out: no web pool to lower
+            Fleet(workers=(WorkerGroup(3, 2, host="worker-1"), WorkerGroup(0, 2, host="w-2"))),
+            4,
+            "the fleet can hold 6 connections at once but PostgreSQL has 4 usable slots "
+            "(3 workers x 2 on worker-1); fix: raise max_connections "
+            "(postgresql_max_connections), or fewer worker processes (goalgpt_workers_count) "
+            "or JOB_DB_MAX_CONNECTIONS",
+        ),
+        (  # the workers alone fill the slots (no room left for any web pool); hosts unnamed
+            Fleet(web=(WebGroup(2, 10),), workers=(WorkerGroup(4, 2),)),
+            8,
+            "the fleet can hold 28 connections at once but PostgreSQL has 8 usable slots "
+            "(2 web x 10 on ? + 4 workers x 2 on ?); fix: raise max_connections "
+            "(postgresql_max_connections), or fewer worker processes (goalgpt_workers_count) "
+            "or JOB_DB_MAX_CONNECTIONS",
+        ),
+        (  # one slot left for each of the web processes
+            Fleet(web=(WebGroup(2, 10),), workers=(WorkerGroup(4, 2),)),
+            10,
+            "the fleet can hold 28 connections at once but PostgreSQL has 10 usable slots "
+            "(2 web x 10 on ? + 4 workers x 2 on ?); fix: raise max_connections "
+            "(postgresql_max_connections), or lower the web pool "
+            "(goalgpt_base_db_max_connections) to 1 or less, or fewer web threads or processes, "
+            "or fewer worker processes (goalgpt_workers_count) or JOB_DB_MAX_CONNECTIONS",
+        ),
+    ],
+)
+def test_the_advice_names_each_group_and_only_the_fixes_that_apply(fleet, usable, explained):
+    assert advice(fleet, usable) == explained
 
 
 @pytest.mark.parametrize(
