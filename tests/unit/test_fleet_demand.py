@@ -184,3 +184,45 @@ def test_the_fleet_is_named_by_its_web_processes_and_workers():
         "2 workers on worker-1: job pool 2 each",
         "1 worker: job pool 3 each",
     ]
+
+
+@given(fleets.filter(lambda f: f.web or f.workers))
+def test_a_fleet_survives_its_dict_form(fleet):
+    assert from_dict(as_dict(fleet)) == fleet
+
+
+def test_the_dict_form_names_every_field_and_the_demand():
+    fleet = Fleet(
+        web=(WebGroup(2, 50, threads=4, refreshes=2, host="app-1"),),
+        workers=(WorkerGroup(2, 2, host="worker-1"),),
+    )
+
+    assert as_dict(fleet) == {
+        "web": [
+            {
+                "host": "app-1",
+                "processes": 2,
+                "threads": 4,
+                "refreshes": 2,
+                "pool_max": 50,
+                "per_process": 6,
+            }
+        ],
+        "workers": [{"host": "worker-1", "processes": 2, "pool_max": 2}],
+        "demand": 16,
+    }
+
+
+def test_what_the_deploy_leaves_out_takes_its_default_and_numbers_may_be_text():
+    # Ansible hands the filter numbers as text when they come from templates.
+    fleet = from_dict(
+        {
+            "web": [{"processes": "2", "pool_max": "50"}],
+            "workers": [{"processes": 1, "pool_max": 2}],
+        }
+    )
+
+    assert fleet == Fleet(
+        web=(WebGroup(processes=2, pool_max=50, threads=None, refreshes=0, host=""),),
+        workers=(WorkerGroup(processes=1, pool_max=2, host=""),),
+    )
