@@ -61,13 +61,18 @@ def utilization_pct(stats: DbStats) -> float:
 
 def shown_pct(value: float, limit: float) -> str:
     """`value` to one decimal, or to as many as it takes to show on which side of `limit`
-    it is (698 of 997 slots: "70.01", not "70.0", against a limit of 70)."""
+    it is (698 of 997 slots: "70.01", not "70.0", against a limit of 70). Six always
+    do: a share of fewer than a million slots is at least 1e-6 away from a limit."""
     for digits in range(1, 7):
         text = f"{value:.{digits}f}"
-        shown = float(text)
-        if (shown > limit, shown == limit) == (value > limit, value == limit):
-            return text
-    return repr(value)
+        if _side(float(text), limit) == _side(value, limit):
+            break
+    return text
+
+
+def _side(value: float, limit: float) -> int:
+    """-1 below `limit`, 0 on it, 1 above it."""
+    return (value > limit) - (value < limit)
 
 
 def recommend(stats: DbStats, fleet: Fleet, limits: Capacity) -> tuple[int, str]:

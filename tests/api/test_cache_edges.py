@@ -31,10 +31,12 @@ class Loader:
     def __init__(self, body: bytes = b"body", gate: threading.Event | None = None) -> None:
         self.body, self.gate = body, gate
         self.calls = 0
+        self.deadlines: list[float] = []
         self.started = threading.Event()
 
     def __call__(self, deadline: float) -> bytes:
         self.calls += 1
+        self.deadlines.append(deadline)
         self.started.set()
         if self.gate is not None:
             self.gate.wait(10)
@@ -185,6 +187,9 @@ def test_a_stale_read_starts_one_background_refresh_and_answers_before_it_ends(r
 
     assert {(a.body, a.result) for a in answers} == {(b"old", "stale")}
     assert refresh.calls == 1
+    # The refresh holds the fleet lock like any load: its deadline is the lock's expiry
+    # (flight_timeout_s 5) less the margin, on the cache's clock.
+    assert refresh.deadlines == [clock.monotonic() + 5 - 0.25]
     gate.set()
     hit_again(cache, KEY, refresh)
     assert cache.get(KEY, refresh).body == b"new"

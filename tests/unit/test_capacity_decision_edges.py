@@ -101,6 +101,11 @@ def test_utilization_is_rounded_for_display_only_and_never_onto_the_limit(value,
     assert shown_pct(value, UTIL) == shown
 
 
+def test_a_rounding_that_would_cross_a_limit_with_decimals_is_refined_too():
+    # 70.101 shows as 70.1 at one decimal: below a limit of 70.1001, though it is above.
+    assert shown_pct(70.101, 70.1001) == "70.101"
+
+
 def test_a_fleet_with_room_for_one_connection_each_is_safe_and_one_more_process_is_not():
     # 100 slots, 3 reserved, 23 headroom: 77 connections for the pools; 77 processes
     # get one each, 78 get none.
@@ -110,7 +115,11 @@ def test_a_fleet_with_room_for_one_connection_each_is_safe_and_one_more_process_
     too_many = decide(stats, single_pool(78, 1), LIMITS)
 
     assert (fits.safe, fits.recommended_pool_max, fits.budget) == (True, 1, 77)
-    assert (too_many.safe, too_many.recommended_pool_max) == (False, 0)
+    assert (too_many.safe, too_many.recommended_pool_max, too_many.why_recommended) == (
+        False,
+        0,
+        "",
+    )
     assert too_many.warnings[0].startswith("No room for 78 pool(s): budget is 77 connections")
 
 
@@ -279,6 +288,7 @@ def test_a_fleet_without_web_processes_gets_no_web_recommendation_and_no_block()
     verdict = decide(stats, fleet(workers=2), LIMITS)
 
     assert (verdict.verdict, verdict.recommended_pool_max, verdict.demand) == (SAFE, 0, 4)
+    assert verdict.why_recommended == ""
     over = decide(stats, fleet(workers=3), LIMITS)  # 6 > 4, but no web pool to lower
     assert over.verdict == SAFE and over.above_message == ""
 
