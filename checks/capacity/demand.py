@@ -231,11 +231,12 @@ def advice(fleet: Fleet, usable_slots: int) -> str:
     if parts:
         lines.append("(" + " + ".join(parts) + ")")
     room = usable_slots - fleet.worker_demand
+    per_web = room // fleet.web_processes if fleet.web_processes else 0
     fix = "fix: raise max_connections (postgresql_max_connections)"
-    if fleet.web and room > 0 and fleet.web_processes:
+    if per_web >= 1:  # a smaller web pool fixes it only if each can keep a connection
         fix += (
             f", or lower the web pool (goalgpt_base_db_max_connections) to "
-            f"{room // fleet.web_processes} or less, or fewer web threads or processes"
+            f"{per_web} or less, or fewer web threads or processes"
         )
     fix += ", or fewer worker processes (goalgpt_workers_count) or JOB_DB_MAX_CONNECTIONS"
     return " ".join(lines) + "; " + fix
