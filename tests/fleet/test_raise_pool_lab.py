@@ -95,7 +95,7 @@ def test_a_web_unit_that_fails_on_restart_puts_app_1_and_app_2_back(
         "JOB_DB_MAX_CONNECTIONS, not DB_MAX_CONNECTIONS."
     ) in output, run.tail()
     assert f"Rolled back DB_MAX_CONNECTIONS={new}: app-2 failed at" in output, run.tail()
-    assert f"Put back: app-1 to {old}, app-2 to {old}." in output, run.tail()
+    assert f"Put back: app-1 to {old}, app-2 to {old}" in output, run.tail()
     assert env_value(lab, "app-1") == env_value(lab, "app-2") == old
     assert set(process_env(lab, "app-1").values()) == {old}
     assert main_pids(lab, "app-1")["goalgpt-web.service"] != before["app-1"]["goalgpt-web.service"]
