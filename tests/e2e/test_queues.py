@@ -22,6 +22,7 @@ from rq.job import Job
 
 from app.infra import fleet_registry
 from tests.support.deployment import Deployment
+from tests.support.processes import running
 from tests.support.prometheus import sample_value
 from tests.support.waiting import wait_for
 
@@ -61,9 +62,12 @@ def test_a_deployed_worker_sigkilled_mid_job_has_its_job_failed_within_a_minute(
     worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + job.worker_name, queue_redis)
     horse = wait_for(lambda: children(worker.pid), 10, "the work horse")
 
-    # The worker first: killed after its horse, a busy machine lets it see the horse die
-    # and fail the job itself ("Work-horse terminated unexpectedly"), not a lost worker.
-    for pid in [worker.pid, *horse]:
+    # The worker first, gone before its work horse dies: a worker that saw its horse die
+    # would fail the job itself ("Work-horse terminated unexpectedly"). Killed in this
+    # order, only the abandoned-job check can end the job, so the outcome is certain.
+    os.kill(worker.pid, signal.SIGKILL)
+    wait_for(lambda: not running(worker.pid), 30, "the worker to be gone")
+    for pid in horse:
         os.kill(pid, signal.SIGKILL)
     killed = time.monotonic()
 
