@@ -2,15 +2,16 @@
 pgBackRest's TLS servers), on the session's one fleet deployment (`first_fleet_deploy`),
 with no other command than the documented ones (playbooks/restore.yml, make check):
 
-- restore.yml refuses to overwrite db-1's running, healthy cluster without
-  -e restore_overwrite=true, and leaves it, the workers and rq cron untouched;
 - the repository unreachable (mon-1's pgBackRest server stopped): GoalGPTWalArchivingFailing
   fires, the smoke gate names the failing archiving, the database keeps serving and keeps
   the WAL it could not archive, which reaches the repository once it is back;
-- rows written, a time T noted, more rows written, db-1's data directory removed:
-  restore.yml to T brings back every row committed before T and none after;
-- a power loss of db-1 under writes (every process SIGKILLed) and its data directory
-  removed: restore.yml to the latest loses at most the last archive_timeout (the RPO).
+- one restore drill: rows written, a time T noted, more rows written, a writer committing
+  a row every 0.2 s. restore.yml refuses to overwrite db-1's running, healthy cluster
+  without -e restore_overwrite=true and leaves it, the workers and rq cron untouched.
+  Then a power loss of db-1 under the writes (every process SIGKILLed) and its data
+  directory removed: restore.yml to the latest loses at most the last archive_timeout
+  (the RPO) and nothing before; restore.yml to T then brings back every row committed
+  before T and none after.
 
 Each restore ends with the app hosts ready and the smoke gate green (restore.yml runs
 check.yml). Runs last (file order); db-1 is left restored and serving, also on failure.
@@ -79,29 +80,12 @@ def db_put_back(fleet) -> Iterator[None]:
         assert run.returncode == 0, run.tail(60)
 
 
-def destroy_cluster(lab, *, power_loss: bool) -> float:
-    """db-1's cluster gone with its data directory; a power loss kills every PostgreSQL
-    process at once (no shutdown, no last WAL switch). db-1's clock when it happened."""
-    stop = "systemctl kill -s SIGKILL" if power_loss else "systemctl stop"
-    at = sudo(lab, DB, f"date +%s.%N; {stop} postgresql@15-main").split()[0]
+def power_loss_and_disk_lost(lab) -> float:
+    """Every PostgreSQL process on db-1 killed at once (no shutdown, no last WAL switch),
+    then its data directory removed. db-1's clock when it happened."""
+    at = sudo(lab, DB, "date +%s.%N; systemctl kill -s SIGKILL postgresql@15-main").split()[0]
     sudo(lab, DB, f"systemctl stop postgresql@15-main; rm -rf {DATA_DIR}")
     return float(at)
-
-
-def test_restore_refuses_a_running_healthy_cluster_and_leaves_everything_as_it_was(fleet):
-    lab = fleet
-    started = psql(lab, "SELECT pg_postmaster_start_time()", "postgres")
-    jobs = {host: main_pids(lab, host) for host in lab.groups["workers"]}
-
-    run = playbook(lab, "restore.yml")
-
-    assert run.returncode != 0
-    assert f"{DB} has a cluster in {DATA_DIR} (it runs and answers" in run.output, run.tail()
-    assert "Nothing was stopped or changed" in run.output
-    assert "add -e restore_overwrite=true" in run.output
-    assert psql(lab, "SELECT pg_postmaster_start_time()", "postgres") == started
-    assert {host: main_pids(lab, host) for host in jobs} == jobs  # never stopped
-    serving(lab)
 
 
 def test_wal_archiving_broken_fires_the_alert_and_the_gate_while_the_database_serves(
@@ -148,7 +132,49 @@ def test_wal_archiving_broken_fires_the_alert_and_the_gate_while_the_database_se
     sudo(lab, DB, f"runuser -u postgres -- {PGBACKREST} check")
 
 
-def test_restore_to_a_time_brings_back_every_row_committed_before_it_and_none_after(
+def start_writer(lab) -> None:
+    """One committed row in ticks every 0.2 s, in the background on db-1, until the
+    cluster dies."""
+    psql(lab, "CREATE TABLE ticks (id serial PRIMARY KEY, at timestamptz NOT NULL)")
+    writer = (
+        "DO $$ BEGIN LOOP INSERT INTO ticks (at) VALUES (clock_timestamp()); COMMIT; "
+        "PERFORM pg_sleep(0.2); END LOOP; END $$"
+    )
+    script = 'nohup runuser -u postgres -- psql -d "$1" -c "$2" >/dev/null 2>&1 &'
+    sudo(lab, DB, script, DRILL, writer)
+    wait_for(lambda: int(psql(lab, "SELECT count(*) FROM ticks")) > 0, 30, "the writer", 1)
+
+
+def written_for_s(lab) -> float:
+    return float(psql(lab, "SELECT extract(epoch FROM max(at) - min(at)) FROM ticks"))
+
+
+def refused(lab) -> None:
+    """restore.yml without the flag over the running cluster: refused, nothing touched."""
+    started = psql(lab, "SELECT pg_postmaster_start_time()", "postgres")
+    jobs = {host: main_pids(lab, host) for host in lab.groups["workers"]}
+
+    run = playbook(lab, "restore.yml")
+
+    assert run.returncode != 0
+    assert f"{DB} has a cluster in {DATA_DIR} (it runs and answers" in run.output, run.tail()
+    assert "Nothing was stopped or changed" in run.output
+    assert "add -e restore_overwrite=true" in run.output
+    assert psql(lab, "SELECT pg_postmaster_start_time()", "postgres") == started
+    assert {host: main_pids(lab, host) for host in jobs} == jobs  # never stopped
+    serving(lab)
+
+
+def restored(lab, *args: str) -> float:
+    """restore.yml's run time; it ended green (its last play is the smoke gate)."""
+    started = time.monotonic()
+    run = playbook(lab, "restore.yml", *args)
+    assert run.returncode == 0, run.tail(80)
+    serving(lab)
+    return time.monotonic() - started
+
+
+def test_restore_drill_refuses_a_healthy_cluster_then_latest_and_a_point_in_time(
     fleet, drill_database, db_put_back
 ):
     lab = fleet
@@ -156,50 +182,28 @@ def test_restore_to_a_time_brings_back_every_row_committed_before_it_and_none_af
     psql(lab, "INSERT INTO rows SELECT generate_series(1, 50)")
     target = psql(lab, "SELECT clock_timestamp()")  # after the first 50 committed
     psql(lab, "INSERT INTO rows SELECT generate_series(51, 100)")
-    sudo(lab, DB, f"runuser -u postgres -- {PGBACKREST} check")  # archived up to here
-    destroy_cluster(lab, power_loss=False)
+    start_writer(lab)  # ticks: made after T
+    refused(lab)
+    # Writing for longer than archive_timeout, or the bound below could not fail.
+    wait_for(lambda: written_for_s(lab) > ARCHIVE_TIMEOUT_S + 15, 150, "a longer write", 2)
+    lost_at = power_loss_and_disk_lost(lab)
 
-    started = time.monotonic()
-    run = playbook(lab, "restore.yml", "-e", f"restore_target='{target}'")
-    took = time.monotonic() - started
+    latest_s = restored(lab)
 
-    assert run.returncode == 0, run.tail(80)
-    report(f"restore.yml to a time (lab, small database) took {took:.0f} s")
-    assert psql(lab, "SELECT min(id), max(id), count(*) FROM rows") == "1|50|50"
-    serving(lab)
-
-
-def test_a_latest_restore_after_a_power_loss_loses_at_most_the_archive_timeout(
-    fleet, drill_database, db_put_back
-):
-    lab = fleet
-    psql(lab, "CREATE TABLE ticks (id serial PRIMARY KEY, at timestamptz NOT NULL)")
-    # One committed row every 0.2 s, in the background on db-1, until the power loss.
-    writer = (
-        "DO $$ BEGIN LOOP INSERT INTO ticks (at) VALUES (clock_timestamp()); COMMIT; "
-        "PERFORM pg_sleep(0.2); END LOOP; END $$"
-    )
-    sudo(
-        lab,
-        DB,
-        'nohup runuser -u postgres -- psql -d "$1" -c "$2" >/dev/null 2>&1 &',
-        DRILL,
-        writer,
-    )
-    wait_for(lambda: int(psql(lab, "SELECT count(*) FROM ticks")) > 0, 30, "the writer", 1)
-    time.sleep(ARCHIVE_TIMEOUT_S + 15)  # writing for longer than archive_timeout
-    lost_at = destroy_cluster(lab, power_loss=True)
-
-    run = playbook(lab, "restore.yml")
-
-    assert run.returncode == 0, run.tail(80)
     count, newest, gaps = psql(
         lab,
         "SELECT count(*), extract(epoch FROM max(at)), max(id) - count(*) FROM ticks",
     ).split("|")
     lost_s = lost_at - float(newest)
+    report(f"restore.yml latest after a power loss (lab, small database): {latest_s:.0f} s")
     report(f"latest restore after a power loss under writes: the last {lost_s:.1f} s lost")
     assert int(count) > ARCHIVE_TIMEOUT_S  # rows from more than a whole timeout were written
     assert int(gaps) == 0  # every row up to the newest kept one is back
     assert lost_s <= ARCHIVE_TIMEOUT_S + ARCHIVE_SLACK_S
-    serving(lab)
+    assert psql(lab, "SELECT min(id), max(id), count(*) FROM rows") == "1|100|100"
+
+    to_time_s = restored(lab, "-e", f"restore_target='{target}'", "-e", "restore_overwrite=true")
+
+    report(f"restore.yml to a time over a running cluster (lab): {to_time_s:.0f} s")
+    assert psql(lab, "SELECT min(id), max(id), count(*) FROM rows") == "1|50|50"
+    assert psql(lab, "SELECT to_regclass('ticks') IS NULL") == "t"  # made after T
