@@ -97,16 +97,21 @@ def test_the_exporter_says_down_for_a_stanza_the_repository_does_not_hold(reposi
     assert info.LAST_GOOD not in text
 
 
-def test_the_schedule_takes_a_missed_backup_at_start_then_waits_for_its_time(repository, tmp_path):
+def schedule_until_it_waits(repository, tmp_path, *, within_s: float) -> str:
+    """The schedule started, then stopped once it waits for its next time: its log."""
     log_path = tmp_path / "schedule.log"
     with log_path.open("w") as log:
         process = start_tool("schedule", "--at", "00:00", "--", *repository.command, log=log)
     try:
-        wait_for(lambda: "next backup at" in log_path.read_text(), 300, "the first backup")
+        wait_for(lambda: "next backup at" in log_path.read_text(), within_s, "the schedule to wait")
     finally:
         assert stop(process) == 0
+    return log_path.read_text()
 
-    text = log_path.read_text()
+
+def test_the_schedule_takes_a_missed_backup_at_start_then_waits_for_its_time(repository, tmp_path):
+    text = schedule_until_it_waits(repository, tmp_path, within_s=300)
+
     assert "backup done in" in text, text
     (backup,) = repository.info().backups
     assert backup.type == "full"  # the first is a full whatever the day says
@@ -116,15 +121,9 @@ def test_the_schedule_does_not_take_a_backup_at_start_when_the_newest_is_fresh(
     repository, tmp_path
 ):
     repository.run("--type=full", "backup")
-    log_path = tmp_path / "schedule.log"
-    with log_path.open("w") as log:
-        process = start_tool("schedule", "--at", "00:00", "--", *repository.command, log=log)
-    try:
-        wait_for(lambda: "next backup at" in log_path.read_text(), 60, "the schedule to wait")
-    finally:
-        assert stop(process) == 0
+    text = schedule_until_it_waits(repository, tmp_path, within_s=60)
 
-    assert "backup starting" not in log_path.read_text()
+    assert "backup starting" not in text
 
 
 @pytest.mark.parametrize(
