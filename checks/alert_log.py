@@ -20,8 +20,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from checks import listen
-
 MAX_BODY = 4 * 1024 * 1024
 
 
@@ -77,13 +75,20 @@ def handler(log: Path, lock: threading.Lock) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return host, int(port)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m checks.alert_log",
         description="Receive Alertmanager webhooks and append each alert as a JSON line "
         "to --log. Exit 0 stopped by SIGTERM or Ctrl-C, 2 could not start.",
     )
-    parser.add_argument("--listen", type=listen.address, required=True, metavar="HOST:PORT")
+    parser.add_argument("--listen", type=_address, required=True, metavar="HOST:PORT")
     parser.add_argument("--log", type=Path, required=True, metavar="FILE")
     args = parser.parse_args(argv)
     try:

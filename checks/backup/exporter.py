@@ -19,7 +19,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
 
-from checks import listen
 from checks.backup import info
 
 
@@ -73,13 +72,20 @@ def handler(command: Sequence[str]) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
+    return host, int(port)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m checks.backup.exporter",
         description="Serve pgBackRest's repository state as Prometheus metrics on /metrics. "
         "Exit 0 stopped by SIGTERM or Ctrl-C, 2 could not start.",
     )
-    parser.add_argument("--listen", type=listen.address, required=True, metavar="HOST:PORT")
+    parser.add_argument("--listen", type=_address, required=True, metavar="HOST:PORT")
     parser.add_argument("pgbackrest", nargs="+", help="pgbackrest and its options (after --)")
     args = parser.parse_args(argv)
     try:
