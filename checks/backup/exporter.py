@@ -73,6 +73,8 @@ def handler(command: Sequence[str]) -> type[BaseHTTPRequestHandler]:
 
 
 def _address(text: str) -> tuple[str, int]:
+    # alert_log.py parses it alike: each is shipped alone (roles/pgbackrest/tasks/tools.yml,
+    # roles/alertmanager), so neither can import a module the other could share.
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise argparse.ArgumentTypeError(f"{text!r} is not HOST:PORT")
