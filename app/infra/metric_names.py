@@ -24,3 +24,6 @@ QUEUE_REDIS_MAXMEMORY = "goalgpt_queue_redis_maxmemory_bytes"
 QUEUE_REDIS_NOEVICTION = "goalgpt_queue_redis_noeviction"
 QUEUE_LENGTH = "goalgpt_queue_length"
 QUEUE_OLDEST_AGE = "goalgpt_queue_oldest_job_age_seconds"
+
+# The certificates the servers present (app/infra/tls_expiry.py).
+TLS_CERTIFICATE_EXPIRY = "goalgpt_tls_certificate_expiry_timestamp_seconds"
