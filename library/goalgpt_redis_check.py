@@ -35,7 +35,7 @@ options:
     description: File holding the passwords, one per line. Omit for no AUTH.
     type: path
   tls_ca_file:
-    description: CA certificate to verify the server's certificate (and its name) with; omit for plain TCP.
+    description: CA certificate that verifies the server's certificate and name; omit for plain TCP.
     type: path
   sync_passwords:
     description: Make the default user's passwords those of I(password_file).

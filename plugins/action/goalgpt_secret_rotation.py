@@ -21,7 +21,7 @@ from ansible.plugins.action import ActionBase
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lookup"))
 
-from goalgpt_secret import NEXT_SUFFIX, create, generate
+from goalgpt_secret import NEXT_SUFFIX, create, generate, store_dir
 
 STEPS = ("begin", "finish")
 

@@ -45,10 +45,8 @@ def bind_address(host, layout: Layout, instance: str) -> str:
 def redis_cli(host, layout: Layout, instance: str, *args: str, auth: bool = True, tls=True):
     address = bind_address(host, layout, instance)
     tls_args = ["--tls", "--cacert", layout.ca_file] if tls else []
-    command = shlex.join(
-        ["redis-cli", "--no-auth-warning", *tls_args, "-h", address]
-        + ["-p", str(port(layout, instance)), *args]
-    )
+    where = ["-h", address, "-p", str(port(layout, instance))]
+    command = shlex.join(["redis-cli", "--no-auth-warning", *tls_args, *where, *args])
     if auth:
         secret = shlex.quote(password_file(layout, instance))
         command = f'REDISCLI_AUTH="$(head -n 1 {secret})" {command}'

@@ -8,7 +8,9 @@ from __future__ import annotations
 from app.infra.pgpass import later_passwords
 from app.infra.redis_client import FleetRedis, PasswordFile, split_password_file
 
-URL = "rediss://10.0.0.41:6379/0?ssl_ca_certs=%2Fetc%2Fgoalgpt%2Ftls%2Fca.crt&password_file=%2Fs%2Fr"
+URL = (
+    "rediss://10.0.0.41:6379/0?ssl_ca_certs=%2Fetc%2Fgoalgpt%2Ftls%2Fca.crt&password_file=%2Fs%2Fr"
+)
 
 
 def test_password_file_leaves_the_url_and_becomes_a_provider():
