@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes sure the server binaries the tests start exist: PostgreSQL, Redis and
+# Makes sure the server binaries the tests start exist: PostgreSQL, PgBouncer, Redis and
 # Prometheus (with promtool), Alertmanager and the postgres and redis exporters;
 # and nft, which the firewall's tests load into a network namespace of their own.
 # As root it installs them with apt; otherwise it prints the one command to run.
@@ -7,6 +7,7 @@ set -euo pipefail
 
 have_postgres() { compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; }
 have_redis() { command -v redis-server >/dev/null 2>&1; }
+have_pgbouncer() { [ -x /usr/sbin/pgbouncer ]; }
 have_prometheus() {
     for tool in promtool prometheus prometheus-alertmanager prometheus-postgres-exporter \
         prometheus-redis-exporter; do
@@ -14,12 +15,12 @@ have_prometheus() {
     done
 }
 have_nft() { command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ]; }
-have_all() { have_postgres && have_redis && have_prometheus && have_nft; }
+have_all() { have_postgres && have_pgbouncer && have_redis && have_prometheus && have_nft; }
 
 if have_all; then
     exit 0
 fi
-packages="postgresql postgresql-contrib redis-server prometheus prometheus-alertmanager
+packages="postgresql postgresql-contrib pgbouncer redis-server prometheus prometheus-alertmanager
  prometheus-postgres-exporter prometheus-redis-exporter nftables"
 packages=$(echo $packages)
 if [ "$(id -u)" -ne 0 ]; then

@@ -1,8 +1,9 @@
 """The one pool factory (web and jobs), and the web's pool with its gauges.
 
 `new_pool` builds every pool of the fleet: named by application, each refused
-connect reported to the caller's counter, opened in the background.
-
+connect reported to the caller's counter, opened in the background, and fit to
+go through a transaction pooler (PgBouncer): no prepared statements, no session
+state (every setting a pooled connection makes is local to its transaction).
 
 A request sees a database failure as `DatabaseUnavailable` (answer 503 with
 Retry-After) whose `kind` says why. Every refusal for lack of a connection slot
@@ -41,7 +42,13 @@ def new_pool(
 ) -> ConnectionPool:
     """A closed pool of DATABASE_URL; `on_refusal` is called for each connect refused for
     lack of slots. `options`: more ConnectionPool arguments (min_size, kwargs, configure...)."""
-    kwargs = {"application_name": application_name, **options.pop("kwargs", {})}
+    # prepare_threshold=None: no server-side prepared statements, which a transaction
+    # pooler (PgBouncer 1.18) cannot follow from one server connection to the next.
+    kwargs = {
+        "application_name": application_name,
+        "prepare_threshold": None,
+        **options.pop("kwargs", {}),
+    }
     return ConnectionPool(
         settings.DATABASE_URL,
         connection_class=counting_connection(on_refusal),

@@ -8,7 +8,9 @@ The forms it recognises (compared without case, spaces and underscores):
   connections" (15), "... reserved for roles with the SUPERUSER attribute" and
   "... reserved for roles with privileges of the "pg_use_reserved_connections"
   role" (16+), all SQLSTATE 53300;
-- PgBouncer: "no more connections allowed (max_client_conn)"; Supavisor:
+- PgBouncer: "no more connections allowed (max_client_conn)" at connect, and
+  "query_wait_timeout" (SQLSTATE 08P01) when a client waited query_wait_timeout
+  for a server connection and was thrown out; Supavisor:
   "MaxClientsInSessionMode: max clients reached"; others "max client connections".
 
 While connecting, libpq hands psycopg the server's FATAL text with no SQLSTATE
@@ -37,6 +39,7 @@ _TEXTS = (
     "no more connections allowed",
     "max clients",
     "max client conn",
+    "query_wait_timeout",
 )
 
 

@@ -6,7 +6,7 @@ context and closes it when done; nothing is shared across a fork.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -31,6 +31,17 @@ class JobContext:
         self.pool.close()
         self.redis.close()
 
+    @contextmanager
+    def locking_transaction(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection in a transaction whose waits for a row lock end after
+        ORCHESTRATOR_LOCK_TIMEOUT_MS, so a row held elsewhere makes that match busy
+        instead of stalling the job. The limit is local to the transaction: behind a
+        transaction pooler the server connection serves another client after COMMIT."""
+        lock_timeout = f"{self.settings.ORCHESTRATOR_LOCK_TIMEOUT_MS}ms"
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT set_config('lock_timeout', %s, true)", (lock_timeout,))
+            yield conn
+
     def count_if_refused(self, exc: BaseException) -> None:
         """Count a query refused for lack of a connection slot (connects count themselves)."""
         if isinstance(exc, psycopg.Error) and is_too_many_clients(exc):
@@ -49,24 +60,11 @@ def open_context(settings: config.Settings | None = None) -> JobContext:
         lambda: job_stats.record_refusal(client, "connect"),
         min_size=1,
         kwargs={"connect_timeout": 5},
-        configure=_session_setup(settings),
     )
     # Do not wait for the first connection here: a database that is down must
     # surface as a PoolTimeout inside the job, where it is counted and retried.
     pool.open(wait=False)
     return JobContext(settings, pool, client)
-
-
-def _session_setup(settings: config.Settings) -> Callable[[psycopg.Connection], None]:
-    """Per connection, once: waits for a row lock end after ORCHESTRATOR_LOCK_TIMEOUT_MS,
-    so a row held elsewhere makes that match busy instead of stalling the job."""
-    lock_timeout = f"{settings.ORCHESTRATOR_LOCK_TIMEOUT_MS}ms"
-
-    def configure(conn: psycopg.Connection) -> None:
-        conn.execute("SELECT set_config('lock_timeout', %s, false)", (lock_timeout,))
-        conn.commit()
-
-    return configure
 
 
 @contextmanager

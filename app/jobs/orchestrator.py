@@ -182,8 +182,7 @@ def _transaction(
     select = sql.SQL("SELECT {} FROM ts_matches WHERE id = %s FOR UPDATE").format(
         sql.SQL(", ").join(map(sql.Identifier, columns))
     )
-    # The pool's connections wait at most ORCHESTRATOR_LOCK_TIMEOUT_MS for the row lock.
-    with ctx.pool.connection() as conn, conn.transaction():
+    with ctx.locking_transaction() as conn:
         row = conn.execute(select, (match_id,)).fetchone()
         if row is None:
             return UpdateResult(

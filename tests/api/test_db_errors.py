@@ -42,6 +42,8 @@ from app.infra.refusal import is_too_many_clients
             "server closed the connection unexpectedly: no more connections allowed "
             "(max_client_conn)"
         ),
+        # PgBouncer throws out a client that waited query_wait_timeout for a server.
+        errors.ProtocolViolation("query_wait_timeout"),  # SQLSTATE 08P01
     ],
 )
 def test_every_form_of_too_many_clients_is_recognised(exc):

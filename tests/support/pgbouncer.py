@@ -1,0 +1,129 @@
+"""A throwaway PgBouncer (Debian's /usr/sbin/pgbouncer) in front of a test PostgreSQL.
+
+Configured as roles/pgbouncer configures the fleet's: transaction pooling, SCRAM
+against the roles' verifiers copied from pg_authid into auth_file (no plain-text
+password on disk), an empty server_reset_query (never run in transaction mode), a
+stats user for SHOW POOLS. Pool sizes and limits are the caller's, so a test can
+force two clients onto one server connection or run out of client slots. PgBouncer
+refuses to run as root: as root it runs as `postgres`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+from tests.support.leftovers import scratch_dir
+from tests.support.processes import start_in_own_group, stop_group
+from tests.support.servers import PostgresServer, _wait_until, free_port
+
+BINARY = "/usr/sbin/pgbouncer"
+ADMIN_DATABASE = "pgbouncer"
+
+
+def verifiers(server: PostgresServer, roles: list[str]) -> dict[str, str]:
+    """Each role's SCRAM verifier as PostgreSQL stores it (the roles need a password)."""
+    with psycopg.connect(server.url(), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY(%s)", [roles]
+        ).fetchall()
+    found = dict(rows)
+    missing = [r for r in roles if not (found.get(r) or "").startswith("SCRAM-SHA-256$")]
+    if missing:
+        raise RuntimeError(f"no SCRAM verifier for {missing}: create them WITH PASSWORD")
+    return found
+
+
+def create_role(server: PostgresServer, role: str, password: str, *grants: str) -> None:
+    """A login role with a SCRAM password; each grant is run as given (e.g. 'pg_monitor')."""
+    with psycopg.connect(server.url(), autocommit=True) as conn:
+        conn.execute("SET password_encryption = 'scram-sha-256'")
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+        for grant in grants:
+            conn.execute(f"GRANT {grant} TO {role}")
+
+
+@dataclass
+class PgBouncerServer:
+    """PgBouncer on 127.0.0.1:<free port> pooling `dbname` of `backend` for `users`."""
+
+    backend: PostgresServer
+    dbname: str
+    users: list[str]
+    stats_user: str | None = None
+    settings: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    root: Path | None = None
+    process: object = None
+
+    def start(self) -> PgBouncerServer:
+        self.root = scratch_dir("pgbouncer")
+        self.port = free_port()
+        everyone = [*self.users, *([self.stats_user] if self.stats_user else [])]
+        found = verifiers(self.backend, everyone)
+        self._write("userlist.txt", "".join(f'"{u}" "{found[u]}"\n' for u in everyone))
+        hba = [f"host {self.dbname} {u} 127.0.0.1/32 scram-sha-256" for u in self.users]
+        if self.stats_user:
+            hba.append(f"host {ADMIN_DATABASE} {self.stats_user} 127.0.0.1/32 scram-sha-256")
+        self._write("hba.conf", "\n".join(hba) + "\n")
+        self._write("pgbouncer.ini", self._ini())
+        log = self.root / "pgbouncer.out"
+        argv = [BINARY, str(self.root / "pgbouncer.ini")]
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres", "postgres")
+            argv = ["runuser", "-u", "postgres", "--", *argv]
+        self.process = start_in_own_group(argv, log)
+        _wait_until(self._listens, "pgbouncer", self.process, log)
+        return self
+
+    def _ini(self) -> str:
+        settings = {
+            "listen_addr": "127.0.0.1",
+            "listen_port": str(self.port),
+            "unix_socket_dir": "",
+            "auth_type": "hba",
+            "auth_hba_file": str(self.root / "hba.conf"),
+            "auth_file": str(self.root / "userlist.txt"),
+            "pool_mode": "transaction",
+            "server_reset_query": "",
+            "default_pool_size": "20",
+            "logfile": str(self.root / "pgbouncer.log"),
+            "pidfile": str(self.root / "pgbouncer.pid"),
+            **({"stats_users": self.stats_user} if self.stats_user else {}),
+            **self.settings,
+        }
+        database = f"{self.dbname} = host=127.0.0.1 port={self.backend.port} dbname={self.dbname}"
+        lines = ["[databases]", database, "[pgbouncer]"]
+        return "\n".join(lines + [f"{k} = {v}" for k, v in settings.items()]) + "\n"
+
+    def _write(self, name: str, text: str) -> None:
+        path = self.root / name
+        path.write_text(text)
+        path.chmod(0o600)
+        if os.geteuid() == 0:
+            shutil.chown(path, "postgres", "postgres")
+
+    def _listens(self) -> bool:
+        with socket.socket() as sock:
+            return sock.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def url(self, user: str, password: str) -> str:
+        return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{self.dbname}"
+
+    def admin_url(self, password: str) -> str:
+        return f"postgresql://{self.stats_user}:{password}@127.0.0.1:{self.port}/{ADMIN_DATABASE}"
+
+    def log_text(self) -> str:
+        return (self.root / "pgbouncer.log").read_text()
+
+    def stop(self) -> None:
+        # SIGTERM: PgBouncer's immediate shutdown; a test's open transaction cannot hold it.
+        stop_group(self.process, signal.SIGTERM, timeout=10)
+        if self.root:
+            shutil.rmtree(self.root, ignore_errors=True)
