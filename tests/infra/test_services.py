@@ -64,7 +64,11 @@ def test_rq_workers_run(host, layout):
 def test_exactly_one_rq_cron_runs_in_the_fleet(fleet, layout):
     crons = []
     for worker_host in fleet.workers:
-        crons += [p for p in worker_host.process.filter(user=layout.user) if "rq cron" in p.args]
+        crons += [
+            p
+            for p in worker_host.process.filter(user=layout.user)
+            if "rq cron" in p.args and f" {layout.home}/" in f" {p.args}"
+        ]
     assert len(crons) == 1, [p.args for p in crons]
 
 

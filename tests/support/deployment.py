@@ -217,7 +217,7 @@ class Deployment:
         query["passfile"] = query["passfile"].replace("db-app.pgpass", f"db-{role}.pgpass")
         user = {"app": "goalgpt", "owner": "goalgpt_owner", "monitor": "goalgpt_monitor"}[role]
         netloc = f"{user}@{parts.hostname}:{parts.port}"
-        return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query)))
+        return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="/")))
 
     def env(self, path: Path | None = None) -> dict[str, str]:
         """The service environment as deployed (the env file, parsed)."""
