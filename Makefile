@@ -9,8 +9,9 @@ INVENTORY ?= inventory/local
 DEPLOY_ARGS ?=
 # app.seed_data's options for demo-data, e.g. DEMO_ARGS='--matches 1000 --replace'
 DEMO_ARGS ?=
-# pytest-xdist workers of `make test` (tests/support/worker_groups.py says who runs what)
-TEST_WORKERS ?= 2
+# pytest-xdist workers of `make test` (tests/support/worker_groups.py says who runs what):
+# the lab's, the e2e deployment's, and one for every other test from the start
+TEST_WORKERS ?= 3
 ALERT_RULES ?= build/prometheus/goalgpt-alerts.yml
 # Tools run from the venv find its other tools (ansible-lint, ansible-playbook) first.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -22,7 +23,7 @@ help: ## list the targets
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,report]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP) ## create .venv from the pins
@@ -45,7 +46,9 @@ test: venv servers lab-tools ## run every test against throwaway servers and the
 flows-docs: venv ## regenerate docs/flows.md (who may reach what) from playbooks/group_vars/all/flows.yml
 	$(BIN)/ansible-playbook playbooks/flows.yml -i inventory/example -e flows_markdown=$(CURDIR)/docs/flows.md
 
-mutation: venv servers ## mutation testing of the decision core (~20-25 min); scores and survivors check
+mutation: venv servers ## mutation testing of the decision core (~25 min), from scratch; scores and survivors check
+	rm -rf mutants
+	$(BIN)/python scripts/mutation_report.py --stamp
 	$(BIN)/mutmut run --max-children 2
 	$(BIN)/python scripts/mutation_report.py
 

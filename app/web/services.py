@@ -11,7 +11,9 @@ from prometheus_client.registry import Collector
 from app.cache import SharedCache
 from app.config import Settings
 from app.infra import redis_client
+from app.infra.clock import SYSTEM, Clock
 from app.infra.database import Database
+from app.infra.fleet_registry import FleetRegistryCollector
 from app.infra.job_stats import JobStatsCollector
 from app.infra.names import WEB
 from app.infra.queue_metrics import QueueMetricsCollector
@@ -34,7 +36,9 @@ class Services:
     extra_collectors: list[Collector] = field(default_factory=list)
 
     @classmethod
-    def start(cls, settings: Settings, *, singleflight: bool = True) -> Services:
+    def start(
+        cls, settings: Settings, *, singleflight: bool = True, clock: Clock = SYSTEM
+    ) -> Services:
         client = _fail_fast_client(settings.REDIS_URL, settings)
         queues = _fail_fast_client(settings.RQ_REDIS_URL, settings)
         cache = SharedCache(
@@ -45,11 +49,16 @@ class Services:
             singleflight=singleflight,
             local_entries=settings.PREDICTIONS_LOCAL_CACHE_ENTRIES,
             max_refreshes=settings.PREDICTIONS_MAX_REFRESHES,
+            clock=clock,
         )
         # Job statistics and queues live in the queue Redis, so any web host's
         # /metrics shows the fleet's jobs.
-        collectors: list[Collector] = [JobStatsCollector(queues), QueueMetricsCollector(queues)]
-        collectors.append(TlsExpiryCollector(endpoints(_tls_urls(settings))))
+        collectors: list[Collector] = [
+            JobStatsCollector(queues),
+            QueueMetricsCollector(queues),
+            FleetRegistryCollector(queues),
+            TlsExpiryCollector(endpoints(_tls_urls(settings))),
+        ]
         db = Database(settings, WEB).open()
         svc = cls(settings, db, client, queues, cache, collectors)
         svc.extra_collectors.append(

@@ -1,13 +1,15 @@
-"""raise_pool.yml against the e2e deployment: refused when the probe says not safe,
-accepted when safe, put back when the monitor fires during the watch window or the
-web app fails to start on the new value, and a rerun with the old value after an
-interrupted run. Runs after test_deploy.py on the same deployment
-(DB_MAX_CONNECTIONS starts at 5), in file order."""
+"""raise_pool.yml against the e2e deployment: refused when the probe says not safe or the
+value is above its recommendation, accepted when safe (the web processes restarted, the
+rq workers, which never read DB_MAX_CONNECTIONS, left running), put back when the
+monitor fires during the watch window or the web app fails to start on the new value,
+and a rerun with the old value after an interrupted run. Runs after test_deploy.py on
+the same deployment (DB_MAX_CONNECTIONS starts at 5), in file order."""
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +24,8 @@ import psycopg
 import pytest
 import yaml
 
-from tests.support.deployment import REPO, Deployment
+from tests.support import report_page
+from tests.support.deployment import REPO, Deployment, PlaybookRun
 from tests.support.prometheus import sample_value
 from tests.support.waiting import wait_for
 
@@ -36,10 +39,19 @@ def record_file(deployment: Deployment) -> Path:
     return deployment.env_file.parent / "raise_pool.previous"
 
 
+def web_pids(deployment: Deployment) -> dict[str, int]:
+    return {n: p for n, p in deployment.service_pids().items() if n.startswith("goalgpt-web")}
+
+
+def other_pids(deployment: Deployment) -> dict[str, int]:
+    """The rq workers' and rq cron's: never restarted by raise_pool."""
+    return {n: p for n, p in deployment.service_pids().items() if not n.startswith("goalgpt-web")}
+
+
 def pool_size_everywhere(deployment: Deployment) -> set[str]:
-    """DB_MAX_CONNECTIONS as every web and worker process sees it."""
+    """DB_MAX_CONNECTIONS as every web process sees it."""
     sizes = set()
-    for pid in deployment.service_pids().values():
+    for pid in web_pids(deployment).values():
         environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         sizes |= {
             e.split(b"=", 1)[1].decode() for e in environ if e.startswith(b"DB_MAX_CONNECTIONS=")
@@ -57,6 +69,13 @@ def assert_pools_hold(deployment: Deployment, per_process: int) -> None:
             return sample_value(answer.read().decode(), "goalgpt_db_pool_max")
 
     wait_for(lambda: pool_max() == workers * per_process, 15, f"pool max {per_process} x {workers}")
+
+
+def watch_report(run: PlaybookRun) -> Path:
+    """The report of the watch window the run says it drew on the controller."""
+    found = re.search(r"Report of the watch window: (\S+/pool-health\.html)", run.output)
+    assert found, run.tail()
+    return Path(found[1])
 
 
 @contextmanager
@@ -135,45 +154,63 @@ def test_refused_when_the_probe_says_not_safe(first_deploy, deployment: Deployme
     assert not record_file(deployment).exists()
 
 
-def test_refused_above_the_recommendation(first_deploy, deployment: Deployment):
+def test_refused_above_the_recommendation_in_one_line(first_deploy, deployment: Deployment):
     assert first_deploy.returncode == 0
     env_before = deployment.env_file.read_bytes()
-    # Judged as 4 whole pools (the explicit count wins over the deployment's fleet):
-    # 4 x 80 is far above the budget of 77.
-    four_pools = ("-e", "raise_pool_instances=4")
-    run = deployment.playbook(
-        "raise_pool.yml", "-e", "db_max_connections=80", *four_pools, *SHORT_WATCH
-    )
+    pids_before = deployment.service_pids()
+    # 501: no range of the playbook's own refuses it; the probe's recommendation does.
+    run = deployment.playbook("raise_pool.yml", "-e", "db_max_connections=501", *SHORT_WATCH)
+
     assert run.returncode != 0
-    # The budget leaves out other applications' sessions (e.g. the postgres exporter).
+    output = " ".join(run.output.split())
     refused = re.search(
-        r"db_max_connections=80 is above the recommended (\d+): the fleet would hold "
-        r"(\d+) connections, more than the database's budget of (\d+)",
-        run.output,
+        r"db_max_connections=501 refused, nothing was changed: pool max 501 is above the "
+        r"recommended (\d+) for 2 web processes \+ 2 workers: ",
+        output,
     )
     assert refused, run.tail()
-    recommended, demand, budget = map(int, refused.groups())
-    assert (recommended, demand) == (budget // 4, 4 * 80)
+    # At most the seed's min(max_connections - 23, 80): the budget leaves out other
+    # applications' sessions (e.g. the postgres exporter).
+    assert 1 <= int(refused[1]) <= 77
+    assert "Plan:" not in output  # refused before the plan: nothing was going to change
     assert deployment.env_file.read_bytes() == env_before
+    assert deployment.service_pids() == pids_before
 
 
-def test_accepted_when_safe_and_live_in_every_process(first_deploy, deployment: Deployment):
+def test_accepted_when_safe_live_in_every_web_process_and_workers_untouched(
+    first_deploy, deployment: Deployment
+):
     assert first_deploy.returncode == 0
-    pids_before = deployment.service_pids()
+    webs_before, others_before = web_pids(deployment), other_pids(deployment)
     run = deployment.playbook("raise_pool.yml", "-e", "db_max_connections=10", *SHORT_WATCH)
     assert run.returncode == 0, run.tail()
-    # 4 threads + 2 refreshes per web process: a pool of 10 is said to be partly useless.
     output = " ".join(run.output.split())
+    assert (
+        "Plan: set DB_MAX_CONNECTIONS to 10 (now: localhost 5). Only the web processes read "
+        "it: write it and restart the web app on localhost, 1 host(s) at a time. Not touched: "
+        "the rq workers of localhost: rq workers read JOB_DB_MAX_CONNECTIONS"
+    ) in output, run.tail()
+    # 4 threads + 2 refreshes per web process: a pool of 10 is said to be partly useless.
     assert "cannot take effect above 6" in output
     # The watch sampled the monitoring host's Prometheus (inventory/local has one).
     assert f"{deployment.prometheus_url} (goalgpt_* series of the app hosts)" in output
     assert deployment.env()["DB_MAX_CONNECTIONS"] == "10"
     assert pool_size_everywhere(deployment) == {"10"}
     assert_pools_hold(deployment, 10)
-    pids_after = deployment.service_pids()
-    assert set(pids_after) == set(pids_before)
-    assert all(pids_after[name] != pids_before[name] for name in pids_before)
+    webs_after = web_pids(deployment)
+    assert set(webs_after) == set(webs_before)
+    assert all(webs_after[name] != webs_before[name] for name in webs_before)
+    assert other_pids(deployment) == others_before, "raise_pool restarted the rq workers"
     assert not record_file(deployment).exists()
+    report = watch_report(run)
+    try:  # by default on the controller, in build/reports/raise_pool-<time>/
+        assert report.parent.parent == REPO / "build" / "reports"
+        charts = report_page.charts(report.read_text())
+        assert sorted(charts) == sorted(report_page.METRICS)
+        assert [c.held() for c in charts.values()] == [[], [], [], []]
+        assert (report.parent / "watch.jsonl").is_file()
+    finally:
+        shutil.rmtree(report.parent)
 
 
 def test_rolled_back_when_a_trigger_fires_in_the_watch_window(
@@ -189,6 +226,8 @@ def test_rolled_back_when_a_trigger_fires_in_the_watch_window(
             "db_max_connections=12",
             "-e",
             f"raise_pool_thresholds={strict_thresholds}",
+            "-e",
+            f"raise_pool_report_dir={deployment.root / 'watch-report'}",
             *watch,
         )
     assert run.returncode != 0
@@ -200,6 +239,33 @@ def test_rolled_back_when_a_trigger_fires_in_the_watch_window(
     assert pool_size_everywhere(deployment) == {before}
     assert_pools_hold(deployment, int(before))
     assert not record_file(deployment).exists()
+    # The window drawn on the controller, with the thresholds the watch applied on the host.
+    report = watch_report(run)
+    assert report == deployment.root / "watch-report" / "pool-health.html"
+    page = report.read_text()
+    cache = report_page.charts(page)["cache_hit_rate"]
+    assert cache.held(), "the trigger that fired is shaded"
+    assert cache.threshold() == pytest.approx(99, abs=1e-3)  # strict_thresholds, not the repo's
+    assert "Increase PREDICTIONS_CACHE_TTL_S" in page
+
+
+def test_the_hosts_service_venv_has_no_chart_library_and_says_so(
+    first_deploy, deployment: Deployment
+):
+    """The watch draws on the controller: the release's wheelhouse leaves matplotlib out."""
+    assert first_deploy.returncode == 0
+    done = subprocess.run(
+        [str(deployment.venv / "bin" / "python"), "-m", "checks.monitor", "--prometheus-url",
+         deployment.prometheus_url, "--since", "10m", "--report", str(deployment.root / "r")],
+        cwd="/",  # the release's own checks package, not this checkout's
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith("monitor failed: --report needs matplotlib, which this Python")
+    assert len(done.stderr.splitlines()) == 1
+    assert not (deployment.root / "r").exists()
 
 
 @contextmanager
@@ -251,7 +317,10 @@ def test_rerun_with_the_old_value_after_an_interrupted_run(first_deploy, deploym
         assert pool_size_everywhere(deployment) == {"14"}
         assert record_file(deployment).read_text() == f"DB_MAX_CONNECTIONS={before}\n"
 
-        rerun = deployment.playbook("raise_pool.yml", "-e", f"db_max_connections={before}", *watch)
+        report = ("-e", f"raise_pool_report_dir={deployment.root / 'rerun-report'}")
+        rerun = deployment.playbook(
+            "raise_pool.yml", "-e", f"db_max_connections={before}", *watch, *report
+        )
 
     assert rerun.returncode == 0, rerun.tail()
     assert "An earlier raise_pool run did not finish on this host" in rerun.output

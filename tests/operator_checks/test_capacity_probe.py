@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.operator_checks.pgsessions import with_monitor_role
@@ -14,6 +16,10 @@ SLEEPING = (
 )
 SLOW_OLDER_THAN = SLEEPING + " AND clock_timestamp() - query_start > interval '{} seconds'"
 UNGRANTED = "SELECT count(*) FROM pg_locks WHERE NOT granted"
+IDLE_IN_TRANSACTION_OLDER_THAN = (
+    "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction' "
+    "AND clock_timestamp() - xact_start > interval '{} seconds'"
+)
 
 
 def test_seed_example_recommends_77_and_is_safe_as_a_pg_monitor_role(
@@ -105,17 +111,23 @@ def test_eleven_ungranted_locks_are_not_safe(sessions, monitor_url, run_check, t
 def test_idle_in_transaction_sessions_are_reported_as_a_leak_with_their_age(
     sessions, monitor_url, run_check
 ):
+    began = time.time()
     sessions.idle_in_transaction(2, app="leaky-report")
-    sessions.open(3)
+    watcher = sessions.open(1)[0]
+    sessions.open(2)
+    sessions.wait_for(watcher, IDLE_IN_TRANSACTION_OLDER_THAN.format(1), 2)
 
     probe = run_check("checks.capacity", "--dsn", monitor_url, "--json")
     text = run_check("checks.capacity", "--dsn", monitor_url)
+    probed = time.time()
 
     assert probe.returncode == 0, "a leak warns but does not block"
     assert probe.data["connections"]["idle_in_transaction"] == 2
     leaks = probe.data["idle_in_transaction_sessions"]
     assert [s["application"] for s in leaks] == ["leaky-report", "leaky-report"]
-    assert all(s["age_s"] >= 0 for s in leaks)
+    # Their transactions' age (rounded to 0.1 s): over the second waited for, and at most
+    # the time since they began.
+    assert all(1.0 <= s["age_s"] <= probed - began + 0.05 for s in leaks), leaks
     assert any("possible transaction leak" in w for w in probe.data["warnings"])
     assert "--- IDLE IN TRANSACTION ---" in text.stdout
 
@@ -130,13 +142,13 @@ def test_other_applications_connections_shrink_the_recommendation(sessions, moni
     assert probe.data["recommended_pool_max"] == 100 - 23 - 10
 
 
-def test_four_instances_share_the_budget_without_exceeding_max_connections(
+def test_four_web_processes_share_the_budget_without_exceeding_max_connections(
     sessions, monitor_url, run_check
 ):
     sessions.open(7, app="reporting-tool")
     sessions.open(8)
 
-    probe = run_check("checks.capacity", "--dsn", monitor_url, "--pool-instances", "4", "--json")
+    probe = run_check("checks.capacity", "--dsn", monitor_url, "--web-processes", "4", "--json")
 
     data = probe.data
     per_pool = data["recommended_pool_max"]
@@ -186,11 +198,11 @@ def test_bad_arguments_and_thresholds_are_one_line_errors(monitor_url, run_check
     bad = tmp_path / "bad.yml"
     bad.write_text("capacity: {}\nmonitor: {}\n")
 
-    instances = run_check("checks.capacity", "--dsn", monitor_url, "--pool-instances", "0")
+    processes = run_check("checks.capacity", "--dsn", monitor_url, "--web-processes", "0")
     limits = run_check("checks.capacity", "--dsn", monitor_url, "--thresholds", str(bad))
 
-    assert instances.returncode == 2
-    assert "--pool-instances: 0 must be 1 or more" in instances.stderr
+    assert processes.returncode == 2
+    assert "--web-processes: 0 must be 1 or more" in processes.stderr
     assert limits.returncode == 2
     assert limits.stderr == "capacity check failed: thresholds: missing key capacity.slow_query_s\n"
 
@@ -207,7 +219,7 @@ def test_utilization_of_72_percent_of_usable_slots_is_not_safe(tiny_pg, sessions
     probe = run_check("checks.capacity", "--dsn", tiny_pg.url(user="monitor"), "--json")
 
     assert probe.returncode == 1
-    assert probe.data["utilization_pct"] == 72.0
+    assert (probe.data["utilization_pct"], probe.data["utilization_shown"]) == (72.0, "72.0")
     assert (
         "Connection utilization high: 72.0% - Consider query optimization first"
         in (probe.data["warnings"])
