@@ -148,7 +148,7 @@ def test_only_the_monitoring_role_reads_pg_stat_statements_with_every_roles_quer
     assert texts and all(marker in text for (text,) in texts), texts
 
 
-def test_no_password_shows_even_with_vvv_and_pgpassword_is_never_used(urls, second_deploy):
+def test_no_password_shows_even_with_vvv_and_pgpassword_is_never_used(second_deploy, deployment):
     run = second_deploy
     assert run.returncode == 0, run.tail()
     for password in passwords(deployment):

@@ -103,12 +103,15 @@ def secret_values(deployment: Deployment) -> dict[str, str]:
     return {name: deployment.secret(name) for name in SECRETS}
 
 
-def test_no_secret_in_the_env_files_the_output_the_logs_or_a_process(deployed, first_deploy):
+def test_no_secret_in_the_env_files_the_output_the_logs_or_a_process(
+    deployed, first_deploy, second_deploy
+):
     secrets = secret_values(deployed)
     texts = {
         "goalgpt.env": deployed.env_file.read_text(),
         "checks.env": deployed.checks_env_file.read_text(),
-        "the deploy's output": first_deploy.output,
+        "the first deploy's output": first_deploy.output,
+        "the second deploy's output (-vvv)": second_deploy.output,
     }
     for top in ("log", "pglog"):
         for path in (deployed.root / top).rglob("*"):

@@ -94,7 +94,7 @@ def test_smoke_gate_passes_against_both_app_hosts(first_fleet_deploy, lab):
         assert lab.address(host) in gate.stdout, gate.stdout[:1000]
 
 
-def test_second_deploy_changes_nothing(second_fleet_deploy):
+def test_second_deploy_changes_nothing(second_fleet_deploy, lab):
     again = second_fleet_deploy
     report(f"second deploy (-vvv): {again.seconds:.0f} s")
     assert again.run.returncode == 0, again.run.tail()
