@@ -144,6 +144,21 @@ def queue_rules(t: thresholds.Queues) -> list[dict[str, Any]]:
     ]
 
 
+def tls_rules(t: thresholds.Tls) -> list[dict[str, Any]]:
+    days = t.cert_expiry.trigger_below_days
+    return [
+        _rule(
+            "GoalGPTTLSCertificateExpiring",
+            f"min by (endpoint) (goalgpt_tls_certificate_expiry_timestamp_seconds) - time()"
+            f" < {days:g} * 86400",
+            "warning",
+            f"The certificate of {{{{ $labels.endpoint }}}} ends in "
+            f"{{{{ $value | humanizeDuration }}}} (trigger: <{days:g} days)",
+            t.cert_expiry.action,
+        )
+    ]
+
+
 def _rule(
     name: str, expr: str, severity: str, summary: str, action: str, for_: str | None = None
 ) -> dict[str, Any]:
@@ -166,7 +181,7 @@ def alert_names(t: thresholds.Thresholds) -> set[str]:
 
 
 def _all_rules(t: thresholds.Thresholds) -> list[dict[str, Any]]:
-    return rules(t.monitor) + queue_rules(t.queues)
+    return rules(t.monitor) + queue_rules(t.queues) + tls_rules(t.tls)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -99,10 +99,22 @@ class Queues:
 
 
 @dataclass(frozen=True)
+class CertExpiry:
+    trigger_below_days: float
+    action: str
+
+
+@dataclass(frozen=True)
+class Tls:
+    cert_expiry: CertExpiry
+
+
+@dataclass(frozen=True)
 class Thresholds:
     capacity: Capacity
     monitor: Monitor
     queues: Queues
+    tls: Tls
 
 
 T = TypeVar("T")
@@ -196,6 +208,7 @@ def _check_ranges(t: Thresholds) -> None:
         ),
         ("queues.queue_length.trigger_above", q.queue_length.trigger_above >= 0, "0 or more"),
         ("queues.oldest_job_age.trigger_above_s", q.oldest_job_age.trigger_above_s > 0, "above 0"),
+        ("tls.cert_expiry.trigger_below_days", t.tls.cert_expiry.trigger_below_days > 0, "above 0"),
     ]
     for key, ok, allowed in rules:
         if not ok:
