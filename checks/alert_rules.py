@@ -44,6 +44,7 @@ RUNBOOKS = {
     "GoalGPTWalArchivingFailing": "backup-failing.md",
     "GoalGPTBackupTooOld": "backup-failing.md",
     "GoalGPTBackupRepositoryUnreadable": "backup-failing.md",
+    "GoalGPTTLSCertificateExpiring": "tls-certificate-expiring.md",
 }
 RUNBOOK_DIR = "docs/runbooks/"
 # Alertmanager's inhibitions: while the first alert fires, the others are not sent.
@@ -267,6 +268,21 @@ def backup_rules(t: thresholds.Backups, down_for_s: float) -> list[dict[str, Any
     ]
 
 
+def tls_rules(t: thresholds.Tls) -> list[dict[str, Any]]:
+    days = t.cert_expiry.trigger_below_days
+    return [
+        _rule(
+            "GoalGPTTLSCertificateExpiring",
+            f"min by (endpoint) (goalgpt_tls_certificate_expiry_timestamp_seconds) - time()"
+            f" < {days:g} * 86400",
+            "warning",
+            f"The certificate of {{{{ $labels.endpoint }}}} ends in "
+            f"{{{{ $value | humanizeDuration }}}} (trigger: <{days:g} days)",
+            t.cert_expiry.action,
+        )
+    ]
+
+
 def _rule(
     name: str, expr: str, severity: str, summary: str, action: str, for_: str | None = None
 ) -> dict[str, Any]:
@@ -309,6 +325,7 @@ def _all_rules(t: thresholds.Thresholds) -> list[dict[str, Any]]:
         + queue_rules(t.queues)
         + dependency_rules(t.dependencies)
         + backup_rules(t.backups, t.dependencies.down_for_s)
+        + tls_rules(t.tls)
     )
 
 

@@ -127,12 +127,24 @@ class Backups:
 
 
 @dataclass(frozen=True)
+class CertExpiry:
+    trigger_below_days: float
+    action: str
+
+
+@dataclass(frozen=True)
+class Tls:
+    cert_expiry: CertExpiry
+
+
+@dataclass(frozen=True)
 class Thresholds:
     capacity: Capacity
     monitor: Monitor
     queues: Queues
     dependencies: Dependencies
     backups: Backups
+    tls: Tls
 
 
 T = TypeVar("T")
@@ -239,6 +251,7 @@ def _check_ranges(t: Thresholds) -> None:
             "0 or more",
         ),
         ("backups.archive_failures.window_s", b.archive_failures.window_s > 0, "above 0"),
+        ("tls.cert_expiry.trigger_below_days", t.tls.cert_expiry.trigger_below_days > 0, "above 0"),
     ]
     for key, ok, allowed in rules:
         if not ok:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the server binaries the tests start exist: PostgreSQL, PgBouncer, Redis,
 # pgBackRest and Prometheus (with promtool), Alertmanager and the postgres and redis
-# exporters.
+# exporters; and nft, which the firewall's tests load into a network namespace of their own.
 # As root it installs them with apt; otherwise it prints the one command to run.
 set -euo pipefail
 
@@ -15,13 +15,14 @@ have_prometheus() {
     done
 }
 have_pgbackrest() { command -v pgbackrest >/dev/null 2>&1; }
-have_all() { have_postgres && have_pgbouncer && have_redis && have_pgbackrest && have_prometheus; }
+have_nft() { command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ]; }
+have_all() { have_postgres && have_pgbouncer && have_redis && have_pgbackrest && have_prometheus && have_nft; }
 
 if have_all; then
     exit 0
 fi
 packages="postgresql postgresql-contrib pgbouncer redis-server pgbackrest prometheus prometheus-alertmanager
- prometheus-postgres-exporter prometheus-redis-exporter"
+ prometheus-postgres-exporter prometheus-redis-exporter nftables"
 packages=$(echo $packages)
 if [ "$(id -u)" -ne 0 ]; then
     echo "missing server binaries: run 'sudo apt-get install -y $packages' and retry" >&2

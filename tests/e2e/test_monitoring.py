@@ -15,9 +15,8 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
-import redis
 
-from app.infra import keys
+from app.infra import keys, redis_client
 from checks import alert_rules, thresholds
 from tests.support.checks import assert_all_four_metrics_sampled, history_report
 from tests.support.deployment import Deployment
@@ -159,7 +158,7 @@ def test_pool_waiting_above_5_fires_and_reaches_the_alert_log(first_deploy, depl
 def forget_the_refusals(deployment: Deployment) -> None:
     """Put the deployment back: the starving made the web pools and the jobs count
     refusals, and the smoke gate of every later deploy would refuse for an hour."""
-    queues = redis.Redis.from_url(deployment.env()["RQ_REDIS_URL"])
+    queues = redis_client.client(deployment.env()["RQ_REDIS_URL"], connect_timeout_s=5)
     queues.delete(keys.DB_REFUSALS_RECENT)
     restarted = deployment.supervisorctl("restart", "goalgpt-web")
     assert restarted.returncode == 0, restarted.stdout + restarted.stderr

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tests.support.roles import group_vars, role_defaults
+from tests.support.roles import role_defaults, shared_vars
 
 # Layout field -> the inventory variable that sets it (its default: the role's).
 VARIABLES = {
@@ -24,6 +24,7 @@ VARIABLES = {
     "redis_conf_dir": "redis_conf_dir",
     "redis_cache_password_file": "redis_cache_password_file",
     "redis_queue_password_file": "redis_queue_password_file",
+    "tls_dir": "goalgpt_tls_dir",
     "postgresql_port": "postgresql_port",
     "supervisor_venv": "supervisor_venv",
     "supervisor_conf_dir": "supervisor_conf_dir",
@@ -67,6 +68,7 @@ class Layout:
     redis_conf_dir: str
     redis_cache_password_file: str
     redis_queue_password_file: str
+    tls_dir: str
     postgresql_port: int
     supervisor_venv: str
     supervisor_conf_dir: str
@@ -83,7 +85,8 @@ class Layout:
     @classmethod
     def from_variables(cls, found: Mapping[str, Any]) -> Layout:
         """The host's inventory variables over the roles' defaults (templated ones aside)."""
-        variables = role_defaults(rendered_only=True) | group_vars() | dict(found)
+        defaults = role_defaults(rendered_only=True) | shared_vars(rendered_only=True)
+        variables = defaults | dict(found)
         given = {field: variables[var] for field, var in VARIABLES.items() if var in variables}
         for field in WHOLE_NUMBERS:
             given[field] = int(given[field])
@@ -91,6 +94,11 @@ class Layout:
         if "{{" in str(given.get("web_bind", "{{")):
             given["web_bind"] = given["service_address"]
         return cls(groups=tuple(found.get("group_names", ())), **given)
+
+    @property
+    def ca_file(self) -> str:
+        """The fleet's CA certificate (group_vars/all/tls.yml's goalgpt_tls_ca_file)."""
+        return f"{self.tls_dir}/ca.crt"
 
     @property
     def env_file(self) -> str:

@@ -102,5 +102,9 @@ class LabConfig:
         return self.build_dir / "id_ed25519"
 
     @property
+    def known_hosts_path(self) -> Path:
+        return self.build_dir / "known_hosts"
+
+    @property
     def inventory_path(self) -> Path:
         return self.build_dir / "inventory.yml"

@@ -18,6 +18,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tests.support.leftovers import remove_scratch, scratch_dir
 from tests.support.paths import REPO
@@ -143,7 +144,9 @@ class Deployment:
             "postgresql_port": self.pg_port,
             "postgresql_data_dir": f"{root}/pgdata",
             "postgresql_log_file": f"{root}/pglog/postgresql.log",
-            "postgresql_password_file": f"{root}/etc/db-password",
+            # Never /etc/goalgpt on this machine: another deployment may live there.
+            "postgresql_old_password_files": [],
+            "goalgpt_tls_dir": f"{root}/etc/tls",
             "redis_cache_port": self.redis_cache_port,
             "redis_queue_port": self.redis_queue_port,
             "redis_conf_dir": f"{root}/etc/redis",
@@ -155,7 +158,6 @@ class Deployment:
             "goalgpt_base_home": f"{root}/opt/goalgpt",
             "goalgpt_base_config_dir": f"{root}/etc/goalgpt",
             "goalgpt_base_run_dir": f"{root}/run/goalgpt",
-            "goalgpt_base_db_password_file": f"{root}/etc/db-password",
             "goalgpt_base_web_port": self.web_port,
             "goalgpt_base_web_workers": 2,
             "goalgpt_base_web_threads": 4,
@@ -226,6 +228,25 @@ class Deployment:
     def checks_env(self) -> dict[str, str]:
         """The operator checks' environment as deployed (monitoring role, app URLs)."""
         return self.env(self.checks_env_file)
+
+    @property
+    def secrets_dir(self) -> Path:
+        """The controller's store of secrets of this deployment (beside its inventory)."""
+        return self.root / "secrets"
+
+    def secret(self, name: str) -> str:
+        """A secret's value in the store (group_vars/all/secrets.yml names them)."""
+        return (self.secrets_dir / name).read_text().strip()
+
+    def role_url(self, role: str) -> str:
+        """The deployed URL of login role app, owner or monitor: DATABASE_URL's server and
+        TLS settings, the role's user and its libpq password file on this host."""
+        parts = urlsplit(self.env()["DATABASE_URL"])
+        query = dict(parse_qsl(parts.query))
+        query["passfile"] = query["passfile"].replace("db-app.pgpass", f"db-{role}.pgpass")
+        user = {"app": "goalgpt", "owner": "goalgpt_owner", "monitor": "goalgpt_monitor"}[role]
+        netloc = f"{user}@{parts.hostname}:{parts.port}"
+        return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="/")))
 
     def env(self, path: Path | None = None) -> dict[str, str]:
         """The service environment as deployed (the env file, parsed)."""
