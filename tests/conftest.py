@@ -32,6 +32,11 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Remove the servers and directories of an earlier run that was killed."""
+    # Started in the background (`make test &`, nohup), the shell hands us SIGINT
+    # ignored, and every command a test runs would inherit that: the Ctrl-C tests would
+    # test nothing. A handler of our own is reset to the default in the children.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     for path in reap():
         print(f"removed what a killed test run left: {path}")
 
