@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.fleet.hosts import on, report, status_of, url, wait_ready
+from tests.support import infra_suite
 from tests.support.deployment import REPO
 from tests.support.fleet_deploy import TimedRun
 
@@ -39,8 +40,9 @@ def test_first_deploy_is_green_on_every_host(first_fleet_deploy: TimedRun):
     assert failed and set(failed.values()) == {0}, failed
 
 
-def test_testinfra_checks_every_host(first_fleet_deploy, lab):
+def test_testinfra_checks_every_host(first_fleet_deploy, lab, tmp_path):
     assert first_fleet_deploy.run.returncode == 0
+    report_xml = tmp_path / "testinfra.xml"
     env = os.environ | {"PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
     done = subprocess.run(
         [
@@ -55,6 +57,7 @@ def test_testinfra_checks_every_host(first_fleet_deploy, lab):
             f"--ansible-inventory={lab.inventory_path}",
             "--force-ansible",
             "--sudo",
+            f"--junitxml={report_xml}",
         ],
         cwd=REPO,
         env=env,
@@ -63,6 +66,10 @@ def test_testinfra_checks_every_host(first_fleet_deploy, lab):
         timeout=900,
     )
     assert done.returncode == 0, done.stdout[-5000:]
+    groups = {host: [lab.config.group(host)] for host in lab.hosts}
+    judged = infra_suite.judge(infra_suite.outcomes(report_xml), groups)
+    report(f"testinfra tests run per host: {judged.ran}")
+    assert not judged.problems, "\n".join(judged.problems)
 
 
 def test_web_and_worker_units_are_active_and_enabled(first_fleet_deploy, lab):
