@@ -99,6 +99,34 @@ class Queues:
 
 
 @dataclass(frozen=True)
+class Scheduler:
+    trigger_above_s: float
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    down_for_s: float
+    scheduler: Scheduler
+
+
+@dataclass(frozen=True)
+class LastGoodBackup:
+    trigger_above_s: float
+
+
+@dataclass(frozen=True)
+class ArchiveFailures:
+    trigger_above: int
+    window_s: float
+
+
+@dataclass(frozen=True)
+class Backups:
+    last_good_backup: LastGoodBackup
+    archive_failures: ArchiveFailures
+
+
+@dataclass(frozen=True)
 class CertExpiry:
     trigger_below_days: float
     action: str
@@ -114,6 +142,8 @@ class Thresholds:
     capacity: Capacity
     monitor: Monitor
     queues: Queues
+    dependencies: Dependencies
+    backups: Backups
     tls: Tls
 
 
@@ -178,7 +208,7 @@ def _describe(kind: type) -> str:
 
 
 def _check_ranges(t: Thresholds) -> None:
-    c, m, q = t.capacity, t.monitor, t.queues
+    c, m, q, d, b = t.capacity, t.monitor, t.queues, t.dependencies, t.backups
     rules = [
         ("capacity.slow_query_s", c.slow_query_s > 0, "above 0"),
         ("capacity.max_slow_queries", c.max_slow_queries >= 0, "0 or more"),
@@ -208,6 +238,19 @@ def _check_ranges(t: Thresholds) -> None:
         ),
         ("queues.queue_length.trigger_above", q.queue_length.trigger_above >= 0, "0 or more"),
         ("queues.oldest_job_age.trigger_above_s", q.oldest_job_age.trigger_above_s > 0, "above 0"),
+        ("dependencies.down_for_s", d.down_for_s >= 0, "0 or more"),
+        ("dependencies.scheduler.trigger_above_s", d.scheduler.trigger_above_s > 0, "above 0"),
+        (
+            "backups.last_good_backup.trigger_above_s",
+            b.last_good_backup.trigger_above_s > 0,
+            "above 0",
+        ),
+        (
+            "backups.archive_failures.trigger_above",
+            b.archive_failures.trigger_above >= 0,
+            "0 or more",
+        ),
+        ("backups.archive_failures.window_s", b.archive_failures.window_s > 0, "above 0"),
         ("tls.cert_expiry.trigger_below_days", t.tls.cert_expiry.trigger_below_days > 0, "above 0"),
     ]
     for key, ok, allowed in rules:

@@ -3,10 +3,12 @@ and playbooks run against the lab (tests/fleet's change tests share these)."""
 
 from __future__ import annotations
 
+import json
 import shlex
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections import Counter
@@ -22,6 +24,7 @@ from tests.support.waiting import wait_for
 ENV_FILE = "/etc/goalgpt/goalgpt.env"
 HOME = "/opt/goalgpt"
 WEB_PORT = 8000
+PROMETHEUS_PORT = 9090  # roles/prometheus, the lab inventory leaves it
 # Every process of every running goalgpt service unit, one line each:
 # unit pid value-of-$1 (or "unset"). The lab's hosts run cgroup v1 (systemd's own
 # hierarchy under /sys/fs/cgroup/systemd); v2 is read too.
@@ -123,6 +126,32 @@ def report(message: str) -> None:
     (REPO / "build").mkdir(exist_ok=True)
     with (REPO / "build" / "fleet-times.txt").open("a") as times:
         times.write(line)
+
+
+def prometheus_url(lab) -> str:
+    return f"http://{lab.address(lab.groups['monitoring'][0])}:{PROMETHEUS_PORT}"
+
+
+def prometheus(lab, path: str, **params: str) -> dict:
+    """The `data` of a GET of Prometheus' API on the monitoring host."""
+    query = f"?{urllib.parse.urlencode(params)}" if params else ""
+    with urllib.request.urlopen(f"{prometheus_url(lab)}{path}{query}", timeout=10) as answer:
+        return json.load(answer)["data"]
+
+
+def firing(lab, alert: str) -> list[dict]:
+    """The series of `alert` firing in Prometheus now (empty: not firing)."""
+    query = f'ALERTS{{alertname="{alert}",alertstate="firing"}}'
+    return prometheus(lab, "/api/v1/query", query=query)["result"]
+
+
+def rule_annotations(lab, alert: str) -> dict[str, str]:
+    """The annotations of the loaded rule `alert` (what its notification says)."""
+    for group in prometheus(lab, "/api/v1/rules")["groups"]:
+        for rule in group["rules"]:
+            if rule["name"] == alert:
+                return rule["annotations"]
+    raise AssertionError(f"no rule {alert} loaded in Prometheus")
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,10 @@ VARIABLES = {
     "cron_service": "goalgpt_workers_cron_service_name",
     "prometheus_port": "prometheus_port",
     "alertmanager_port": "alertmanager_port",
+    "backup_conf_dir": "goalgpt_pgbackrest_conf_dir",
+    "backup_stanza": "goalgpt_backup_stanza",
+    "backup_repo_user": "pgbackrest_repo_user",
+    "backup_service": "pgbackrest_backup_service_name",
 }
 WHOLE_NUMBERS = (
     "web_port",
@@ -72,6 +77,10 @@ class Layout:
     cron_service: str
     prometheus_port: int
     alertmanager_port: int
+    backup_conf_dir: str
+    backup_stanza: str
+    backup_repo_user: str
+    backup_service: str
 
     @classmethod
     def from_variables(cls, found: Mapping[str, Any]) -> Layout:
@@ -123,6 +132,21 @@ class Layout:
     @property
     def alertmanager_url(self) -> str:
         return f"http://{self.service_address}:{self.alertmanager_port}"
+
+    def pgbackrest(self, user: str, *args: str) -> str:
+        """pgBackRest as the docs show it, as `user` (a shell command line)."""
+        return shlex.join(
+            [
+                "runuser",
+                "-u",
+                user,
+                "--",
+                "pgbackrest",
+                f"--config-path={self.backup_conf_dir}",
+                f"--stanza={self.backup_stanza}",
+                *args,
+            ]
+        )
 
     @property
     def supervisorctl(self) -> str:

@@ -22,6 +22,9 @@ HOSTS: dict[str, tuple[str, int]] = {
     "redis-1": ("redis", 41),
     "mon-1": ("monitoring", 51),
 }
+# Groups whose hosts also belong to another: the backup repository lives on mon-1
+# (any host but the db host; one more machine would cost every lab run its boot).
+EXTRA_GROUPS: dict[str, tuple[str, ...]] = {"backup": ("mon-1",)}
 
 
 class LabError(Exception):
@@ -74,6 +77,10 @@ class LabConfig:
 
     def group(self, host: str) -> str:
         return HOSTS[host][0]
+
+    def groups_of(self, host: str) -> list[str]:
+        """Every inventory group of host: its own, then those of EXTRA_GROUPS."""
+        return [self.group(host)] + [g for g, hosts in EXTRA_GROUPS.items() if host in hosts]
 
     def machine(self, host: str) -> str:
         """The nspawn machine name: it marks the host's processes in /proc."""

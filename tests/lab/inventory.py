@@ -62,8 +62,9 @@ def write_inventory(config: LabConfig) -> None:
     the firewall lets in no one else."""
     groups: dict[str, dict] = {}
     for host in config.hosts:
-        group = groups.setdefault(config.group(host), {"hosts": {}})
-        group["hosts"][host] = {"ansible_host": config.address(host)}
+        for name in config.groups_of(host):
+            hosts = groups.setdefault(name, {"hosts": {}})["hosts"]
+            hosts[host] = {"ansible_host": config.address(host)}
     inventory = {
         "all": {
             "vars": {

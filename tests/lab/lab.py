@@ -57,7 +57,8 @@ class Lab:
         """Inventory group -> its host names, e.g. groups["app"] == ["app-1", "app-2"]."""
         found: dict[str, list[str]] = {}
         for host in self.hosts:
-            found.setdefault(self.config.group(host), []).append(host)
+            for group in self.config.groups_of(host):
+                found.setdefault(group, []).append(host)
         return found
 
     def address(self, host: str) -> str:

@@ -94,6 +94,7 @@ def test_inventory_names_every_host_in_its_group_with_its_lab_address(lab: Lab) 
         "db": {"db-1": lab.address("db-1")},
         "redis": {"redis-1": lab.address("redis-1")},
         "monitoring": {"mon-1": lab.address("mon-1")},
+        "backup": {"mon-1": lab.address("mon-1")},
     }
     key = Path(inventory["vars"]["ansible_ssh_private_key_file"])
     assert key.is_absolute() and key.stat().st_mode & 0o077 == 0

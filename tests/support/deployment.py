@@ -72,6 +72,7 @@ class Deployment:
     postgres_exporter_port: int = field(default_factory=free_port)
     redis_exporter_port: int = field(default_factory=free_port)
     redis_queue_exporter_port: int = field(default_factory=free_port)
+    backup_exporter_port: int = field(default_factory=free_port)
 
     def __post_init__(self) -> None:
         # The service user and postgres must reach their files below the root.
@@ -104,7 +105,7 @@ class Deployment:
         }
         groups = {
             name: {"hosts": {"localhost": {}}}
-            for name in ("db", "redis", "app", "workers", "monitoring")
+            for name in ("db", "redis", "app", "workers", "monitoring", "backup")
         }
         return {"all": {"hosts": {"localhost": host}, "children": groups}}
 
@@ -164,7 +165,35 @@ class Deployment:
             # Low, so raise_pool.yml's tests raise it within the probe's recommendation.
             "goalgpt_base_db_max_connections": 5,
             **self.monitoring_variables(),
+            **self.backup_variables(),
         }
+
+    def backup_variables(self) -> dict[str, object]:
+        """pgBackRest's files under the root: the repository is a local path here, as on
+        inventory/local (the deploy warns that it is not off-host)."""
+        root = self.root
+        return {
+            "goalgpt_pgbackrest_conf_dir": f"{root}/etc/pgbackrest",
+            "goalgpt_backup_exporter_port": self.backup_exporter_port,
+            "pgbackrest_repo_path": f"{root}/pgbackrest/repo",
+            "pgbackrest_spool_path": f"{root}/pgbackrest/spool",
+            "pgbackrest_log_path": f"{root}/log/pgbackrest",
+            "pgbackrest_tools_dir": f"{root}/opt/goalgpt-backup",
+        }
+
+    def pgbackrest(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """`pgbackrest --config-path=... --stanza=goalgpt ARGS` as postgres, as the docs show."""
+        command = [
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            "pgbackrest",
+            f"--config-path={self.root}/etc/pgbackrest",
+            "--stanza=goalgpt",
+            *args,
+        ]
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
 
     def monitoring_variables(self) -> dict[str, object]:
         root = self.root

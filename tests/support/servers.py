@@ -47,8 +47,10 @@ def _as_postgres_user(argv: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *argv]
 
 
-def _wait_until(ready, what: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
+def _wait_until(
+    ready, what: str, process: subprocess.Popen, log: Path, timeout: float = START_TIMEOUT_S
+) -> None:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{what} exited at start-up:\n{log.read_text()[-2000:]}")
@@ -56,7 +58,7 @@ def _wait_until(ready, what: str, process: subprocess.Popen, log: Path) -> None:
             return
         time.sleep(0.05)
     process.kill()
-    raise RuntimeError(f"{what} did not become ready in {START_TIMEOUT_S}s")
+    raise RuntimeError(f"{what} did not become ready in {timeout}s")
 
 
 @dataclass
@@ -101,15 +103,22 @@ class PostgresServer:
         )
         if self.hba is not None:
             (self.datadir / "data" / "pg_hba.conf").write_text("\n".join(self.hba) + "\n")
-        tls_settings = {}
         if self.tls:
             self.tls_files = server_tls(self.datadir / "tls", owner="postgres")
+        self.port = free_port()
+        return self.run()
+
+    def run(self, timeout: float = START_TIMEOUT_S) -> PostgresServer:
+        """Start postgres on the data directory as it is (start() made it; a restore may
+        have replaced it) and wait until it accepts connections."""
+        assert self.datadir is not None
+        tls_settings = {}
+        if self.tls_files is not None:
             tls_settings = {
                 "ssl": "on",
                 "ssl_cert_file": str(self.tls_files.cert),
                 "ssl_key_file": str(self.tls_files.key),
             }
-        self.port = free_port()
         options = {
             "listen_addresses": "127.0.0.1",
             "port": str(self.port),
@@ -125,13 +134,17 @@ class PostgresServer:
             **tls_settings,
             **self.settings,
         }
-        argv = [str(bindir / "postgres"), "-D", str(self.datadir / "data")]
+        argv = [str(postgres_bindir() / "postgres"), "-D", str(self.datadir / "data")]
         for key, value in options.items():
             argv += ["-c", f"{key}={value}"]
         log = self.datadir / "postgres.log"
         self.process = start_in_own_group(_as_postgres_user(argv), log)
-        _wait_until(self._accepts, "postgres", self.process, log)
+        _wait_until(self._accepts, "postgres", self.process, log, timeout)
         return self
+
+    def halt(self) -> None:
+        """Stop postgres (fast shutdown) and keep its data directory."""
+        stop_group(self.process, signal.SIGINT, timeout=30)
 
     def _accepts(self) -> bool:
         try:
