@@ -87,7 +87,7 @@ def test_make_alert_rules_writes_the_file(tmp_path):
     )
 
     assert done.returncode == 0, done.stderr
-    assert f"wrote 9 alerting rules to {target}" in done.stdout
+    assert f"wrote 17 alerting rules to {target}" in done.stdout
     assert set(by_name(target.read_text())) == {
         "GoalGPTMaxClientsErrors",
         "GoalGPTCacheHitRateLow",
@@ -97,6 +97,14 @@ def test_make_alert_rules_writes_the_file(tmp_path):
         "GoalGPTQueueRedisEvicts",
         "GoalGPTQueueLong",
         "GoalGPTQueueOldestJobOld",
+        "GoalGPTPostgresDown",
+        "GoalGPTCacheRedisDown",
+        "GoalGPTQueueRedisDown",
+        "GoalGPTSchedulerMissing",
+        "GoalGPTWorkerHostDown",
+        "GoalGPTBackupTooOld",
+        "GoalGPTWalArchivingFailing",
+        "GoalGPTBackupRepositoryUnreadable",
         "GoalGPTTLSCertificateExpiring",
     }
 
@@ -144,6 +152,7 @@ def test_a_certificate_fires_once_it_ends_within_the_threshold_and_not_before(tm
         "summary": f"The certificate of postgres ends in {int(days) - 1}d 23h 59m 59s "
         f"(trigger: <{days:g} days)",
         "action": thresholds.load().tls.cert_expiry.action,
+        "runbook": "docs/runbooks/tls-certificate-expiring.md",
     }
     expected = [{"exp_labels": labels, "exp_annotations": annotations}]
 
