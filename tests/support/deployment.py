@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -300,9 +301,13 @@ class Deployment:
             time.sleep(0.2)
 
 
-def run_playbook(inventory: Path, name: str, *args: str, timeout: float = 900) -> PlaybookRun:
-    """playbooks/<name> on `inventory` with the venv's ansible-playbook, uncoloured."""
+def run_playbook(
+    inventory: Path, name: str, *args: str, timeout: float = 900, under: Sequence[str] = ()
+) -> PlaybookRun:
+    """playbooks/<name> on `inventory` with the venv's ansible-playbook, uncoloured;
+    `under` is a command line that runs it (it ends with its argv, as `exec "$@"`)."""
     argv = [
+        *under,
         str(Path(sys.executable).parent / "ansible-playbook"),
         str(REPO / "playbooks" / name),
         "-i",
