@@ -13,7 +13,7 @@ from tests.support.checks import write_thresholds
 from tests.support.databases import create_database, drop_database
 from tests.support.leftovers import reap
 from tests.support.servers import PostgresServer, RedisServer
-from tests.support.worker_groups import OneWorkerPerSharedFixture, misplaced
+from tests.support.worker_groups import OneWorkerPerSharedFixture, misplaced, run_order
 
 if TYPE_CHECKING:
     from tests.lab import Lab
@@ -28,6 +28,10 @@ def pytest_itemcollected(item: pytest.Item) -> None:
     problem = misplaced(item.nodeid, getattr(item, "fixturenames", []))
     if problem:
         raise pytest.UsageError(problem)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: run_order(item.nodeid))  # stable: file order otherwise
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
