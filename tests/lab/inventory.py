@@ -39,11 +39,19 @@ def read_owner(build_dir: Path) -> int | None:
         return None
 
 
+# Groups a host is in besides its own: PgBouncer runs on the database host.
+EXTRA_GROUPS = {"pgbouncer": ("db-1",)}
+
+
 def write_inventory(config: LabConfig) -> None:
     groups: dict[str, dict] = {}
     for host in config.hosts:
         group = groups.setdefault(config.group(host), {"hosts": {}})
         group["hosts"][host] = {"ansible_host": config.address(host)}
+    for name, members in EXTRA_GROUPS.items():
+        present = [host for host in members if host in config.hosts]
+        if present:
+            groups[name] = {"hosts": dict.fromkeys(present)}
     inventory = {
         "all": {
             "vars": {

@@ -71,6 +71,8 @@ class Deployment:
     postgres_exporter_port: int = field(default_factory=free_port)
     redis_exporter_port: int = field(default_factory=free_port)
     redis_queue_exporter_port: int = field(default_factory=free_port)
+    pgbouncer_port: int = field(default_factory=free_port)
+    pgbouncer_exporter_port: int = field(default_factory=free_port)
 
     def __post_init__(self) -> None:
         # The service user and postgres must reach their files below the root.
@@ -103,7 +105,7 @@ class Deployment:
         }
         groups = {
             name: {"hosts": {"localhost": {}}}
-            for name in ("db", "redis", "app", "workers", "monitoring")
+            for name in ("db", "pgbouncer", "redis", "app", "workers", "monitoring")
         }
         return {"all": {"hosts": {"localhost": host}, "children": groups}}
 
@@ -143,6 +145,8 @@ class Deployment:
             "postgresql_data_dir": f"{root}/pgdata",
             "postgresql_log_file": f"{root}/pglog/postgresql.log",
             "postgresql_password_file": f"{root}/etc/db-password",
+            "goalgpt_pgbouncer_port": self.pgbouncer_port,
+            "pgbouncer_conf_dir": f"{root}/etc/pgbouncer",
             "redis_cache_port": self.redis_cache_port,
             "redis_queue_port": self.redis_queue_port,
             "redis_conf_dir": f"{root}/etc/redis",
@@ -184,6 +188,7 @@ class Deployment:
             "redis_exporter_conf_dir": f"{root}/etc/redis-exporter",
             "goalgpt_redis_cache_exporter_port": self.redis_exporter_port,
             "goalgpt_redis_queue_exporter_port": self.redis_queue_exporter_port,
+            "goalgpt_pgbouncer_exporter_port": self.pgbouncer_exporter_port,
         }
 
     def playbook(self, name: str, *args: str, timeout: float = 900) -> PlaybookRun:
