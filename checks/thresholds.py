@@ -99,10 +99,22 @@ class Queues:
 
 
 @dataclass(frozen=True)
+class ClientSlots:
+    trigger_above_pct: float
+    action: str
+
+
+@dataclass(frozen=True)
+class Pgbouncer:
+    client_slots: ClientSlots
+
+
+@dataclass(frozen=True)
 class Thresholds:
     capacity: Capacity
     monitor: Monitor
     queues: Queues
+    pgbouncer: Pgbouncer
 
 
 T = TypeVar("T")
@@ -191,6 +203,11 @@ def _check_ranges(t: Thresholds) -> None:
         ),
         ("queues.queue_length.trigger_above", q.queue_length.trigger_above >= 0, "0 or more"),
         ("queues.oldest_job_age.trigger_above_s", q.oldest_job_age.trigger_above_s > 0, "above 0"),
+        (
+            "pgbouncer.client_slots.trigger_above_pct",
+            0 < t.pgbouncer.client_slots.trigger_above_pct < 100,
+            "above 0 and below 100",
+        ),
     ]
     for key, ok, allowed in rules:
         if not ok:

@@ -18,6 +18,7 @@ from tests.support.checks import MONITOR_PASSWORD, NOGRANT_PASSWORD, Probe
 from tests.support.databases import create_database, drop_database
 from tests.support.gunicorn import GunicornServer
 from tests.support.paths import REPO
+from tests.support.pgbouncer import PgBouncerServer, create_role
 from tests.support.servers import PostgresServer, RedisServer
 
 # The superuser keeps trust (the harness needs it); every other role needs its password.
@@ -43,6 +44,32 @@ def capacity_pg(start_postgres) -> PostgresServer:
         conn.execute(f"CREATE ROLE nogrant LOGIN PASSWORD '{NOGRANT_PASSWORD}'")
         conn.execute("CREATE TABLE contended (id int)")
     return server
+
+
+# The app role PgBouncer pools on capacity_pg (SCRAM, as the monitor: pass-through).
+POOLED_ROLE, POOLED_PASSWORD = "pooled", "pooled-secret"
+
+
+@pytest.fixture(scope="session")
+def capacity_bouncer(capacity_pg) -> Iterator[PgBouncerServer]:
+    """PgBouncer in front of capacity_pg with ONE server connection for the `pooled` role,
+    `monitor` as its stats user: clients beyond the first wait (cl_waiting)."""
+    create_role(capacity_pg, POOLED_ROLE, POOLED_PASSWORD)
+    one_server = {"default_pool_size": "1", "max_db_connections": "1"}
+    bouncer = PgBouncerServer(
+        capacity_pg, "postgres", [POOLED_ROLE], stats_user="monitor", settings=one_server
+    ).start()
+    yield bouncer
+    bouncer.stop()
+
+
+@pytest.fixture
+def bouncer_urls(capacity_bouncer) -> tuple[str, str]:
+    """(the pooled role's URL, the stats user's console URL) of capacity_bouncer."""
+    return (
+        capacity_bouncer.url(POOLED_ROLE, POOLED_PASSWORD),
+        capacity_bouncer.admin_url(MONITOR_PASSWORD),
+    )
 
 
 @pytest.fixture

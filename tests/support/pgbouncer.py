@@ -14,6 +14,9 @@ import os
 import shutil
 import signal
 import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +25,7 @@ import psycopg
 from tests.support.leftovers import scratch_dir
 from tests.support.processes import start_in_own_group, stop_group
 from tests.support.servers import PostgresServer, _wait_until, free_port
+from tests.support.waiting import wait_for
 
 BINARY = "/usr/sbin/pgbouncer"
 ADMIN_DATABASE = "pgbouncer"
@@ -127,3 +131,44 @@ class PgBouncerServer:
         stop_group(self.process, signal.SIGTERM, timeout=10)
         if self.root:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+def client_waiting(admin_url: str) -> int:
+    """cl_waiting over the bouncer's pools (its console's own left out)."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        cur = conn.execute("SHOW POOLS")
+        names = [c.name for c in cur.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    return sum(r["cl_waiting"] for r in rows if r["database"] != ADMIN_DATABASE)
+
+
+@contextmanager
+def clients_waiting(url: str, admin_url: str, count: int) -> Iterator[None]:
+    """`count` clients waiting in a bouncer whose pool has ONE server connection: a first
+    client holds it in an open transaction, the others each send a query. They stay
+    waiting (seen in SHOW POOLS) until the block ends, then all finish."""
+    holder = psycopg.connect(url, autocommit=True, prepare_threshold=None)
+    holder.execute("BEGIN")
+    holder.execute("SELECT 1")
+    done: list[BaseException | None] = []
+
+    def wait_in_line() -> None:
+        try:
+            with psycopg.connect(url, autocommit=True, prepare_threshold=None) as conn:
+                conn.execute("SELECT 1")
+            done.append(None)
+        except BaseException as exc:  # reported to the test below
+            done.append(exc)
+
+    threads = [threading.Thread(target=wait_in_line) for _ in range(count)]
+    try:
+        for thread in threads:
+            thread.start()
+        wait_for(lambda: client_waiting(admin_url) == count, 10, f"{count} clients waiting")
+        yield
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert done == [None] * count, done
