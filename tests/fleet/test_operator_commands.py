@@ -53,6 +53,8 @@ UNITS = (
     Unit(r"goalgpt-cron$", "workers", r"CronScheduler \S+: starting"),
     Unit(r"goalgpt-redis-(cache|queue)$", "redis", r"Ready to accept connections"),
     Unit(r"postgresql@15-main$", "db", r"Started postgresql@15-main\.service"),
+    # The lab's pgbouncer group is db-1, the db group's first host.
+    Unit(r"goalgpt-pgbouncer$", "db", r"process up: PgBouncer"),
 )
 
 
