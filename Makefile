@@ -15,7 +15,7 @@ ALERT_RULES ?= build/prometheus/goalgpt-alerts.yml
 # Tools run from the venv find its other tools (ansible-lint, ansible-playbook) first.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv servers lab-tools lab-up lab-down test lint format deploy check demo-data alert-rules config-docs mutation clean
+.PHONY: help venv servers lab-tools lab-up lab-down test lint format deploy check demo-data alert-rules config-docs flows-docs mutation clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ lab-down: venv ## remove every trace of the lab (also of a killed run)
 
 test: venv servers lab-tools ## run every test against throwaway servers and the lab
 	$(BIN)/pytest --durations=20 -n $(TEST_WORKERS)
+
+flows-docs: venv ## regenerate docs/flows.md (who may reach what) from playbooks/group_vars/all/flows.yml
+	$(BIN)/ansible-playbook playbooks/flows.yml -i inventory/example -e flows_markdown=$(CURDIR)/docs/flows.md
 
 mutation: venv servers ## mutation testing of the decision core (~20-25 min); scores and survivors check
 	$(BIN)/mutmut run --max-children 2

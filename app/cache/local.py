@@ -9,13 +9,15 @@ first once `max_entries` is reached; 0 keeps nothing.
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict
+
+from app.infra.clock import SYSTEM, Clock
 
 
 class LocalEntries:
-    def __init__(self, max_entries: int) -> None:
+    def __init__(self, max_entries: int, clock: Clock = SYSTEM) -> None:
         self.max_entries = max_entries
+        self.clock = clock
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
 
@@ -25,14 +27,14 @@ class LocalEntries:
             entry = self._entries.get(key)
             if entry is None:
                 return None
-            if entry[0] <= time.time():
+            if entry[0] <= self.clock.time():
                 del self._entries[key]
                 return None
             self._entries.move_to_end(key)
             return entry[1]
 
     def put(self, key: str, body: bytes, fresh_until: float) -> None:
-        """Hold `body` until `fresh_until` (time.time())."""
+        """Hold `body` until `fresh_until` (the clock's time())."""
         if self.max_entries == 0:
             return
         with self._lock:

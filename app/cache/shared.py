@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -32,13 +31,14 @@ import redis
 from app import metrics
 from app.cache.local import LocalEntries
 from app.cache.singleflight import Group, SingleFlightTimeout
+from app.infra.clock import SYSTEM, Clock
 from app.infra.keys import flight_done as _channel
 from app.infra.keys import flight_lock as _lock
 from app.infra.lock import RedisLock
 
 log = logging.getLogger(__name__)
 
-# `load(deadline)` returns the body to cache; `deadline` is a time.monotonic() it must meet.
+# `load(deadline)` returns the body to cache; `deadline` is a clock.monotonic() it must meet.
 Loader = Callable[[float], bytes]
 
 STORED = b"stored"
@@ -76,6 +76,7 @@ class SharedCache:
         singleflight: bool = True,
         local_entries: int = 0,
         max_refreshes: int = 2,
+        clock: Clock = SYSTEM,
     ) -> None:
         """`singleflight=False` exists for the stampede benchmark only.
 
@@ -84,8 +85,10 @@ class SharedCache:
         each holds a database connection, and the fleet's connection budget
         counts them (checks/capacity/demand.py). A stale key that finds them all
         busy is served stale and refreshed by a later request.
+        `clock` is the system's but in tests that stand at a bound's edge.
         """
         self.client = client
+        self.clock = clock
         self.ttl_s = ttl_s
         self.stale_s = stale_s
         self.flight_timeout_s = flight_timeout_s
@@ -93,7 +96,7 @@ class SharedCache:
         # Waiting in-process callers are bounded by the holder's own deadline;
         # this is a liveness guard on top of it.
         self._group: Group[bytes | None] = Group(wait_timeout_s=2 * flight_timeout_s + 1)
-        self._local = LocalEntries(local_entries)
+        self._local = LocalEntries(local_entries, clock)
         self._refresh_slots = threading.BoundedSemaphore(max_refreshes) if max_refreshes else None
 
     def get(self, key: str, load: Loader) -> Lookup:
@@ -111,7 +114,9 @@ class SharedCache:
         if entry is not None and entry.fresh:
             metrics.CACHE_REQUESTS.labels(result="hit").inc()
             return Lookup(entry.body, "hit")
-        if entry is not None:
+        # A stale window of 0 is off, also for an entry Redis has not dropped yet (its
+        # expiry runs on the Redis host's clock, freshness on the writer's).
+        if entry is not None and self.stale_s > 0:
             metrics.CACHE_REQUESTS.labels(result="stale").inc()
             self._refresh_in_background(key, load)
             return Lookup(entry.body, "stale")
@@ -134,14 +139,16 @@ class SharedCache:
         deadline = self._deadline() + LOCK_MARGIN_S
         try:
             while True:
-                lock = RedisLock.try_acquire(self.client, _lock(key), self.flight_timeout_s)
+                lock = RedisLock.try_acquire(
+                    self.client, _lock(key), self.flight_timeout_s, self.clock
+                )
                 if lock is not None:
                     return self._load_holding(key, load, lock)
                 body = self._wait_for_holder(key, deadline)
                 if body is not None:
                     metrics.SINGLEFLIGHT.labels(level="fleet", outcome="deduplicated").inc()
                     return body
-                if time.monotonic() >= deadline:
+                if self.clock.monotonic() >= deadline:
                     raise SingleFlightTimeout(f"no result within {self.flight_timeout_s}s")
         except redis.RedisError:
             # Redis failed while coordinating; this process still needs an answer.
@@ -180,7 +187,7 @@ class SharedCache:
                 if entry is not None and entry.fresh:
                     return entry.body
                 lock_ms = self.client.pttl(_lock(key))
-                wait_s = min(lock_ms / 1000 + 0.005, deadline - time.monotonic())
+                wait_s = min(lock_ms / 1000 + 0.005, deadline - self.clock.monotonic())
                 if lock_ms < 0 or wait_s <= 0:
                     return None
                 message = pubsub.get_message(timeout=wait_s)
@@ -208,7 +215,7 @@ class SharedCache:
             self._refresh_slots.release()
 
     def _refresh_unless_taken(self, key: str, load: Loader) -> bytes | None:
-        lock = RedisLock.try_acquire(self.client, _lock(key), self.flight_timeout_s)
+        lock = RedisLock.try_acquire(self.client, _lock(key), self.flight_timeout_s, self.clock)
         if lock is None:
             return None  # another process is refreshing it
         return self._load_holding(key, load, lock)
@@ -216,11 +223,11 @@ class SharedCache:
     # -- Redis entries ------------------------------------------------------------
 
     def _deadline(self) -> float:
-        return time.monotonic() + self.flight_timeout_s
+        return self.clock.monotonic() + self.flight_timeout_s
 
     def _load_and_store(self, key: str, load: Loader, deadline: float) -> bytes:
         body = load(deadline)
-        fresh_until = time.time() + self.ttl_s
+        fresh_until = self.clock.time() + self.ttl_s
         try:
             self.client.set(
                 key, b"%.6f\n" % fresh_until + body, px=int((self.ttl_s + self.stale_s) * 1000)
@@ -237,7 +244,7 @@ class SharedCache:
             return None
         head, _, body = raw.partition(b"\n")
         fresh_until = float(head)
-        if fresh_until <= time.time():
+        if fresh_until <= self.clock.time():
             return _Entry(body, fresh=False)
         self._local.put(key, body, fresh_until)
         return _Entry(body, fresh=True)

@@ -21,12 +21,13 @@ query (e.g. behind a pooler) the SQLSTATE does.
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 import psycopg
+
+from app.infra.clock import SYSTEM, Clock
 
 SQLSTATE = "53300"
 # The seed's MaxClients window ("> 3 in 1 hour"): the recent counts cover this span.
@@ -77,17 +78,18 @@ def counting_connection(on_refusal: Callable[[], None]) -> type[psycopg.Connecti
 class RecentRefusals:
     """When this process met refusals, to count those of the last WINDOW_S seconds."""
 
-    def __init__(self, window_s: float = WINDOW_S) -> None:
+    def __init__(self, window_s: float = WINDOW_S, clock: Clock = SYSTEM) -> None:
         self.window_s = window_s
+        self.clock = clock
         self._times: deque[float] = deque()
         self._lock = threading.Lock()
 
     def add(self) -> None:
         with self._lock:
-            self._times.append(time.monotonic())
+            self._times.append(self.clock.monotonic())
 
     def count(self) -> int:
-        oldest = time.monotonic() - self.window_s
+        oldest = self.clock.monotonic() - self.window_s
         with self._lock:
             while self._times and self._times[0] < oldest:
                 self._times.popleft()

@@ -12,15 +12,19 @@ from flask import Flask, Response, g, request
 
 from app import config, metrics
 from app.config import Settings
+from app.infra.clock import SYSTEM, Clock
 from app.web import errors, health, predictions
 from app.web.services import Services, install
 
 
-def create_app(settings: Settings | None = None, *, singleflight: bool = True) -> Flask:
-    """Build the app; `singleflight=False` is for the stampede benchmark only."""
+def create_app(
+    settings: Settings | None = None, *, singleflight: bool = True, clock: Clock = SYSTEM
+) -> Flask:
+    """Build the app; `singleflight=False` is for the stampede benchmark only, `clock` for
+    tests that stand at the cache's TTL instead of sleeping up to it."""
     settings = settings or config.load_or_exit()
     app = Flask(__name__)
-    install(app, Services.start(settings, singleflight=singleflight))
+    install(app, Services.start(settings, singleflight=singleflight, clock=clock))
     app.register_blueprint(health.bp)
     app.register_blueprint(predictions.bp)
     errors.register(app)

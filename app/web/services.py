@@ -11,6 +11,7 @@ from prometheus_client.registry import Collector
 from app.cache import SharedCache
 from app.config import Settings
 from app.infra import redis_client
+from app.infra.clock import SYSTEM, Clock
 from app.infra.database import Database
 from app.infra.job_stats import JobStatsCollector
 from app.infra.names import WEB
@@ -33,7 +34,9 @@ class Services:
     extra_collectors: list[Collector] = field(default_factory=list)
 
     @classmethod
-    def start(cls, settings: Settings, *, singleflight: bool = True) -> Services:
+    def start(
+        cls, settings: Settings, *, singleflight: bool = True, clock: Clock = SYSTEM
+    ) -> Services:
         client = _fail_fast_client(settings.REDIS_URL, settings)
         queues = _fail_fast_client(settings.RQ_REDIS_URL, settings)
         cache = SharedCache(
@@ -44,6 +47,7 @@ class Services:
             singleflight=singleflight,
             local_entries=settings.PREDICTIONS_LOCAL_CACHE_ENTRIES,
             max_refreshes=settings.PREDICTIONS_MAX_REFRESHES,
+            clock=clock,
         )
         # Job statistics and queues live in the queue Redis, so any web host's
         # /metrics shows the fleet's jobs.

@@ -19,6 +19,7 @@ import redis
 from prometheus_client import REGISTRY
 
 from app.cache import HolderFailed, SharedCache
+from tests.support.clock import ManualClock
 from tests.support.predictions import group_waiters, once_subscribed
 from tests.support.servers import RedisServer, free_port
 from tests.support.waiting import wait_for
@@ -66,10 +67,12 @@ def make_cache(url: str, **kwargs) -> SharedCache:
 
 
 def stale_cache(url: str) -> SharedCache:
-    """A cache whose entry for KEY, b"old", has just gone stale (served stale for 30 s)."""
-    cache = make_cache(url, ttl_s=TTL_S, stale_s=30)
+    """A cache whose entry for KEY, b"old", has just gone stale (served stale for 30 s);
+    its clock then stands still, so what a refresh stores stays fresh."""
+    clock = ManualClock()
+    cache = make_cache(url, ttl_s=TTL_S, stale_s=30, clock=clock)
     cache.get(KEY, lambda deadline: b"old")
-    time.sleep(TTL_S + 0.05)  # past the TTL
+    clock.advance(TTL_S)
     return cache
 
 

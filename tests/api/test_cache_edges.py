@@ -13,10 +13,15 @@ from contextlib import contextmanager
 import pytest
 import redis
 
+from app import config
 from app.cache import Group, SharedCache, SingleFlightTimeout
 from app.cache.local import LocalEntries
+from app.cache.shared import LOCK_MARGIN_S, STORED
+from app.infra.keys import flight_done
 from app.infra.lock import RedisLock
-from tests.support.predictions import once_subscribed
+from tests.support.clock import TICK, ManualClock
+from tests.support.predictions import asleep_on_channel, once_subscribed, pttl_calls
+from tests.support.redis_commands import redis_commands
 from tests.support.waiting import wait_for
 
 KEY = "goalgpt:v1:predictions:matched:edges"
@@ -97,16 +102,60 @@ def test_a_live_holder_that_never_finishes_times_the_waiter_out(redis_url):
     assert never.calls == 0
 
 
-def test_an_entry_is_fresh_for_the_ttl_then_stale_then_gone(redis_url):
-    cache = make_cache(redis_url, ttl_s=1, stale_s=1)
-    loader = Loader()
+def test_a_waiter_behind_a_live_holder_gives_up_at_the_default_bound_not_before(redis_url):
+    # The real default (10 s) on a clock the test moves: one tick before the waiter's
+    # bound (SINGLEFLIGHT_TIMEOUT_S + the margin that lets it outlive a dead holder's
+    # lock) it still waits; at the bound it gives up with the error the web answers
+    # 503 "shared load timeout" for. The holder is alive: its lock outlasts the bound.
+    bound = config.Settings.model_fields["SINGLEFLIGHT_TIMEOUT_S"].default
+    client = redis.Redis.from_url(redis_url)
+    client.set(f"{KEY}:lock", "live-holder", px=600_000)
+    clock = ManualClock()
+    waiter = make_cache(redis_url, flight_timeout_s=bound, clock=clock)
+    never = Loader()
+    errors: list[Exception] = []
 
-    assert cache.get(KEY, loader).result == "miss"
-    assert cache.get(KEY, loader).result == "hit"
-    time.sleep(1.05)  # past the 1 s TTL
-    assert cache.get(KEY, loader).result == "stale"
-    ttl_ms = redis.Redis.from_url(redis_url).pttl(KEY)
-    assert 0 < ttl_ms <= 2000
+    def wait() -> None:
+        try:
+            waiter.get(KEY, never)
+        except SingleFlightTimeout as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=wait)
+    looked = pttl_calls(client)
+    thread.start()
+    wait_for(lambda: asleep_on_channel(client, KEY, looked), 20, "the waiter to sleep")
+    clock.advance(bound + LOCK_MARGIN_S - TICK)
+    looked = pttl_calls(client)
+    client.publish(flight_done(KEY), STORED)  # stored, and evicted before it was read
+    wait_for(lambda: pttl_calls(client) >= looked + 2, 20, "the waiter to look again")
+    waiting_a_tick_before = thread.is_alive() and not errors
+    clock.advance(TICK)
+    thread.join(20)
+
+    assert bound == 10
+    assert waiting_a_tick_before
+    assert [str(e) for e in errors] == ["no result within 10.0s"]
+    assert never.calls == 0
+
+
+def test_an_entry_is_fresh_for_the_ttl_then_stale_then_gone(redis_url):
+    clock = ManualClock()
+    # No background refresh: one would outlive the test and store the key again.
+    cache = make_cache(redis_url, ttl_s=1, stale_s=1, clock=clock, max_refreshes=0)
+    loader = Loader()
+    fresh_until = clock.time() + 1
+    stored = redis_commands(redis_url, lambda: cache.get(KEY, loader))
+
+    clock.advance(1 - TICK)
+    before_ttl = cache.get(KEY, loader).result
+    clock.advance(TICK)  # exactly the 1 s TTL
+    at_ttl = cache.get(KEY, loader).result
+
+    assert (before_ttl, at_ttl, loader.calls) == ("hit", "stale", 1)
+    # Redis drops the entry itself once the TTL and the stale window are over.
+    entry = [c for c in stored if c[:2] == ["SET", KEY]]
+    assert entry == [["SET", KEY, f"{fresh_until:.6f}\nbody", "PX", "2000"]]
 
 
 def test_the_entry_stored_holds_its_freshness_and_the_body(redis_url):
@@ -124,9 +173,10 @@ def test_the_entry_stored_holds_its_freshness_and_the_body(redis_url):
 
 
 def test_a_stale_read_starts_one_background_refresh_and_answers_before_it_ends(redis_url):
-    cache = make_cache(redis_url, ttl_s=1, stale_s=30)
+    clock = ManualClock()
+    cache = make_cache(redis_url, ttl_s=1, stale_s=30, clock=clock)
     cache.get(KEY, Loader(b"old"))
-    time.sleep(1.05)  # past the 1 s TTL
+    clock.advance(1)  # the 1 s TTL
     gate = threading.Event()
     refresh = Loader(b"new", gate=gate)
 
@@ -141,30 +191,39 @@ def test_a_stale_read_starts_one_background_refresh_and_answers_before_it_ends(r
     assert refresh.calls == 1
 
 
-def test_the_holders_deadline_is_its_lock_expiry_less_the_margin(redis_url):
+@pytest.mark.parametrize(("flight_timeout_s", "margin_s"), [(4, 0.25), (1, 0.1)])
+def test_the_holders_deadline_is_its_lock_expiry_less_a_tenth_up_to_a_quarter_second(
+    redis_url, flight_timeout_s, margin_s
+):
+    clock = ManualClock()
     seen = []
-    started = time.monotonic()
-    make_cache(redis_url, flight_timeout_s=4).get(KEY, lambda d: seen.append(d) or b"x")
+    cache = make_cache(redis_url, flight_timeout_s=flight_timeout_s, clock=clock)
 
-    assert started + 4 - 0.25 - 0.05 <= seen[0] <= time.monotonic() + 4 - 0.25
+    cache.get(KEY, lambda deadline: seen.append(deadline) or b"x")
 
-
-def test_a_short_flight_timeout_keeps_a_tenth_as_margin(redis_url):
-    seen = []
-    started = time.monotonic()
-    make_cache(redis_url, flight_timeout_s=1).get(KEY, lambda d: seen.append(d) or b"x")
-
-    assert started + 0.9 - 0.05 <= seen[0] <= time.monotonic() + 0.9
+    assert seen == [pytest.approx(clock.monotonic() + flight_timeout_s - margin_s, abs=1e-9)]
 
 
 def test_a_lock_lasts_its_ttl_and_at_least_a_millisecond(redis_url):
     client = redis.Redis.from_url(redis_url)
-    lock = RedisLock.try_acquire(client, "lock:ttl", ttl_s=2)
-    tiny = RedisLock.try_acquire(client, "lock:tiny", ttl_s=0.0001)
+    clock = ManualClock()
+    locks = []
 
-    assert 1900 < client.pttl("lock:ttl") <= 2000
-    assert tiny is not None and len(lock.token) == 32
-    assert lock.expires_at - time.monotonic() == pytest.approx(2, abs=0.1)
+    sent = redis_commands(
+        redis_url,
+        lambda: locks.extend(
+            RedisLock.try_acquire(client, name, ttl_s, clock)
+            for name, ttl_s in (("lock:ttl", 2), ("lock:tiny", 0.0001))
+        ),
+    )
+
+    lock, tiny = locks
+    assert sent == [
+        ["SET", "lock:ttl", lock.token, "NX", "PX", "2000"],
+        ["SET", "lock:tiny", tiny.token, "NX", "PX", "1"],
+    ]
+    assert len(lock.token) == 32 and lock.token != tiny.token
+    assert lock.expires_at == clock.monotonic() + 2
 
 
 def test_a_local_copy_is_kept_only_while_fresh_and_only_up_to_its_size():
@@ -225,13 +284,13 @@ def test_threads_waiting_on_a_load_that_overruns_give_up_after_twice_the_timeout
     assert hung.calls == 1
 
 
-def _stale_keys(redis_url: str, names: str) -> dict[str, str]:
+def _stale_keys(redis_url: str, names: str, clock: ManualClock) -> dict[str, str]:
     """Keys stored 1 s fresh, now stale: {name: key}."""
-    writer = make_cache(redis_url, ttl_s=1, stale_s=60)
+    writer = make_cache(redis_url, ttl_s=1, stale_s=60, clock=clock)
     keys = {name: f"{KEY}:{name}" for name in names}
     for key in keys.values():
         writer.get(key, Loader(b"old"))
-    time.sleep(1.05)  # past the 1 s TTL
+    clock.advance(1)  # the 1 s TTL
     return keys
 
 
@@ -249,8 +308,9 @@ def test_at_most_two_refreshes_run_at_once_one_per_key_and_a_finished_one_frees_
 ):
     # Each background refresh holds a database connection, and the capacity budget counts
     # two per web process (the default): a third stale key is served stale, unrefreshed.
-    keys = _stale_keys(redis_url, "abc")
-    cache = SharedCache(redis.Redis.from_url(redis_url), ttl_s=30, stale_s=30, flight_timeout_s=5)
+    clock = ManualClock()
+    keys = _stale_keys(redis_url, "abc", clock)
+    cache = make_cache(redis_url, clock=clock)
     gates = {name: threading.Event() for name in keys}
     loads = {name: Loader(b"new " + name.encode(), gate=gates[name]) for name in keys}
     try:
@@ -277,51 +337,49 @@ def test_a_fresh_entry_another_process_stored_is_then_served_from_memory_until_i
     redis_url,
 ):
     client = redis.Redis.from_url(redis_url)
-    make_cache(redis_url, ttl_s=1).get(KEY, Loader(b"stored elsewhere"))
-    reader = make_cache(redis_url, ttl_s=1, local_entries=4)
+    clock = ManualClock()
+    make_cache(redis_url, ttl_s=1, clock=clock).get(KEY, Loader(b"stored elsewhere"))
+    reader = make_cache(redis_url, ttl_s=1, local_entries=4, clock=clock)
 
     assert reader.get(KEY, Loader(b"x")).result == "hit"  # read from Redis
     client.delete(KEY)
+    clock.advance(1 - TICK)
     again = reader.get(KEY, Loader(b"x"))
-    assert (again.body, again.result) == (b"stored elsewhere", "hit")
-    time.sleep(1.05)  # past the 1 s TTL
+    clock.advance(TICK)  # the 1 s TTL
     gone = reader.get(KEY, Loader(b"loaded here"))
+
+    assert (again.body, again.result) == (b"stored elsewhere", "hit")
     assert (gone.body, gone.result) == (b"loaded here", "miss")
 
 
-def test_the_holders_margin_is_a_tenth_of_the_flight_timeout_up_to_a_quarter_second(
-    redis_url,
-):
-    # The lock is taken after `started` and before the load is called, so its deadline
-    # (lock expiry - margin) lies between the two, shifted by 2.4 s - 0.24 s.
+def test_the_holders_margin_is_a_tenth_of_the_flight_timeout_between_its_edges(redis_url):
+    clock = ManualClock()
     seen = []
+    cache = make_cache(redis_url, flight_timeout_s=2.4, clock=clock)
 
-    def load(deadline: float) -> bytes:
-        seen.append((deadline, time.monotonic()))
-        return b"x"
+    cache.get(KEY, lambda deadline: seen.append(deadline) or b"x")
 
-    started = time.monotonic()
-    make_cache(redis_url, flight_timeout_s=2.4).get(KEY, load)
-
-    deadline, called = seen[0]
-    assert started + 2.16 - 1e-6 <= deadline <= called + 2.16 + 1e-6
+    assert seen == [pytest.approx(clock.monotonic() + 2.4 - 0.24, abs=1e-9)]
 
 
 def test_a_waiter_sleeps_on_the_channel_when_its_bound_is_under_a_second(redis_url):
     client = redis.Redis.from_url(redis_url)
-    holder = make_cache(redis_url, flight_timeout_s=1)
-    waiter = make_cache(redis_url, flight_timeout_s=1)
+    # The holder's lock outlasts the test; the waiter's 0.5 s bound (+ margin) is on a
+    # clock that stands still, so neither can run out however slow the machine is.
+    holder = make_cache(redis_url, flight_timeout_s=60)
+    waiter = make_cache(redis_url, flight_timeout_s=0.5, clock=ManualClock())
     slow = Loader(b"body", gate=threading.Event())
     with loading(holder, slow):
         client.config_resetstat()
 
         def store_later() -> None:
-            time.sleep(0.5)  # half its bound asleep on the channel: a poller would look again
+            time.sleep(0.5)  # waits for time itself: a poller would look again meanwhile
             slow.gate.set()
 
         lookup = once_subscribed(
             client, KEY, lambda: waiter.get(KEY, Loader(b"never")), store_later
         )
         assert lookup.body == b"body"
-    # One look at the lock, then asleep until the holder's message: not a polling loop.
+    # One look at the lock, then asleep until the holder's message: not a polling loop
+    # (a second look only if this machine stalled past the waiter's 0.75 s wait).
     assert client.info("commandstats")["cmdstat_pttl"]["calls"] <= 2

@@ -26,7 +26,7 @@ from tests.support.observers import (
     process_of_backend,
     tagged_backends,
 )
-from tests.support.predictions import key_of, one_waiting_query, subscribers
+from tests.support.predictions import age_entry, key_of, one_waiting_query, subscribers
 from tests.support.prometheus import sample_value
 from tests.support.waiting import wait_for
 
@@ -186,14 +186,15 @@ def test_the_worker_running_the_query_killed_gives_exactly_one_more_query_after_
 
 @pytest.fixture(scope="module")
 def patient_server(api_database_url, redis_server) -> Iterator[GunicornServer]:
-    """A 20 s single-flight bound, far beyond each test's lock; entries fresh for 1 s,
-    then served stale for 2 minutes while one refresh runs."""
+    """A 20 s single-flight bound, far beyond each test's lock; entries served stale for
+    2 minutes while one refresh runs; no local copies, so an entry the test ages in Redis
+    is stale for every worker."""
     env = {
         "DATABASE_URL": api_database_url,
         "REDIS_URL": redis_server.url,
         "DB_MAX_CONNECTIONS": "10",
-        "PREDICTIONS_CACHE_TTL_S": "1",
         "PREDICTIONS_CACHE_STALE_S": "120",
+        "PREDICTIONS_LOCAL_CACHE_ENTRIES": "0",
         "SINGLEFLIGHT_TIMEOUT_S": "20",
     }
     server = GunicornServer(env, workers=WORKERS, threads=THREADS).start()
@@ -207,7 +208,7 @@ def test_stale_entries_are_served_at_once_by_every_worker_while_one_refresh_wait
     path = "/api/predictions/matched?limit=13&status=pending"
     warm = patient_server.get(path)
     assert (warm.status, warm.headers["x-cache"]) == (200, "MISS")
-    time.sleep(1.2)  # past the 1 s TTL: the entry is stale now
+    age_entry(cache, key_of(path.partition("?")[2]), 30)  # stored a TTL ago: stale now
 
     with psycopg.connect(api_database_url) as blocker:
         blocker.execute("LOCK TABLE predictions IN ACCESS EXCLUSIVE MODE")

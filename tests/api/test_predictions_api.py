@@ -12,6 +12,7 @@ import redis
 
 from app.config import Settings
 from app.infra import job_stats as stats
+from tests.support.clock import ManualClock
 from tests.support.predictions import (
     app_waiters,
     one_waiting_query,
@@ -49,10 +50,13 @@ def short_ttl(database_url: str, redis_url: str, stale_s: float) -> Settings:
     )
 
 
-def stale_after_a_load(app, query: str):
-    """`app` once the entry for `query` was loaded and its TTL has passed."""
+def stale_after_a_load(make_app, settings: Settings, query: str):
+    """An app on `settings` once the entry for `query` was loaded and its TTL has passed
+    (on the app's clock: the entry it refreshes stays fresh however slow the machine)."""
+    clock = ManualClock(running_monotonic=True)
+    app = make_app(settings, clock=clock)
     assert app.test_client().get(f"{URL}?{query}").headers["X-Cache"] == "MISS"
-    time.sleep(TTL_S + 0.1)  # past the TTL: the entry is stale now
+    clock.advance(TTL_S)
     return app
 
 
@@ -212,7 +216,7 @@ def test_a_query_slower_than_the_singleflight_timeout_gets_503_and_is_not_cached
 def test_stale_entry_is_served_at_once_while_exactly_one_refresh_runs(
     make_app, api_database_url, redis_url, count_queries
 ):
-    app = stale_after_a_load(make_app(short_ttl(api_database_url, redis_url, 30)), "limit=8")
+    app = stale_after_a_load(make_app, short_ttl(api_database_url, redis_url, 30), "limit=8")
     with psycopg.connect(api_database_url) as blocker:
         blocker.execute("LOCK TABLE predictions IN ACCESS EXCLUSIVE MODE")
         # The refresh waits on the lock until every answer is back: none waited for it.
@@ -233,7 +237,7 @@ def test_stale_entry_is_served_at_once_while_exactly_one_refresh_runs(
 def test_stale_window_of_zero_turns_stale_serving_off(
     make_app, api_database_url, redis_url, count_queries
 ):
-    app = stale_after_a_load(make_app(short_ttl(api_database_url, redis_url, 0)), "limit=9")
+    app = stale_after_a_load(make_app, short_ttl(api_database_url, redis_url, 0), "limit=9")
     assert app.test_client().get(f"{URL}?limit=9").headers["X-Cache"] == "MISS"
     assert count_queries() == 2
 

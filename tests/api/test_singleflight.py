@@ -17,6 +17,7 @@ import redis
 from app.cache import Group, HolderFailed, SharedCache
 from app.cache.local import LocalEntries
 from app.infra.lock import RedisLock
+from tests.support.clock import TICK, ManualClock
 from tests.support.predictions import group_waiters, once_subscribed, subscribers
 from tests.support.waiting import wait_for
 
@@ -252,11 +253,13 @@ def test_local_copies_expire_with_the_entry_and_the_oldest_go_first():
 
 def test_a_hit_from_the_local_copy_skips_redis_until_the_entry_expires(redis_url):
     client = redis.Redis.from_url(redis_url)
-    cache = make_cache(redis_url, ttl_s=1, local_entries=16)
+    clock = ManualClock()
+    cache = make_cache(redis_url, ttl_s=1, local_entries=16, clock=clock)
     loader = Loader(b"v1")
     assert cache.get(KEY, loader).result == "miss"
     client.config_resetstat()
+    clock.advance(1 - TICK)
     assert cache.get(KEY, loader).result == "hit"
     assert "cmdstat_get" not in client.info("commandstats")
-    time.sleep(1.1)  # past the 1 s TTL
+    clock.advance(TICK)  # the 1 s TTL
     assert cache.get(KEY, loader).result == "stale"  # expired here too: back to Redis

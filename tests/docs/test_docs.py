@@ -25,7 +25,7 @@ FOREIGN_OPTIONS = {
     "--check", "--diff", "--hosts", "--ansible-inventory", "--pyargs", "--url",
     "--no-index", "--find-links", "--target", "--worker-class", "--with-scheduler",
     "--worker-ttl", "--job-monitoring-interval", "--maintenance-interval", "--max-children",
-    "--dsn", "--help",
+    "--dsn", "--help", "--ask-vault-pass", "--vault-password-file",
 }  # fmt: skip
 # Metrics of postgres_exporter and redis_exporter the docs name.
 EXPORTERS_METRICS = {"redis_up", "redis_memory_used_bytes", "pg_stat_activity_count"}

@@ -126,7 +126,7 @@ class Layout:
 
 
 def _service_address(found: Mapping[str, Any]) -> str:
-    """playbooks/group_vars/all.yml's goalgpt_service_address (testinfra reads only the
+    """playbooks/group_vars/all/main.yml's goalgpt_service_address (testinfra reads only the
     inventory): set per host, else loopback under connection=local, else ansible_host."""
     given = found.get("goalgpt_service_address")
     if given and "{{" not in str(given):

@@ -9,10 +9,12 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.support.deployment import PG_VERSION
 from tests.support.leftovers import leftovers, owner_file, processes_of, reap, scratch_dir
 from tests.support.paths import REPO
-from tests.support.servers import free_port
+from tests.support.servers import PostgresServer, RedisServer, free_port
 
 # A run that starts PostgreSQL, Redis and a process living in a scratch directory,
 # prints where, and is killed before any teardown.
@@ -55,9 +57,9 @@ def test_servers_of_a_killed_run_are_found_and_removed():
     assert all(_running(pid) for pid in pids)
     assert set(dirs) <= set(leftovers())
 
-    removed = reap()
+    removed = reap(dirs)
 
-    assert set(dirs) <= set(removed)
+    assert set(dirs) == set(removed)
     deadline = time.monotonic() + 10
     while any(_running(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -66,11 +68,31 @@ def test_servers_of_a_killed_run_are_found_and_removed():
     assert not [d for d in dirs if processes_of(d)]
 
 
+@pytest.mark.parametrize("server", [RedisServer, PostgresServer])
+def test_a_server_its_test_stopped_leaves_neither_its_directory_nor_its_owner_file(server):
+    started = server().start()
+    scratch = started.workdir if server is RedisServer else started.datadir
+
+    started.stop()
+
+    assert not scratch.exists()
+    assert not owner_file(scratch).exists()
+
+
+def test_an_owner_file_whose_directory_is_gone_is_removed():
+    gone = scratch_dir("gone")
+    gone.rmdir()  # as a teardown killed between removing the directory and its owner file
+
+    reap([gone])
+
+    assert not owner_file(gone).exists()
+
+
 def test_a_directory_whose_owner_runs_is_left_alone():
     mine = scratch_dir("alive")
     try:
         assert mine not in leftovers()
-        reap()
+        reap([mine])
         assert mine.is_dir()
     finally:
         owner_file(mine).unlink()
@@ -82,7 +104,7 @@ def test_a_reused_pid_is_not_taken_for_the_owner():
     stale = scratch_dir("reused")
     owner_file(stale).write_text(f"{os.getpid()} 1")
     assert stale in leftovers()
-    reap()
+    reap([stale])
     assert not stale.exists()
 
 
@@ -90,7 +112,6 @@ def test_a_killed_deployment_loses_its_cluster_and_user():
     """What an e2e deployment makes outside its directory: a pg_createcluster cluster
     (in /etc/postgresql) and a service user, both named after things inside it."""
     root = scratch_dir("deploy")
-    owner_file(root).write_text(f"{os.getpid()} 1")
     tag = root.name.rsplit("-", 1)[1].lower().replace("_", "")
     cluster, user = f"goalgpt_leftover_{tag}", f"glo{tag}"[:30]
     root.chmod(0o755)
@@ -110,8 +131,10 @@ def test_a_killed_deployment_loses_its_cluster_and_user():
         capture_output=True,
     )
     subprocess.run(["useradd", "--home-dir", str(root / "home"), user], check=True)
+    # Its owner dies only now: a test run's own start-up reap cannot take it half-made.
+    owner_file(root).write_text(f"{os.getpid()} 1")
 
-    reap()
+    reap([root])
 
     clusters = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True)
     assert cluster not in clusters.stdout

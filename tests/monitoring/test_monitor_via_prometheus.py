@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
@@ -17,6 +18,7 @@ from prometheus_client import Gauge
 from tests.operator_checks.metrics_server import ScriptedMetricsServer
 from tests.support.paths import REPO
 from tests.support.prometheus import PrometheusServer
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -65,16 +67,48 @@ def finished(proc: subprocess.Popen[str]) -> tuple[int, list[dict], dict, str]:
     return proc.returncode, [e for e in lines if e["type"] == "alert"], lines[-1], err
 
 
+class Watching:
+    """A monitor run whose JSON lines the test reads as they come, stopped by SIGTERM."""
+
+    def __init__(self, url: str) -> None:
+        self.proc = watch(url, seconds=600)
+        self.lines: list[dict] = []
+        self.reader = threading.Thread(target=self._read)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(json.loads(line))
+
+    def wait_line(self, kind: str, after: int = 0) -> int:
+        """The number of lines read once one of `kind` came after the first `after`."""
+        wait_for(lambda: any(e["type"] == kind for e in self.lines[after:]), 60, f"a {kind} line")
+        return len(self.lines)
+
+    def stop(self) -> tuple[int, list[dict], dict, str]:
+        self.proc.terminate()  # the monitor prints its summary on SIGTERM
+        _, err = self.proc.communicate(timeout=60)
+        self.reader.join()
+        alerts = [e for e in self.lines if e["type"] == "alert"]
+        return self.proc.returncode, alerts, self.lines[-1], err
+
+
 def test_errors_counted_before_the_watch_do_not_fire_and_four_during_it_do(scraped):
     scraped.app.metrics.too_many_clients.labels("connect").inc(10)  # before the watch
     scraped.app.metrics.requests(miss=100)
     scraped.wait_scraped("goalgpt_db_too_many_clients_total >= 10")
 
-    proc = watch(scraped.prometheus.url, seconds=8)
-    time.sleep(3)
-    scraped.app.metrics.too_many_clients.labels("connect").inc(4)
-    scraped.app.metrics.requests(hit=30, miss=10)
-    code, alerts, summary, err = finished(proc)
+    watching = Watching(scraped.prometheus.url)
+    try:
+        watching.wait_line("sample")  # the baseline: what was counted before is left out
+        scraped.app.metrics.too_many_clients.labels("connect").inc(4)
+        scraped.app.metrics.requests(hit=30, miss=10)
+        scraped.wait_scraped('goalgpt_cache_requests_total{result="hit"} >= 30')
+        scraped.wait_scraped("goalgpt_db_too_many_clients_total >= 14")
+        watching.wait_line("sample", after=watching.wait_line("alert"))
+    finally:
+        code, alerts, summary, err = watching.stop()
 
     assert code == 1, err
     assert [(a["metric"], a["value"]) for a in alerts] == [("max_clients_errors", 4)]

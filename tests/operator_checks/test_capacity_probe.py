@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.operator_checks.pgsessions import with_monitor_role
@@ -14,6 +16,10 @@ SLEEPING = (
 )
 SLOW_OLDER_THAN = SLEEPING + " AND clock_timestamp() - query_start > interval '{} seconds'"
 UNGRANTED = "SELECT count(*) FROM pg_locks WHERE NOT granted"
+IDLE_IN_TRANSACTION_OLDER_THAN = (
+    "SELECT count(*) FROM pg_stat_activity WHERE state = 'idle in transaction' "
+    "AND clock_timestamp() - xact_start > interval '{} seconds'"
+)
 
 
 def test_seed_example_recommends_77_and_is_safe_as_a_pg_monitor_role(
@@ -105,17 +111,23 @@ def test_eleven_ungranted_locks_are_not_safe(sessions, monitor_url, run_check, t
 def test_idle_in_transaction_sessions_are_reported_as_a_leak_with_their_age(
     sessions, monitor_url, run_check
 ):
+    began = time.time()
     sessions.idle_in_transaction(2, app="leaky-report")
-    sessions.open(3)
+    watcher = sessions.open(1)[0]
+    sessions.open(2)
+    sessions.wait_for(watcher, IDLE_IN_TRANSACTION_OLDER_THAN.format(1), 2)
 
     probe = run_check("checks.capacity", "--dsn", monitor_url, "--json")
     text = run_check("checks.capacity", "--dsn", monitor_url)
+    probed = time.time()
 
     assert probe.returncode == 0, "a leak warns but does not block"
     assert probe.data["connections"]["idle_in_transaction"] == 2
     leaks = probe.data["idle_in_transaction_sessions"]
     assert [s["application"] for s in leaks] == ["leaky-report", "leaky-report"]
-    assert all(s["age_s"] >= 0 for s in leaks)
+    # Their transactions' age (rounded to 0.1 s): over the second waited for, and at most
+    # the time since they began.
+    assert all(1.0 <= s["age_s"] <= probed - began + 0.05 for s in leaks), leaks
     assert any("possible transaction leak" in w for w in probe.data["warnings"])
     assert "--- IDLE IN TRANSACTION ---" in text.stdout
 

@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.support.leftovers import scratch_dir
+from tests.support.leftovers import remove_scratch, scratch_dir
 from tests.support.paths import REPO
 from tests.support.servers import free_port
 
@@ -246,7 +246,7 @@ class Deployment:
         )
         subprocess.run(["userdel", self.user], capture_output=True, timeout=30)
         subprocess.run(["groupdel", self.user], capture_output=True, timeout=30)
-        shutil.rmtree(self.root, ignore_errors=True)
+        remove_scratch(self.root)
 
     @staticmethod
     def _wait_gone(pidfile: Path, timeout: float = 60) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +20,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.leftovers import scratch_dir
+from tests.support.leftovers import remove_scratch, scratch_dir
 from tests.support.processes import start_in_own_group, stop_group
 from tests.support.servers import free_port
 
@@ -116,5 +115,5 @@ class GunicornServer:
     def stop(self) -> None:
         stop_group(self.process, signal.SIGTERM, timeout=15)
         if self.metrics_dir:
-            shutil.rmtree(self.metrics_dir, ignore_errors=True)
+            remove_scratch(self.metrics_dir)
             self.log_path.unlink(missing_ok=True)

@@ -3,7 +3,8 @@
 Every temporary root a test's servers run from (PostgreSQL and Redis data directories,
 gunicorn's metrics directory, Prometheus's storage, an e2e deployment) is made by
 `scratch_dir()`, which writes down the pytest process that owns it. A run that ends
-normally removes its own; one killed with SIGKILL cannot. `reap()`, at the start of
+normally removes its own, owner file included (`remove_scratch()`); one killed with
+SIGKILL cannot. `reap()`, at the start of
 every run, takes each directory whose owner is gone: it kills every process running
 from it (its command line, working directory or environment names the directory),
 drops a PostgreSQL cluster and removes a user living in it, then deletes it. A
@@ -19,6 +20,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 PREFIX = "goalgpt-"
@@ -34,6 +36,12 @@ def scratch_dir(kind: str) -> Path:
     written.write_text(_identity(os.getpid()))
     written.rename(owner_file(path))
     return path
+
+
+def remove_scratch(path: Path) -> None:
+    """Remove a scratch directory its owner is done with, and its owner file with it."""
+    shutil.rmtree(path, ignore_errors=True)
+    owner_file(path).unlink(missing_ok=True)
 
 
 def owner_file(path: Path) -> Path:
@@ -56,28 +64,34 @@ def _owner_alive(path: Path) -> bool:
     return pid.isdigit() and _identity(int(pid)) == recorded
 
 
-def leftovers() -> list[Path]:
-    """Scratch directories whose owning test run is gone."""
+def leftovers(among: Iterable[Path] | None = None) -> list[Path]:
+    """Scratch directories (of `among`, default all) whose owning test run is gone."""
+    candidates = Path(tempfile.gettempdir()).glob(f"{PREFIX}*") if among is None else among
     found = []
-    for path in sorted(Path(tempfile.gettempdir()).glob(f"{PREFIX}*")):
+    for path in sorted(candidates):
         if path.is_dir() and owner_file(path).is_file() and not _owner_alive(path):
             found.append(path)
     return found
 
 
-def reap() -> list[Path]:
-    """Remove every leftover and what runs from it; returns the directories removed."""
-    removed = leftovers()
+def reap(among: Iterable[Path] | None = None) -> list[Path]:
+    """Remove every leftover (of `among`, default all: a test passes its own, so that it
+    never reaps what a concurrent test staged) and what runs from it; returns the
+    directories removed."""
+    removed = leftovers(among)
     for path in removed:
         _kill_processes_of(path)
         _drop_clusters_in(path)
         _remove_users_living_in(path)
-        shutil.rmtree(path, ignore_errors=True)
         path.with_suffix(".log").unlink(missing_ok=True)
-        owner_file(path).unlink(missing_ok=True)
-    # A directory removed by its own teardown leaves its owner file behind.
-    for stray in Path(tempfile.gettempdir()).glob(f"{PREFIX}*{OWNER_SUFFIX}"):
-        if not stray.with_suffix("").exists():
+        remove_scratch(path)
+    # An owner file whose directory is gone: removed by a teardown older than
+    # remove_scratch(), or killed between the two steps.
+    strays = Path(tempfile.gettempdir()).glob(f"{PREFIX}*{OWNER_SUFFIX}")
+    if among is not None:
+        strays = (owner_file(path) for path in among)
+    for stray in strays:
+        if not stray.with_name(stray.name.removesuffix(OWNER_SUFFIX)).exists():
             stray.unlink(missing_ok=True)
     return removed
 

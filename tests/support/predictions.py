@@ -42,6 +42,13 @@ def key_of(query: str) -> str:
     return cache_key(parse_matched(pair.split("=") for pair in query.split("&")).key_params())
 
 
+def age_entry(client: redis.Redis, key: str, seconds: float) -> None:
+    """Make the cached entry of `key` look stored `seconds` earlier (app/cache/shared.py's
+    "fresh_until" line), for every process reading it, Redis's own expiry unchanged."""
+    head, _, body = client.get(key).partition(b"\n")
+    client.set(key, b"%.6f\n" % (float(head) - seconds) + body, keepttl=True)
+
+
 def group_waiters(group: Group, key: str) -> int:
     """Callers in this process waiting for the call running for `key` (the Group's count)."""
     with group._lock:
@@ -107,17 +114,25 @@ def once_subscribed(
     """
     # A waiter of an earlier test may still be listed for a moment after it closed.
     wait_for(lambda: subscribers(client, key) == 0, LOCKED_AT_MOST_S, "earlier waiters to go")
-    looked = _ttl_reads(client)
-
-    def asleep() -> bool:
-        return subscribers(client, key) == 1 and _ttl_reads(client) >= looked + 2
-
+    looked = pttl_calls(client)
     with ThreadPoolExecutor(1) as pool:
         waiting = pool.submit(wait)
-        wait_for(asleep, LOCKED_AT_MOST_S, "the waiter to sleep on the channel", every=0.01)
+        wait_for(
+            lambda: asleep_on_channel(client, key, looked),
+            LOCKED_AT_MOST_S,
+            "the waiter to sleep on the channel",
+            every=0.01,
+        )
         then()
         return waiting.result()
 
 
-def _ttl_reads(client: redis.Redis) -> int:
+def asleep_on_channel(client: redis.Redis, key: str, looked: int) -> bool:
+    """Whether the one waiter started when the server had answered `looked` TTLs now
+    sleeps on the channel of `key`'s holder (see `once_subscribed`)."""
+    return subscribers(client, key) == 1 and pttl_calls(client) >= looked + 2
+
+
+def pttl_calls(client: redis.Redis) -> int:
+    """How often the server was asked for a TTL: each is a waiter's look at the lock."""
     return client.info("commandstats").get("cmdstat_pttl", {}).get("calls", 0)

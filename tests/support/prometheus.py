@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import time
@@ -13,7 +12,7 @@ from urllib.parse import urlencode, urlsplit
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.leftovers import scratch_dir
+from tests.support.leftovers import remove_scratch, scratch_dir
 from tests.support.processes import start_in_own_group, stop_group
 from tests.support.servers import free_port
 
@@ -102,7 +101,7 @@ class PrometheusServer:
 
     def stop(self) -> None:
         stop_group(self.process, signal.SIGTERM, timeout=30)
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        remove_scratch(self.workdir)
 
 
 def openmetrics(series: dict[str, dict[float, float]]) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 import psycopg
 import redis
 
-from tests.support.leftovers import scratch_dir
+from tests.support.leftovers import remove_scratch, scratch_dir
 from tests.support.processes import start_in_own_group, stop_group
 
 START_TIMEOUT_S = 30.0
@@ -135,7 +135,7 @@ class PostgresServer:
         # SIGINT is PostgreSQL's "fast" shutdown: roll back and exit cleanly.
         stop_group(self.process, signal.SIGINT, timeout=30)
         if self.datadir:
-            shutil.rmtree(self.datadir, ignore_errors=True)
+            remove_scratch(self.datadir)
 
 
 @dataclass
@@ -212,5 +212,5 @@ class RedisServer:
                 self.process.kill()
                 self.process.wait()
         if self.workdir and not keep_data:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            remove_scratch(self.workdir)
             self.workdir = None
