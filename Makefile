@@ -9,8 +9,9 @@ INVENTORY ?= inventory/local
 DEPLOY_ARGS ?=
 # app.seed_data's options for demo-data, e.g. DEMO_ARGS='--matches 1000 --replace'
 DEMO_ARGS ?=
-# pytest-xdist workers of `make test` (tests/support/worker_groups.py says who runs what)
-TEST_WORKERS ?= 2
+# pytest-xdist workers of `make test` (tests/support/worker_groups.py says who runs what):
+# the lab's, the e2e deployment's, and one for every other test from the start
+TEST_WORKERS ?= 3
 ALERT_RULES ?= build/prometheus/goalgpt-alerts.yml
 # Tools run from the venv find its other tools (ansible-lint, ansible-playbook) first.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -22,7 +23,7 @@ help: ## list the targets
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev,report]'
 	@rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP) ## create .venv from the pins

@@ -135,6 +135,11 @@ def load(path: str | Path | None = None) -> Thresholds:
     return thresholds
 
 
+def monitor_from(data: Any) -> Monitor:
+    """The monitor's section from its dict form (`dataclasses.asdict`), as a run records it."""
+    return _build(Monitor, data, "monitor.")
+
+
 def _build(cls: type[T], data: Any, where: str) -> T:
     if not isinstance(data, dict):
         raise ThresholdsError(f"thresholds: {where or 'the file'} must be a mapping")

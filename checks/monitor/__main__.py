@@ -9,7 +9,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -17,7 +17,9 @@ from app import cli
 from app.cli import positive_number
 from checks import pgbouncer, thresholds
 from checks.dbconnect import MONITOR_DSN_ENV, CheckError, MissingGrant, NoFreeSlots
-from checks.monitor import current, history, report, sources
+from checks.monitor import current, history, replay, report, report_file, sources
+from checks.monitor.report_file import ReportError
+from checks.monitor.timeline import Point, Recording
 from checks.monitor.triggers import METRICS, Evaluator, Reading, Trigger
 
 EXIT_OK, EXIT_FIRED, EXIT_UNKNOWN = 0, 1, 2
@@ -48,8 +50,7 @@ class Printer:
         self.as_json = as_json
 
     def emit(self, kind: str, text: str, at: float | None = None, **data: Any) -> None:
-        when = datetime.fromtimestamp(at, UTC) if at is not None else datetime.now(UTC)
-        stamp = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = report.stamp(time.time() if at is None else at)
         if self.as_json:
             print(json.dumps({"type": kind, "time": stamp, **data}), flush=True)
         else:
@@ -67,8 +68,11 @@ def _parser() -> argparse.ArgumentParser:
         "summary at the end (also on Ctrl-C or SIGTERM). With --prometheus-url, the same "
         "report from Prometheus's history over --since instead, in seconds; with "
         "--prometheus-url and --duration, the live run with Prometheus's current values as "
-        "its samples instead of /metrics and PostgreSQL. Thresholds and windows come from "
-        "checks/thresholds.yml. Exit 0 nothing fired, 1 a trigger fired, 2 could not monitor.",
+        "its samples instead of /metrics and PostgreSQL. --report DIR also draws the run as "
+        "DIR/pool-health.html; --from-json FILE --report DIR draws an earlier run from its "
+        "--json lines. Thresholds and windows come from checks/thresholds.yml. Exit 0 nothing "
+        "fired, 1 a trigger fired, 2 could not monitor (with --from-json: 0 report written, "
+        "2 not).",
     )
     parser.add_argument(
         "--prometheus-url",
@@ -116,7 +120,26 @@ def _parser() -> argparse.ArgumentParser:
         "--thresholds", metavar="FILE", help="thresholds file (default: checks/thresholds.yml)"
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    parser.add_argument(
+        "--report",
+        metavar="DIR",
+        help="also write DIR/pool-health.html (DIR made if need be): a static page with one "
+        "chart per metric, its threshold line, where its trigger held shaded, and the "
+        "summary's recommendations beside them (needs the project's `report` extra)",
+    )
+    parser.add_argument(
+        "--from-json",
+        metavar="FILE",
+        help="with --report: draw the earlier live run whose --json lines are in FILE "
+        "(raise_pool's watch keeps them) instead of reading any source",
+    )
     return parser
+
+
+_SOURCE_OPTIONS = (
+    "--prometheus-url", "--since", "--metrics-url", "--dsn", "--pgbouncer-dsn", "--interval",
+    "--duration", "--thresholds",
+)  # fmt: skip
 
 
 def _since(text: str) -> float:
@@ -135,6 +158,13 @@ def _default_urls() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.from_json:
+        given = [o for o in _SOURCE_OPTIONS if getattr(args, o.lstrip("-").replace("-", "_"))]
+        if given:
+            parser.error(f"--from-json draws a recorded run: drop {', '.join(given)}")
+        if not args.report:
+            parser.error("--from-json draws a report: give --report DIR")
+        return _from_recording(args)
     if args.prometheus_url:
         if args.metrics_url or args.dsn or args.pgbouncer_dsn:
             parser.error(
@@ -150,10 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     dsn = args.dsn or os.environ.get(MONITOR_DSN_ENV) or os.environ.get("DATABASE_URL")
     try:
         limits = thresholds.load(args.thresholds).monitor
+        target = _report_target(args)
         if not urls and not dsn and not bouncers:
             raise CheckError("nothing to monitor: give --metrics-url, --dsn or --pgbouncer-dsn")
         db = _database(dsn)
-    except (CheckError, thresholds.ThresholdsError) as exc:
+    except (CheckError, thresholds.ThresholdsError, ReportError) as exc:
         print(f"monitor failed: {exc}", file=sys.stderr)
         return EXIT_UNKNOWN
     timeout = _timeout(args, limits)
@@ -166,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     given = urls + [pgbouncer.source(d) for d in bouncers]
     given += [DATABASE_SOURCE] if db is not None else []
     try:
-        return _run(args, limits, read, given, _not_monitored(urls, db, bouncers))
+        return _run(args, limits, read, given, _not_monitored(urls, db, bouncers), target)
     finally:
         if db is not None:
             db.close()
@@ -176,12 +207,13 @@ def _from_prometheus(args: argparse.Namespace) -> int:
     """The live run, each sample being what Prometheus scraped last."""
     try:
         limits = thresholds.load(args.thresholds).monitor
-    except thresholds.ThresholdsError as exc:
+        target = _report_target(args)
+    except (thresholds.ThresholdsError, ReportError) as exc:
         print(f"monitor failed: {exc}", file=sys.stderr)
         return EXIT_UNKNOWN
     prometheus = history.Prometheus(args.prometheus_url, _timeout(args, limits))
     now = current.PrometheusNow(prometheus, limits)
-    return _run(args, limits, now.read, now.given, [])
+    return _run(args, limits, now.read, now.given, [], target)
 
 
 def _timeout(args: argparse.Namespace, limits: thresholds.Monitor) -> float:
@@ -209,9 +241,10 @@ def _run(
     read_sources: Callable[[], tuple[sources.Sample, set[str]]],
     given: list[str],
     not_monitored: list[str],
+    target: Path | None,
 ) -> int:
     """Sample every interval for the duration; `read_sources()` returns one sample and
-    which of `given` answered."""
+    which of `given` answered. With a `target`, the run is drawn there at the end."""
     interval = args.interval or limits.interval_s
     duration = args.duration or limits.duration_s
     out = Printer(args.json)
@@ -220,22 +253,33 @@ def _run(
     triggers = {metric: Trigger(metric) for metric in METRICS}
     summary = report.Summary(limits)
     read: set[str] = set()
+    points: list[Point] = []
+    summary.start = time.time()
     start = time.monotonic()
     while True:
-        now = time.monotonic()
+        now, at = time.monotonic(), time.time()
         sample, answered = read_sources()
         reading = evaluator.step(now, sample)
+        points.append((at, reading))
         read |= answered
         summary.add(reading, len(sample.errors))
         for error in sample.errors:
             out.emit("error", f"⚠️ {error}", error=error)
-        out.emit("sample", report.sample_line(reading), values=reading.values)
+        out.emit(
+            "sample",
+            report.sample_line(reading),
+            at,
+            values=reading.values,
+            breached=[m for m in METRICS if reading.breached[m]],
+            pool_max=reading.pool_max,
+        )
         for metric in METRICS:
             _update(out, triggers[metric], reading, limits)
         next_at = start + summary.samples * interval
         if next_at - start > duration + 1e-6 or stop.sleep_until(next_at):
             break
     summary.elapsed_s = time.monotonic() - start
+    summary.end = time.time()
     summary.stopped_by = stop.by
     unread = [source for source in given if source not in read]
     data = summary.as_dict(triggers, evaluator.totals) | {
@@ -248,7 +292,12 @@ def _run(
         text += "\nNot monitored (no source given): " + ", ".join(not_monitored)
     if unread:
         text += "\n❌ Never read during the run: " + ", ".join(unread)
-    out.summary(data, text)
+    recording = Recording(points, data, limits, summary.start, summary.end, given)
+    failure = _draw(target, recording)
+    out.summary(data, text + (f"\nReport: {target}" if "report" in data else ""))
+    if failure:
+        print(f"monitor failed: {failure}", file=sys.stderr)
+        return EXIT_UNKNOWN
     if unread:
         print(f"monitor failed: never read: {', '.join(unread)}", file=sys.stderr)
         return EXIT_UNKNOWN
@@ -271,13 +320,14 @@ def _from_history(args: argparse.Namespace) -> int:
     """The report over Prometheus's history: alerts as they would have fired, the summary."""
     try:
         limits = thresholds.load(args.thresholds).monitor
+        target = _report_target(args)
         since = args.since or limits.duration_s
         step = args.interval or limits.interval_s
         end = time.time()
         past = history.read(
             history.Prometheus(args.prometheus_url), limits, end - since, end, min(step, since)
         )
-    except (thresholds.ThresholdsError, history.PrometheusError) as exc:
+    except (thresholds.ThresholdsError, history.PrometheusError, ReportError) as exc:
         print(f"monitor failed: {exc}", file=sys.stderr)
         return EXIT_UNKNOWN
     out = Printer(args.json)
@@ -288,7 +338,16 @@ def _from_history(args: argparse.Namespace) -> int:
         for metric in METRICS:
             _update(out, triggers[metric], reading, limits, at)
     summary.elapsed_s = since
-    out.summary(summary.as_dict(triggers, past.totals), summary.text(triggers, past.totals))
+    summary.start, summary.end = end - since, end
+    data, text = summary.as_dict(triggers, past.totals), summary.text(triggers, past.totals)
+    failure = None
+    if past.has_data:
+        source = f"Prometheus at {args.prometheus_url}"
+        failure = _draw(target, Recording(past.points, data, limits, end - since, end, [source]))
+    out.summary(data, text + (f"\nReport: {target}" if "report" in data else ""))
+    if failure:
+        print(f"monitor failed: {failure}", file=sys.stderr)
+        return EXIT_UNKNOWN
     if not past.has_data:
         print(
             f"monitor failed: {args.prometheus_url} has no GoalGPT series in the last "
@@ -297,6 +356,54 @@ def _from_history(args: argparse.Namespace) -> int:
         )
         return EXIT_UNKNOWN
     return EXIT_FIRED if any(t.fired for t in triggers.values()) else EXIT_OK
+
+
+def _from_recording(args: argparse.Namespace) -> int:
+    """--from-json FILE --report DIR: draw an earlier run from its --json lines."""
+    try:
+        target = report_file.check_target(Path(args.report))
+        recording = replay.read(Path(args.from_json))
+        report_file.write(target, _renderer()(recording))
+    except (replay.ReplayError, ReportError) as exc:
+        print(f"monitor failed: {exc}", file=sys.stderr)
+        return EXIT_UNKNOWN
+    Printer(args.json).summary({"type": "report", "report": str(target)}, f"Report: {target}")
+    return EXIT_OK
+
+
+def _report_target(args: argparse.Namespace) -> Path | None:
+    """Where --report writes, refused before any work if it cannot be written or drawn."""
+    if args.report is None:
+        return None
+    target = report_file.check_target(Path(args.report))
+    _renderer()
+    return target
+
+
+def _renderer() -> Callable[[Recording], str]:
+    """The page's renderer; matplotlib is there only with the project's `report` extra."""
+    try:  # imported here: the hosts' service venv runs the monitor without matplotlib
+        from checks.monitor import html_report
+    except ModuleNotFoundError as exc:
+        if exc.name != "matplotlib":
+            raise
+        raise ReportError(
+            "--report needs matplotlib, which this Python lacks: install the project's "
+            "`report` extra (pip install -c constraints.txt '.[report]'; make venv does)"
+        ) from None
+    return html_report.render
+
+
+def _draw(target: Path | None, recording: Recording) -> str | None:
+    """Write the report when asked (the summary then names it); None, or why it failed."""
+    if target is None:
+        return None
+    try:
+        report_file.write(target, _renderer()(recording))
+    except ReportError as exc:
+        return str(exc)
+    recording.summary["report"] = str(target)
+    return None
 
 
 def _update(

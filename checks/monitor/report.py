@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from checks.monitor.triggers import METRICS, Reading, Trigger
@@ -14,6 +16,14 @@ LABELS = {
     "db_active_connections": "DB active connections",
     "pool_waiting": "Pool waiting queue",
 }
+
+
+STAMP = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def stamp(at: float) -> str:
+    """Unix time as the monitor prints it: 2025-01-31T13:05:00Z."""
+    return datetime.fromtimestamp(at, UTC).strftime(STAMP)
 
 
 def span(seconds: float) -> str:
@@ -54,6 +64,22 @@ def alert_message(metric: str, value: float | None, pool_max: float | None, m: M
 
 def action(metric: str, m: Monitor) -> str:
     return getattr(m, metric).action
+
+
+def trigger_value(metric: str, m: Monitor) -> float:
+    """The number the metric's trigger compares with (above it, or below for the hit rate)."""
+    if metric == "cache_hit_rate":
+        return m.cache_hit_rate.trigger_below_pct
+    return getattr(m, metric).trigger_above
+
+
+def title(metric: str, m: Monitor) -> str:
+    """A chart's title: what its line shows."""
+    if metric == "max_clients_errors":
+        return f"MaxClients errors in the last {span(m.max_clients_errors.window_s)}"
+    if metric == "cache_hit_rate":
+        return f"Cache hit rate over the last {span(m.cache_hit_rate.window_s)}"
+    return LABELS[metric]
 
 
 def sample_line(reading: Reading) -> str:
@@ -101,6 +127,8 @@ class Summary:
     source_errors: int = 0
     elapsed_s: float = 0.0
     stopped_by: str | None = None
+    start: float = 0.0  # unix time the range began
+    end: float = 0.0
 
     def add(self, reading: Reading, errors: int) -> None:
         self.samples += 1
@@ -112,6 +140,8 @@ class Summary:
         requests = totals["cache_requests"]
         return {
             "type": "summary",
+            "start": stamp(self.start),
+            "end": stamp(self.end),
             "samples": self.samples,
             "elapsed_s": round(self.elapsed_s, 1),
             "stopped_by": self.stopped_by,
@@ -123,10 +153,17 @@ class Summary:
             if requests
             else None,
             "fired": [
-                {"metric": m, "times": t.fired, "worst": t.worst, "action": action(m, self.limits)}
+                {
+                    "metric": m,
+                    "times": t.fired,
+                    "worst": t.worst,
+                    "message": t.first_message,
+                    "action": action(m, self.limits),
+                }
                 for m, t in triggers.items()
                 if t.fired
             ],
+            "thresholds": dataclasses.asdict(self.limits),
         }
 
     def text(self, triggers: dict[str, Trigger], totals: dict[str, float]) -> str:
@@ -143,7 +180,7 @@ class Summary:
             s = data["metrics"][metric]
             unit = "%" if metric == "cache_hit_rate" else ""
             row = "".join(f"{_fmt(s[k], unit):>8}" for k in ("min", "avg", "max"))
-            lines.append(f"{LABELS[metric]:<24}{row}   {_target(metric, self.limits)}")
+            lines.append(f"{LABELS[metric]:<24}{row}   {target(metric, self.limits)}")
         overall = data["cache_hit_rate_overall"]
         lines.append(
             f"Too-many-clients errors during the run: {data['too_many_clients_total']:g}; "
@@ -160,7 +197,8 @@ class Summary:
         return "\n".join(lines)
 
 
-def _target(metric: str, m: Monitor) -> str:
+def target(metric: str, m: Monitor) -> str:
+    """The target and the trigger, as the summary's last column says them."""
     if metric == "max_clients_errors":
         t = m.max_clients_errors
         return f"{t.target} (trigger >{t.trigger_above} in {span(t.window_s)})"

@@ -58,11 +58,9 @@ def test_smoke_gate_passes_against_the_deployment(first_deploy, deployment: Depl
     assert done.returncode == 0, done.stdout[-4000:]
 
 
-def test_second_deploy_changes_nothing(first_deploy, deployment: Deployment):
-    assert first_deploy.returncode == 0
-    again = deployment.playbook("deploy.yml")
-    assert again.returncode == 0, again.tail()
-    assert again.changed() == {"localhost": 0}, again.changed_tasks()
+def test_second_deploy_changes_nothing(second_deploy: PlaybookRun):
+    assert second_deploy.returncode == 0, second_deploy.tail()
+    assert second_deploy.changed() == {"localhost": 0}, second_deploy.changed_tasks()
 
 
 def test_check_mode_with_diff_runs_clean(first_deploy, deployment: Deployment):

@@ -117,14 +117,25 @@ def test_the_monitor_role_runs_the_capacity_probe(urls):
     assert "safe" in json.loads(done.stdout)
 
 
-def test_pg_stat_statements_is_preloaded(urls):
+def test_only_the_monitoring_role_reads_pg_stat_statements_with_every_roles_queries(urls):
+    marker = "statements-marker-5c1e"
+    with psycopg.connect(urls["app"]) as conn:
+        conn.execute(f"SELECT 1 AS {marker}").fetchone()
+        conn.rollback()
+        with pytest.raises(errors.InsufficientPrivilege):
+            conn.execute("SELECT count(*) FROM pg_stat_statements")
     with psycopg.connect(urls["monitor"]) as conn:
         (libraries,) = conn.execute("SHOW shared_preload_libraries").fetchone()
+        texts = conn.execute(
+            "SELECT query FROM pg_stat_statements WHERE query LIKE %s", [f"%{marker}%"]
+        ).fetchall()
     assert "pg_stat_statements" in libraries
+    # The app role's statement, its text shown (pg_monitor reads every role's).
+    assert texts and all(marker in text for (text,) in texts), texts
 
 
-def test_no_password_shows_even_with_vvv_and_pgpassword_is_never_used(urls, deployment):
-    run = deployment.playbook("deploy.yml", "-vvv")
+def test_no_password_shows_even_with_vvv_and_pgpassword_is_never_used(urls, second_deploy):
+    run = second_deploy
     assert run.returncode == 0, run.tail()
     for url in urls.values():
         assert urlsplit(url).password not in run.output

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +23,8 @@ import psycopg
 import pytest
 import yaml
 
-from tests.support.deployment import REPO, Deployment
+from tests.support import report_page
+from tests.support.deployment import REPO, Deployment, PlaybookRun
 from tests.support.prometheus import sample_value
 from tests.support.waiting import wait_for
 
@@ -57,6 +59,13 @@ def assert_pools_hold(deployment: Deployment, per_process: int) -> None:
             return sample_value(answer.read().decode(), "goalgpt_db_pool_max")
 
     wait_for(lambda: pool_max() == workers * per_process, 15, f"pool max {per_process} x {workers}")
+
+
+def watch_report(run: PlaybookRun) -> Path:
+    """The report of the watch window the run says it drew on the controller."""
+    found = re.search(r"Report of the watch window: (\S+/pool-health\.html)", run.output)
+    assert found, run.tail()
+    return Path(found[1])
 
 
 @contextmanager
@@ -174,6 +183,15 @@ def test_accepted_when_safe_and_live_in_every_process(first_deploy, deployment: 
     assert set(pids_after) == set(pids_before)
     assert all(pids_after[name] != pids_before[name] for name in pids_before)
     assert not record_file(deployment).exists()
+    report = watch_report(run)
+    try:  # by default on the controller, in build/reports/raise_pool-<time>/
+        assert report.parent.parent == REPO / "build" / "reports"
+        charts = report_page.charts(report.read_text())
+        assert sorted(charts) == sorted(report_page.METRICS)
+        assert [c.held() for c in charts.values()] == [[], [], [], []]
+        assert (report.parent / "watch.jsonl").is_file()
+    finally:
+        shutil.rmtree(report.parent)
 
 
 def test_rolled_back_when_a_trigger_fires_in_the_watch_window(
@@ -189,6 +207,8 @@ def test_rolled_back_when_a_trigger_fires_in_the_watch_window(
             "db_max_connections=12",
             "-e",
             f"raise_pool_thresholds={strict_thresholds}",
+            "-e",
+            f"raise_pool_report_dir={deployment.root / 'watch-report'}",
             *watch,
         )
     assert run.returncode != 0
@@ -200,6 +220,33 @@ def test_rolled_back_when_a_trigger_fires_in_the_watch_window(
     assert pool_size_everywhere(deployment) == {before}
     assert_pools_hold(deployment, int(before))
     assert not record_file(deployment).exists()
+    # The window drawn on the controller, with the thresholds the watch applied on the host.
+    report = watch_report(run)
+    assert report == deployment.root / "watch-report" / "pool-health.html"
+    page = report.read_text()
+    cache = report_page.charts(page)["cache_hit_rate"]
+    assert cache.held(), "the trigger that fired is shaded"
+    assert cache.threshold() == pytest.approx(99, abs=1e-3)  # strict_thresholds, not the repo's
+    assert "Increase PREDICTIONS_CACHE_TTL_S" in page
+
+
+def test_the_hosts_service_venv_has_no_chart_library_and_says_so(
+    first_deploy, deployment: Deployment
+):
+    """The watch draws on the controller: the release's wheelhouse leaves matplotlib out."""
+    assert first_deploy.returncode == 0
+    done = subprocess.run(
+        [str(deployment.venv / "bin" / "python"), "-m", "checks.monitor", "--prometheus-url",
+         deployment.prometheus_url, "--since", "10m", "--report", str(deployment.root / "r")],
+        cwd="/",  # the release's own checks package, not this checkout's
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith("monitor failed: --report needs matplotlib, which this Python")
+    assert len(done.stderr.splitlines()) == 1
+    assert not (deployment.root / "r").exists()
 
 
 @contextmanager
@@ -251,7 +298,10 @@ def test_rerun_with_the_old_value_after_an_interrupted_run(first_deploy, deploym
         assert pool_size_everywhere(deployment) == {"14"}
         assert record_file(deployment).read_text() == f"DB_MAX_CONNECTIONS={before}\n"
 
-        rerun = deployment.playbook("raise_pool.yml", "-e", f"db_max_connections={before}", *watch)
+        report = ("-e", f"raise_pool_report_dir={deployment.root / 'rerun-report'}")
+        rerun = deployment.playbook(
+            "raise_pool.yml", "-e", f"db_max_connections={before}", *watch, *report
+        )
 
     assert rerun.returncode == 0, rerun.tail()
     assert "An earlier raise_pool run did not finish on this host" in rerun.output

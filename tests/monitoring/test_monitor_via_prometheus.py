@@ -88,8 +88,10 @@ class Watching:
 
     def stop(self) -> tuple[int, list[dict], dict, str]:
         self.proc.terminate()  # the monitor prints its summary on SIGTERM
-        _, err = self.proc.communicate(timeout=60)
-        self.reader.join()
+        self.proc.wait(timeout=60)
+        self.reader.join()  # stdout is the reader's alone: communicate() would race it for lines
+        assert self.proc.stderr is not None
+        err = self.proc.stderr.read()
         alerts = [e for e in self.lines if e["type"] == "alert"]
         return self.proc.returncode, alerts, self.lines[-1], err
 

@@ -1,4 +1,4 @@
-"""`make test` runs on two pytest-xdist workers. The tests that share an expensive
+"""`make test` runs on three pytest-xdist workers. The tests that share an expensive
 session fixture (the seven-host lab, the e2e deployment) all go to one worker, so a run
 boots one lab and makes one deployment; every other test goes to whichever worker is
 free. xdist's own `--dist loadgroup` cannot do this under pytest 9.2: it marks a group
