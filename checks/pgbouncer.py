@@ -1,10 +1,11 @@
 """PgBouncer's console for the checks: the second layer of the connection budget.
 
 The monitor and the capacity probe read each bouncer's SHOW POOLS (clients active
-and waiting, the longest wait, server connections active and idle) as the stats
-user, over `GOALGPT_PGBOUNCER_DSN`: one postgresql:// URL per bouncer, database
-`pgbouncer`, separated by spaces (one URL may itself list hosts with commas, so
-commas cannot separate them). The console's own pool is left out.
+and waiting, the longest wait, server connections active and idle) and SHOW STATS
+(the clients' average wait) as the stats user, over `GOALGPT_PGBOUNCER_DSN`: one
+postgresql:// URL per bouncer, database `pgbouncer`, separated by spaces (one URL
+may itself list hosts with commas, so commas cannot separate them). The console's
+own pool is left out.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class Pools:
 
     source: str  # its URL without the password
     pools: tuple[Pool, ...]
+    avg_wait_s: float = 0.0  # SHOW STATS: clients' average wait for a server, last period
 
     @property
     def client_waiting(self) -> int:
@@ -69,10 +71,15 @@ def source(dsn: str) -> str:
     return f"PgBouncer {mask_url(dsn)} (SHOW POOLS)"
 
 
-def pools_of(conn: psycopg.Connection, dsn: str) -> Pools:
-    cur = conn.execute("SHOW POOLS")
+def _rows(conn: psycopg.Connection, command: str) -> list[dict]:
+    cur = conn.execute(command)
     names = [column.name for column in cur.description]
-    rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def pools_of(conn: psycopg.Connection, dsn: str) -> Pools:
+    rows = _rows(conn, "SHOW POOLS")
+    waits = [int(r["avg_wait_time"]) for r in _rows(conn, "SHOW STATS")]
     return Pools(
         source(dsn),
         tuple(
@@ -88,6 +95,7 @@ def pools_of(conn: psycopg.Connection, dsn: str) -> Pools:
             for r in rows
             if r["database"] != ADMIN_DATABASE
         ),
+        avg_wait_s=max(waits, default=0) / 1e6,
     )
 
 

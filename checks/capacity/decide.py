@@ -68,20 +68,7 @@ def decide(stats: DbStats, fleet: Fleet, limits: Capacity) -> Decision:
     processes = fleet.web_processes + fleet.worker_processes
     per_pool = largest_web_pool(fleet, room, limits.pool_max_cap) if fleet.web else 0
     current = fleet.web_pool_max
-    blocking: list[str] = []
-    if stats.slow_queries > limits.max_slow_queries:
-        blocking.append(
-            f"{stats.slow_queries} slow queries detected (>{limits.slow_query_s:g}s) - "
-            "Optimize queries before increasing pool"
-        )
-    if stats.lock_waits > limits.max_lock_waits:
-        blocking.append(
-            f"{stats.lock_waits} lock waits detected - Investigate lock contention first"
-        )
-    if util > limits.max_utilization_pct:
-        blocking.append(
-            f"Connection utilization high: {util:.1f}% - Consider query optimization first"
-        )
+    blocking = database_blocks(stats, util, limits)
     if fleet.web and per_pool < 1:
         blocking.append(
             f"No room for {processes} pool(s): budget is {room} connections - "
@@ -99,7 +86,7 @@ def decide(stats: DbStats, fleet: Fleet, limits: Capacity) -> Decision:
         recommended_pool_max=per_pool,
         budget=room,
         utilization_pct=util,
-        warnings=tuple(blocking + _advice(stats, fleet)),
+        warnings=tuple(blocking + pool_advice(stats, fleet)),
         verdict=verdict,
         demand=fleet.demand,
         usable_pool=fleet.usable_web_pool,
@@ -107,7 +94,26 @@ def decide(stats: DbStats, fleet: Fleet, limits: Capacity) -> Decision:
     )
 
 
-def _advice(stats: DbStats, fleet: Fleet) -> list[str]:
+def database_blocks(stats: DbStats, util: float, limits: Capacity) -> list[str]:
+    """The seed's reasons not to raise the pool, on the database's own numbers."""
+    blocking = []
+    if stats.slow_queries > limits.max_slow_queries:
+        blocking.append(
+            f"{stats.slow_queries} slow queries detected (>{limits.slow_query_s:g}s) - "
+            "Optimize queries before increasing pool"
+        )
+    if stats.lock_waits > limits.max_lock_waits:
+        blocking.append(
+            f"{stats.lock_waits} lock waits detected - Investigate lock contention first"
+        )
+    if util > limits.max_utilization_pct:
+        blocking.append(
+            f"Connection utilization high: {util:.1f}% - Consider query optimization first"
+        )
+    return blocking
+
+
+def pool_advice(stats: DbStats, fleet: Fleet) -> list[str]:
     """Warnings that do not block raising the pool but deserve a look."""
     advice = []
     if stats.idle_transactions:

@@ -20,6 +20,7 @@ from tests.support.gunicorn import GunicornServer
 from tests.support.paths import REPO
 from tests.support.pgbouncer import PgBouncerServer, create_role
 from tests.support.servers import PostgresServer, RedisServer
+from tests.support.waiting import wait_for
 
 # The superuser keeps trust (the harness needs it); every other role needs its password.
 HBA = """\
@@ -51,16 +52,29 @@ POOLED_ROLE, POOLED_PASSWORD = "pooled", "pooled-secret"
 
 
 @pytest.fixture(scope="session")
-def capacity_bouncer(capacity_pg) -> Iterator[PgBouncerServer]:
-    """PgBouncer in front of capacity_pg with ONE server connection for the `pooled` role,
-    `monitor` as its stats user: clients beyond the first wait (cl_waiting)."""
+def pooled_role(capacity_pg) -> str:
     create_role(capacity_pg, POOLED_ROLE, POOLED_PASSWORD)
+    return POOLED_ROLE
+
+
+@pytest.fixture(scope="module")
+def capacity_bouncer(capacity_pg, pooled_role) -> Iterator[PgBouncerServer]:
+    """PgBouncer in front of capacity_pg with ONE server connection for the `pooled` role,
+    `monitor` as its stats user: clients beyond the first wait (cl_waiting). Its server
+    connection is gone when the module ends: the probe's tests count every session."""
     one_server = {"default_pool_size": "1", "max_db_connections": "1"}
     bouncer = PgBouncerServer(
-        capacity_pg, "postgres", [POOLED_ROLE], stats_user="monitor", settings=one_server
+        capacity_pg, "postgres", [pooled_role], stats_user="monitor", settings=one_server
     ).start()
     yield bouncer
     bouncer.stop()
+    wait_for(lambda: not sessions_of(capacity_pg, pooled_role), 30, "PgBouncer's sessions to end")
+
+
+def sessions_of(server: PostgresServer, role: str) -> list[int]:
+    with psycopg.connect(server.url(), autocommit=True) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE usename = %s", [role])
+        return [pid for (pid,) in rows.fetchall()]
 
 
 @pytest.fixture
