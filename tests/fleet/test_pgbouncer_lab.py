@@ -1,7 +1,9 @@
 """PgBouncer on the fleet lab (db-1, group pgbouncer), on the session's one fleet
 deployment: the app and worker hosts reach PostgreSQL only through it; its
 max_client_conn exceeded on purpose is counted by the app and fires MaxClients on
-mon-1; SIGKILLed, systemd brings it back and the app recovers without a deploy.
+mon-1; SIGKILLed, systemd brings it back and the app recovers without a deploy; a fleet
+of four times the lab's web processes, above max_connections, is refused by the demand
+check without PgBouncer and deploys and serves a burst of misses with it.
 Runs after test_monitoring.py (file order); what a test bends it puts back."""
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ import json
 import time
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from tests.fleet import bouncer
-from tests.fleet.hosts import on, report, status_of, url, wait_ready
+from tests.fleet.hosts import on, playbook, report, status_of, url, wait_ready
+from tests.support.fleet_deploy import deploy
 from tests.support.prometheus import sample_value
 from tests.support.traffic import concurrent_requests
 from tests.support.waiting import wait_for
@@ -23,6 +27,10 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 PROMETHEUS_PORT = 9090  # roles/prometheus, the lab inventory leaves it
 TOO_MANY = "goalgpt_db_too_many_clients_total"
+# Four times the lab's 2 web processes per app host: 16 x (4 threads + 2 refreshes) + 4
+# workers x 2 = 104 connections at once, above max_connections 100 (97 usable).
+FOUR_TIMES = ("-e", "goalgpt_base_web_workers=8")
+BURST = 200
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +137,54 @@ def test_pgbouncer_killed_with_sigkill_is_back_by_systemd_and_the_app_recovers(f
 
     assert back != before
     assert on(fleet, bouncer.HOST, f"systemctl is-active {bouncer.UNIT}") == "active"
+
+
+def distinct_misses(lab, count: int) -> list[int]:
+    """`count` requests for keys nobody asked yet, all at once over both app hosts."""
+    hosts = lab.groups["app"]
+    first = int(time.time() * 1000) % 10**9
+    targets = [
+        url(lab, hosts[n % len(hosts)], f"/api/predictions/matched?user_id={first + n}")
+        for n in range(count)
+    ]
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(lambda t: status_of(t, timeout=60), targets))
+
+
+def web_processes(lab, host: str) -> int:
+    """gunicorn's workers on host (the master's children)."""
+    master = on(lab, host, "systemctl show -p MainPID --value goalgpt-web")
+    return len(on(lab, host, f"pgrep -P {master}").split())
+
+
+def test_a_fleet_above_max_connections_needs_pgbouncer_and_serves_a_burst_through_it(fleet):
+    direct = playbook(
+        fleet, "fleet_demand.yml", *FOUR_TIMES, "-e", "goalgpt_pgbouncer_enabled=false"
+    )
+    try:
+        started = time.monotonic()
+        deployed = deploy(fleet.inventory_path, *FOUR_TIMES)
+        report(f"deploy of 4x the web processes: {time.monotonic() - started:.0f} s")
+        assert deployed.run.returncode == 0, deployed.run.tail()
+        processes = [web_processes(fleet, host) for host in fleet.groups["app"]]
+        counted, since = app_refusals(fleet), bouncer.now()
+        statuses = distinct_misses(fleet, BURST)
+        counted = app_refusals(fleet) - counted
+        refused = bouncer.refusals_since(fleet, since)
+    finally:
+        started = time.monotonic()
+        back = deploy(fleet.inventory_path)
+        report(f"deploy back to the lab's fleet: {time.monotonic() - started:.0f} s")
+    assert back.run.returncode == 0, back.run.tail()
+
+    assert direct.returncode != 0
+    refusal = " ".join(direct.output.split())
+    assert "Refusing to deploy, nothing was changed: server side (PostgreSQL): 104 above 97" in (
+        refusal
+    )
+    output = " ".join(deployed.run.output.split())
+    assert "client side (PgBouncer): 104 within 1000" in output
+    assert "server side (PostgreSQL): 31 within 77" in output
+    assert processes == [8, 8]
+    assert statuses.count(200) == BURST, sorted(set(statuses))
+    assert (counted, refused) == (0, 0)  # no refusal at either layer
