@@ -46,7 +46,9 @@ test: venv servers lab-tools ## run every test against throwaway servers and the
 flows-docs: venv ## regenerate docs/flows.md (who may reach what) from playbooks/group_vars/all/flows.yml
 	$(BIN)/ansible-playbook playbooks/flows.yml -i inventory/example -e flows_markdown=$(CURDIR)/docs/flows.md
 
-mutation: venv servers ## mutation testing of the decision core (~20-25 min); scores and survivors check
+mutation: venv servers ## mutation testing of the decision core (~25 min), from scratch; scores and survivors check
+	rm -rf mutants
+	$(BIN)/python scripts/mutation_report.py --stamp
 	$(BIN)/mutmut run --max-children 2
 	$(BIN)/python scripts/mutation_report.py
 

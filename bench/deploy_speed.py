@@ -18,7 +18,7 @@ Run as root, e.g.:
     GOALGPT_LAB_ID=4 .venv/bin/python bench/deploy_speed.py --base main --rounds 2
 
 Exit codes: 0 measured, 1 a timed deploy failed or a no-op changed something, 2 bad
-arguments or the base commit could not be checked out.
+arguments or a commit could not be checked out, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -255,6 +255,12 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as error:
         print(f"deploy_speed: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(
+            "deploy_speed: interrupted; the checkouts and the one-host root are removed",
+            file=sys.stderr,
+        )
+        return 130
     report(results, args.base)
     return 0
 

@@ -39,7 +39,7 @@ def test_capacity_probe_runs(monitor_dsn):
         timeout=20,
         env={**os.environ, "DATABASE_URL": monitor_dsn},
     )
-    if done.returncode not in (0, 1):
+    if done.returncode not in (0, 1, 3):  # 3: a verdict too (the pool is above the recommendation)
         fail(f"the capacity probe could not check: {done.stderr.strip()}")
     try:
         verdict = json.loads(done.stdout)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-from checks.smoke import fail, get, short
+from checks.smoke import answered, fail, get, short
 
 PREDICTIONS = "/api/predictions/matched"
 
@@ -13,7 +13,7 @@ PREDICTIONS = "/api/predictions/matched"
 def test_app_is_alive(base_url):
     answer = get(f"{base_url}/healthz")
     if answer.status != 200:
-        fail(f"{base_url}/healthz answered {answer.status}: {short(answer.body)}")
+        fail(f"{base_url}/healthz answered {answered(answer)}")
 
 
 def test_app_is_ready_database_and_redis_reachable(base_url):
@@ -42,7 +42,7 @@ def test_predictions_endpoint_serves_json_then_a_cache_hit(base_url):
     url = f"{base_url}{PREDICTIONS}"
     first = _get_retrying(url)
     if first.status != 200:
-        fail(f"GET {PREDICTIONS} answered {first.status}: {short(first.body)}")
+        fail(f"GET {PREDICTIONS} answered {answered(first)}")
     try:
         json.loads(first.body)
     except ValueError:

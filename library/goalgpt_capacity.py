@@ -12,7 +12,7 @@ description:
     host (its env file and the checks' env file, so no database URL passes
     through Ansible's arguments or logs) and returns the probe's verdict as facts.
     On a deployed host the probe judges the deployment's fleet (GOALGPT_FLEET_FILE);
-    I(pool_instances) replaces it by that many whole pools.
+    I(web_processes) replaces it by that many web processes counted at their whole pool.
   - Read-only; never reports a change and runs in check mode too, so
     C(--check) still evaluates the gate.
   - Fails only when the probe could not check (its exit status 2).
@@ -29,9 +29,9 @@ options:
     description: The operator checks' env file (monitoring role URL), read after
       I(env_file) when it exists.
     type: path
-  pool_instances:
-    description: Judge this many processes that each hold a whole pool instead of the
-      deployment's fleet.
+  web_processes:
+    description: Judge this many web processes of unknown threads (each counted at its
+      whole pool) and no workers instead of the deployment's fleet.
     type: int
   pool_max:
     description: Judge this web pool max (e.g. a requested raise) instead of the current one.
@@ -59,11 +59,8 @@ EXAMPLES = r"""
   goalgpt_capacity:
     python: /opt/goalgpt/current/venv/bin/python
     env_file: /etc/goalgpt/goalgpt.env
-    checks_env_file:
-    description: The operator checks' env file (monitoring role URL), read after
-      I(env_file) when it exists.
-    type: path
-  pool_instances: 4
+    checks_env_file: /etc/goalgpt/checks.env
+    pool_max: 60
   register: probe
 
 - name: Refuse when not safe
@@ -75,7 +72,7 @@ EXAMPLES = r"""
 RETURN = r"""
 verdict:
   description: The probe's verdict, safe, not_safe or current_above_recommendation
-    (the judged pool max is above what the database can serve for the fleet).
+    (the judged pool max is above the probe's recommendation for the fleet).
   type: str
   returned: always
 demand:
@@ -94,6 +91,11 @@ safe:
 recommended_pool_max:
   description: Largest per-process pool max the probe recommends (null when refused).
   type: int
+  returned: always
+message:
+  description: Why the judged pool max is above the recommendation, in one line naming
+    the recommendation and what limits it (empty unless the verdict says so).
+  type: str
   returned: always
 current_pool_max:
   description: DB_MAX_CONNECTIONS of the env file the probe ran with.
@@ -140,8 +142,8 @@ def read_env_file(path: str) -> dict[str, str]:
 
 def probe_argv(params: dict) -> list[str]:
     argv = [params["python"], "-m", "checks.capacity", "--json"]
-    if params["pool_instances"]:
-        argv += ["--pool-instances", str(params["pool_instances"])]
+    if params["web_processes"]:
+        argv += ["--web-processes", str(params["web_processes"])]
     if params["pool_max"]:
         argv += ["--pool-max", str(params["pool_max"])]
     if params["pgbouncer_pool_size"]:
@@ -162,7 +164,7 @@ def main() -> None:
             "python": {"type": "path", "required": True},
             "env_file": {"type": "path", "required": True},
             "checks_env_file": {"type": "path"},
-            "pool_instances": {"type": "int"},
+            "web_processes": {"type": "int"},
             "pool_max": {"type": "int"},
             "pgbouncer_pool_size": {"type": "int"},
             "thresholds": {"type": "path"},
@@ -172,7 +174,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
-    for name in ("pool_instances", "pool_max", "pgbouncer_pool_size"):
+    for name in ("web_processes", "pool_max", "pgbouncer_pool_size"):
         if params[name] is not None and params[name] < 1:
             module.fail_json(msg=f"{name} must be 1 or more, not {params[name]}")
     try:
@@ -215,6 +217,7 @@ def main() -> None:
         demand=report.get("demand"),
         usable_web_pool=report.get("usable_web_pool"),
         recommended_pool_max=report.get("recommended_pool_max"),
+        message=report.get("message", ""),
         current_pool_max=report.get("current_pool_max"),
         probe_warnings=list(report.get("warnings") or []),
         capacity=report,

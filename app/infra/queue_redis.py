@@ -5,11 +5,17 @@ maxmemory-policy evicts (e.g. allkeys-lru), a full cache silently deletes them:
 jobs vanish with no error anywhere. So every process that writes jobs (workers,
 `rq cron`, the enqueueing code) checks the policy first and refuses anything but
 `noeviction`, under which a full Redis answers writes with an OOM error instead.
+
+A long-running process (worker, the scheduler) that starts while the queue Redis is
+down waits for it (`wait_until_usable`) instead of exiting: a process manager that
+sees quick exits gives up (systemd's start limit, supervisord's FATAL), and the
+fleet's only scheduler would stay dead after Redis came back.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from typing import NoReturn
 
 import redis
@@ -20,6 +26,8 @@ from app.infra.redis_client import client as redis_client
 
 REQUIRED_POLICY = "noeviction"
 CONNECT_TIMEOUT_S = 5.0
+# How often a process waiting for the queue Redis asks again: it is back within this.
+RETRY_S = 2.0
 
 
 class UnsafeQueueRedis(Exception):
@@ -91,3 +99,35 @@ def check_or_exit(client: redis.Redis, who: str, url: str = "") -> None:
     except redis.RedisError as exc:
         target = mask_url(url) if url else where(client)
         refuse_to_start(who, Exception(f"cannot reach the queue Redis at {target}: {exc}"))
+
+
+def wait_until_usable(
+    client: redis.Redis, who: str, url: str = "", retry_s: float = RETRY_S
+) -> None:
+    """Return once the queue Redis answers and never evicts; one line when the wait starts
+    and one when it ends. A Redis that may evict stops the process (`refuse_to_start`):
+    that is a configuration to fix, not an outage to sit out."""
+    target = mask_url(url) if url else where(client)
+    started = None
+    while True:
+        try:
+            check(client)
+        except UnsafeQueueRedis as exc:
+            refuse_to_start(who, exc)
+        except redis.RedisError as exc:
+            if started is None:
+                started = time.monotonic()
+                _say(
+                    f"{who}: waiting for the queue Redis at {target}: {first_line(exc)} "
+                    f"(asking again every {retry_s:g}s)"
+                )
+            time.sleep(retry_s)
+            continue
+        if started is not None:
+            waited = time.monotonic() - started
+            _say(f"{who}: the queue Redis at {target} answers after {waited:.0f}s")
+        return
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)

@@ -1,5 +1,8 @@
 """The rq worker command line, defined once: the role runs it, the README shows it.
 
+The service runs it behind `python -m app.jobs.wait_for_queue` (`service_argv`): a
+worker started while the queue Redis is down waits for it instead of exiting.
+
 `python app/jobs/worker_command.py` prints it (the role reads it that way on the
 controller, without the app's dependencies: this module and app.infra.names
 import nothing but the standard library).
@@ -25,6 +28,7 @@ if not __package__:  # run as a file: the repository is not on the path yet
 from app.infra.names import QUEUES
 
 WORKER_CLASS = "app.jobs.worker.JobWorker"
+WAIT_FOR_QUEUE = ("python", "-m", "app.jobs.wait_for_queue")
 WORKER_TTL_S = 35
 JOB_MONITORING_INTERVAL_S = 5
 MAINTENANCE_INTERVAL_S = 15
@@ -49,5 +53,11 @@ def argv(rq: str = "rq") -> list[str]:
     ]
 
 
+def service_argv() -> list[str]:
+    """What the service runs from the release's venv/bin: the worker, once the queue Redis
+    answers."""
+    return [*WAIT_FOR_QUEUE, *argv()]
+
+
 if __name__ == "__main__":
-    print(shlex.join(argv()))
+    print(shlex.join(service_argv()))

@@ -13,6 +13,7 @@ from app.config import Settings
 from app.infra import redis_client
 from app.infra.clock import SYSTEM, Clock
 from app.infra.database import Database
+from app.infra.fleet_registry import FleetRegistryCollector
 from app.infra.job_stats import JobStatsCollector
 from app.infra.names import WEB
 from app.infra.queue_metrics import QueueMetricsCollector
@@ -51,7 +52,11 @@ class Services:
         )
         # Job statistics and queues live in the queue Redis, so any web host's
         # /metrics shows the fleet's jobs.
-        collectors: list[Collector] = [JobStatsCollector(queues), QueueMetricsCollector(queues)]
+        collectors: list[Collector] = [
+            JobStatsCollector(queues),
+            QueueMetricsCollector(queues),
+            FleetRegistryCollector(queues),
+        ]
         db = Database(settings, WEB).open()
         svc = cls(settings, db, client, queues, cache, collectors)
         svc.extra_collectors.append(

@@ -1,5 +1,5 @@
 """`python -m checks.capacity`: is it safe to raise the pool max? Exit 0 yes, 1 no, 2 unknown,
-3 the current pool max is above what the database can serve (lower it)."""
+3 the judged pool max is above the recommendation (lower it)."""
 
 from __future__ import annotations
 
@@ -29,18 +29,19 @@ def _parser() -> argparse.ArgumentParser:
         "recommend a per-process pool max for the fleet. Needs the pg_monitor role "
         "(the deployment's goalgpt_monitor). On a deployed host (bin/goalgpt-env) the fleet "
         "and the current pool come from the deployment. Exit 0 safe to raise, 1 not safe "
-        "(including a refusal for lack of slots), 2 could not check, 3 the current pool max "
-        "is above the recommendation (lower it).",
+        "(including a refusal for lack of slots), 2 could not check, 3 the judged pool max "
+        "(--pool-max, else the current one) is above the recommendation (lower it).",
     )
     parser.add_argument(
         "--dsn", help="postgresql:// URL (default: $GOALGPT_MONITOR_DSN, else $DATABASE_URL)"
     )
     parser.add_argument(
-        "--pool-instances",
+        "--web-processes",
         type=whole_number(1),
         metavar="N",
-        help="processes that each hold a whole pool; wins over the deployment's fleet "
-        f"(default: the fleet in ${FLEET_FILE_ENV}, else 1)",
+        help="judge a fleet of N web processes of unknown threads (each counted at its whole "
+        f"pool) and no workers, instead of the deployment's (default: the fleet in "
+        f"${FLEET_FILE_ENV}, else 1 web process)",
     )
     parser.add_argument(
         "--fleet",
@@ -90,23 +91,30 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps({"error": str(exc)}))
         return EXIT_UNKNOWN
+    asked = args.pool_max is not None
     if not bouncers:
         verdict = decide.decide(db, fleet, limits)
-        _print(args.json, render.as_dict(db, verdict, fleet), render.text(db, verdict, fleet))
+        _print(
+            args.json,
+            render.as_dict(db, verdict, fleet, limits, asked),
+            render.text(db, verdict, fleet, limits, asked),
+        )
         return EXIT_OF[verdict.verdict]
     verdict, layers = pooler.decide_through(db, fleet, bouncers, limits)
     seen, errors = pooler.read_all(pgbouncer.dsns())
-    data = render.as_dict(db, verdict, fleet) | {"pgbouncer": pooler.as_dict(layers, seen, errors)}
-    _print(args.json, data, render.text(db, verdict, fleet) + pooler.text(layers, seen, errors))
+    data = render.as_dict(db, verdict, fleet, limits, asked)
+    data["pgbouncer"] = pooler.as_dict(layers, seen, errors)
+    report = render.text(db, verdict, fleet, limits, asked) + pooler.text(layers, seen, errors)
+    _print(args.json, data, report)
     return EXIT_OF[verdict.verdict]
 
 
 def _fleet(args: argparse.Namespace) -> tuple[demand.Fleet, tuple[budget.Bouncer, ...]]:
-    """The fleet being judged (--pool-instances, else the deployment's, else one pool) and
-    the PgBouncers in front of it (the deployment's, none without one)."""
+    """The fleet being judged (--web-processes, else the deployment's, else one web process)
+    and the PgBouncers in front of it (the deployment's, none without one)."""
     current = args.pool_max or _env_pool_max()
-    if args.pool_instances:
-        return demand.single_pool(args.pool_instances, current or DEFAULT_POOL_MAX), ()
+    if args.web_processes:
+        return demand.single_pool(args.web_processes, current or DEFAULT_POOL_MAX), ()
     path = args.fleet or os.environ.get(FLEET_FILE_ENV)
     if not path:
         return demand.single_pool(1, current or DEFAULT_POOL_MAX), ()

@@ -10,7 +10,10 @@ What each process can really hold at once:
   runs one job at a time, in a work horse that opens that pool; it never uses
   DB_MAX_CONNECTIONS, which is the web pool's size;
 - a web process whose threads are unknown (`threads=None`, the probe given only
-  --pool-instances): its whole pool max.
+  --web-processes): its whole pool max.
+
+`name()` and `describe()` are how every report names the fleet: the probe's
+header and verdict, raise_pool's plan and refusal, the docs' examples.
 
 Summed over the fleet from the inventory, the demand must fit in the slots a
 non-superuser can use: max_connections minus the reserved ones.
@@ -108,9 +111,42 @@ class Fleet:
         return replace(self, web=tuple(replace(g, pool_max=pool_max) for g in self.web))
 
 
-def single_pool(instances: int, pool_max: int) -> Fleet:
-    """`instances` processes of unknown threads, each counted at its whole pool."""
-    return Fleet(web=(WebGroup(processes=instances, pool_max=pool_max),))
+def single_pool(processes: int, pool_max: int) -> Fleet:
+    """`processes` web processes of unknown threads, each counted at its whole pool."""
+    return Fleet(web=(WebGroup(processes=processes, pool_max=pool_max),))
+
+
+def name(fleet: Fleet) -> str:
+    """'2 web processes + 2 workers': what the fleet is made of."""
+    parts = [_count(fleet.web_processes, "web process", "web processes")]
+    if fleet.workers:
+        parts.append(_count(fleet.worker_processes, "worker", "workers"))
+    return " + ".join(parts)
+
+
+def describe(fleet: Fleet) -> list[str]:
+    """One line per host group: where its processes run and what each can hold."""
+    lines = []
+    for g in fleet.web:
+        where = f" on {g.host}" if g.host else ""
+        if g.threads is None:
+            holds = f"each counted at its whole pool max {g.pool_max} (threads unknown)"
+        else:
+            holds = (
+                f"pool max {g.pool_max}, each holds at most {g.per_process} "
+                f"({g.threads} threads + {g.refreshes} refreshes)"
+            )
+        lines.append(f"{_count(g.processes, 'web process', 'web processes')}{where}: {holds}")
+    for w in fleet.workers:
+        where = f" on {w.host}" if w.host else ""
+        lines.append(
+            f"{_count(w.processes, 'worker', 'workers')}{where}: job pool {w.pool_max} each"
+        )
+    return lines
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 def largest_web_pool(fleet: Fleet, budget: int, cap: int) -> int:
@@ -195,11 +231,12 @@ def advice(fleet: Fleet, usable_slots: int) -> str:
     if parts:
         lines.append("(" + " + ".join(parts) + ")")
     room = usable_slots - fleet.worker_demand
+    per_web = room // fleet.web_processes if fleet.web_processes else 0
     fix = "fix: raise max_connections (postgresql_max_connections)"
-    if fleet.web and room > 0 and fleet.web_processes:
+    if per_web >= 1:  # a smaller web pool fixes it only if each can keep a connection
         fix += (
             f", or lower the web pool (goalgpt_base_db_max_connections) to "
-            f"{room // fleet.web_processes} or less, or fewer web threads or processes"
+            f"{per_web} or less, or fewer web threads or processes"
         )
     fix += ", or fewer worker processes (goalgpt_workers_count) or JOB_DB_MAX_CONNECTIONS"
     return " ".join(lines) + "; " + fix

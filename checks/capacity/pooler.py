@@ -26,7 +26,7 @@ from checks.capacity.decide import (
     pool_advice,
     utilization_pct,
 )
-from checks.capacity.demand import Fleet, largest_web_pool
+from checks.capacity.demand import Fleet, largest_web_pool, name
 from checks.capacity.stats import DbStats
 from checks.dbconnect import CheckError
 from checks.thresholds import Capacity
@@ -48,13 +48,10 @@ def decide_through(
     current = fleet.web_pool_max
     if fleet.web and per_pool < 1:
         blocking.append(client.line())
+    why = _why(fleet, per_pool, client, limits) if fleet.web and per_pool >= 1 else ""
     above = ""
-    if fleet.web and 1 <= per_pool < current and not client.fits:
-        above = (
-            f"current pool max {current} exceeds what PgBouncer accepts for "
-            f"{fleet.web_processes + fleet.worker_processes} processes "
-            f"({client.line()}): lower it to {per_pool}"
-        )
+    if fleet.web and 1 <= per_pool < current:
+        above = f"pool max {current} is above the recommended {per_pool} for {name(fleet)}: {why}"
     verdict = NOT_SAFE if blocking else (ABOVE if above else SAFE)
     decision = Decision(
         safe=verdict == SAFE,
@@ -66,8 +63,17 @@ def decide_through(
         demand=fleet.demand,
         usable_pool=fleet.usable_web_pool,
         above_message=above,
+        why_recommended=why,
     )
     return decision, layers
+
+
+def _why(fleet: Fleet, per_pool: int, client: budget.Layer, limits: Capacity) -> str:
+    """What limits the recommendation through PgBouncer: its clients, or the seed's cap."""
+    if per_pool < limits.pool_max_cap:
+        judged = replace(client, demand=fleet.with_web_pool(per_pool + 1).demand)
+        return f"with more, {name(fleet)} would hold more than PgBouncer accepts ({judged.line()})"
+    return f"never more than {limits.pool_max_cap} per process (pool_max_cap)"
 
 
 def with_pool_size(bouncers: tuple[budget.Bouncer, ...], size: int) -> tuple[budget.Bouncer, ...]:

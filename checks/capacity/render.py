@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from checks.capacity.decide import ABOVE, Decision
-from checks.capacity.demand import Fleet
+from checks.capacity.decide import ABOVE, Decision, shown_pct
+from checks.capacity.demand import Fleet, describe, name
 from checks.capacity.demand import as_dict as fleet_dict
 from checks.capacity.stats import DbStats
+from checks.thresholds import Capacity
 
 
-def as_dict(stats: DbStats, decision: Decision, fleet: Fleet) -> dict[str, Any]:
+def as_dict(
+    stats: DbStats, decision: Decision, fleet: Fleet, limits: Capacity, requested: bool = False
+) -> dict[str, Any]:
+    """`requested`: the judged pool max is the one asked for (--pool-max), not the current."""
     return {
         "safe": decision.safe,
         "verdict": decision.verdict,
@@ -18,8 +22,10 @@ def as_dict(stats: DbStats, decision: Decision, fleet: Fleet) -> dict[str, Any]:
         "message": decision.above_message,
         "refused": False,
         "recommended_pool_max": decision.recommended_pool_max,
+        "why_recommended": decision.why_recommended,
         "current_pool_max": fleet.web_pool_max,
-        "pool_instances": fleet.web_processes + fleet.worker_processes,
+        "pool_max_requested": requested,
+        "fleet_name": name(fleet),
         "usable_web_pool": decision.usable_pool,
         "demand": decision.demand,
         "fleet": fleet_dict(fleet),
@@ -39,6 +45,7 @@ def as_dict(stats: DbStats, decision: Decision, fleet: Fleet) -> dict[str, Any]:
         "slow_queries": stats.slow_queries,
         "lock_waits": stats.lock_waits,
         "utilization_pct": decision.utilization_pct,
+        "utilization_shown": shown_pct(decision.utilization_pct, limits.max_utilization_pct),
         "idle_in_transaction_sessions": [
             {
                 "pid": t.pid,
@@ -65,15 +72,18 @@ def refused_dict(reason: str) -> dict[str, Any]:
     }
 
 
-def text(stats: DbStats, decision: Decision, fleet: Fleet) -> str:
+def text(
+    stats: DbStats, decision: Decision, fleet: Fleet, limits: Capacity, requested: bool = False
+) -> str:
     s, d = stats, decision
-    instances = fleet.web_processes + fleet.worker_processes
+    several = fleet.web_processes > 1 or bool(fleet.workers)
     current = fleet.web_pool_max
     lines = [
         "=== DB CAPACITY CHECK ===",
-        f"Current pool max: {current}",
-        f"Pool instances: {instances}",
-        *_fleet_lines(fleet, d),
+        f"{'Requested' if requested else 'Current'} pool max: {current}",
+        f"Fleet: {name(fleet)}",
+        *(f"  {line}" for line in describe(fleet)),
+        f"Fleet demand: {d.demand} connections",
         "",
         "--- CONNECTION STATS ---",
         f"DB max_connections: {s.max_connections}",
@@ -83,7 +93,7 @@ def text(stats: DbStats, decision: Decision, fleet: Fleet) -> str:
         f"  Idle: {s.idle}",
         f"  Idle in transaction: {s.idle_in_transaction}",
         f"  Held by other applications: {s.other_connections}",
-        f"Connection utilization: {d.utilization_pct:.1f}%",
+        f"Connection utilization: {shown_pct(d.utilization_pct, limits.max_utilization_pct)}%",
         "",
         "--- PERFORMANCE METRICS ---",
         f"Slow queries (>{s.slow_query_s:g}s): {s.slow_queries}",
@@ -102,9 +112,10 @@ def text(stats: DbStats, decision: Decision, fleet: Fleet) -> str:
         + (
             f" per web process (fleet demand {fleet.with_web_pool(d.recommended_pool_max).demand}"
             f" <= budget {d.budget})"
-            if instances > 1
+            if several
             else ""
         ),
+        *([f"Limited by: {d.why_recommended}"] if d.why_recommended else []),
         f"Can increase pool? {'✅ YES' if d.safe else '❌ NO'}",
     ]
     if d.warnings:
@@ -120,16 +131,6 @@ def text(stats: DbStats, decision: Decision, fleet: Fleet) -> str:
         lines.append(f"✅ {passed} - safe to increase pool max")
         lines.append(f"Suggested: DB_MAX_CONNECTIONS={d.recommended_pool_max}")
     return "\n".join(lines)
-
-
-def _fleet_lines(fleet: Fleet, d: Decision) -> list[str]:
-    """The fleet's demand, when it is more than one pool of unknown threads."""
-    if d.usable_pool is None and not fleet.workers:
-        return []
-    return [
-        f"Fleet demand: {d.demand} connections "
-        f"({fleet.web_processes} web process(es), {fleet.worker_processes} worker(s))"
-    ]
 
 
 def refused_text(reason: str) -> str:

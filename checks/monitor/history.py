@@ -118,9 +118,7 @@ def read(prometheus: Prometheus, limits: Monitor, start: float, end: float, step
         name: round(prometheus.instant(query.format(since=since), end) or 0.0)
         for name, query in TOTALS.items()
     }
-    active = Sustained(
-        limits.db_active_connections.trigger_above, limits.db_active_connections.sustained_s
-    )
+    active = Sustained(limits.db_active_connections)
     points = []
     count = int((end - start) // step) + 1
     # query_range answers at start + i*step (milliseconds); keys are rounded alike.

@@ -1,5 +1,10 @@
 """Turn samples into the seed's four readings and decide which triggers fire.
 
+One decision function per threshold (`too_many_refusals`, `hit_rate_pct` with
+`hit_rate_low`, `too_many_active`, `too_many_waiting`): the monitor, raise_pool's
+watch (the monitor), the smoke gate (checks/test_metrics.py) and the alert rules'
+tests (tests/monitoring/rule_cases.py) all decide with them.
+
 Counters become increases between samples (a drop means the process restarted
 and counted from 0 again, as Prometheus' increase() assumes); increases are
 summed over a sliding window ("> 3 in 1 hour"); a gauge must stay above its
@@ -12,9 +17,42 @@ from collections import deque
 from dataclasses import dataclass
 
 from checks.monitor.sources import Sample, SeriesKey
-from checks.thresholds import Monitor
+from checks.thresholds import (
+    CacheHitRate,
+    DbActiveConnections,
+    MaxClientsErrors,
+    Monitor,
+    PoolWaiting,
+)
 
 METRICS = ("max_clients_errors", "cache_hit_rate", "db_active_connections", "pool_waiting")
+
+
+def too_many_refusals(count: float | None, t: MaxClientsErrors) -> bool:
+    """The seed's "> 3 in 1 hour": `count` refusals for lack of a slot in the window."""
+    return count is not None and count > t.trigger_above
+
+
+def hit_rate_pct(hits: float, requests: float, t: CacheHitRate) -> float | None:
+    """(hit + stale) / all requests, in percent; None for fewer than min_requests."""
+    if requests < t.min_requests:
+        return None
+    return 100.0 * hits / requests
+
+
+def hit_rate_low(rate_pct: float | None, t: CacheHitRate) -> bool:
+    """The seed's "< 50 %"."""
+    return rate_pct is not None and rate_pct < t.trigger_below_pct
+
+
+def too_many_active(active: float | None, t: DbActiveConnections) -> bool:
+    """The seed's "> 45" active connections, at one moment (`Sustained` adds "for 5 min+")."""
+    return active is not None and active > t.trigger_above
+
+
+def too_many_waiting(waiting: float | None, t: PoolWaiting) -> bool:
+    """The seed's "> 5 requests" waiting for a pooled connection."""
+    return waiting is not None and waiting > t.trigger_above
 
 
 class CounterIncrease:
@@ -53,20 +91,19 @@ class Window:
 
 
 class Sustained:
-    """True once a value has stayed above `limit` for at least `span_s` seconds."""
+    """True once the active connections have been too many for at least `sustained_s`."""
 
-    def __init__(self, limit: float, span_s: float) -> None:
-        self.limit = limit
-        self.span_s = span_s
+    def __init__(self, t: DbActiveConnections) -> None:
+        self.t = t
         self.since: float | None = None
 
     def update(self, now: float, value: float | None) -> bool:
-        if value is None or value <= self.limit:
+        if not too_many_active(value, self.t):
             self.since = None
             return False
         if self.since is None:
             self.since = now
-        return now - self.since >= self.span_s
+        return now - self.since >= self.t.sustained_s
 
 
 @dataclass(frozen=True)
@@ -80,14 +117,11 @@ class Reading:
 
 def breaches(values: dict[str, float | None], m: Monitor, active: bool) -> dict[str, bool]:
     """Which of the four readings is past its trigger; `active` is the Sustained verdict."""
-    errors, rate, waiting = (
-        values[k] for k in ("max_clients_errors", "cache_hit_rate", "pool_waiting")
-    )
     return {
-        "max_clients_errors": errors is not None and errors > m.max_clients_errors.trigger_above,
-        "cache_hit_rate": rate is not None and rate < m.cache_hit_rate.trigger_below_pct,
+        "max_clients_errors": too_many_refusals(values["max_clients_errors"], m.max_clients_errors),
+        "cache_hit_rate": hit_rate_low(values["cache_hit_rate"], m.cache_hit_rate),
         "db_active_connections": active,
-        "pool_waiting": waiting is not None and waiting > m.pool_waiting.trigger_above,
+        "pool_waiting": too_many_waiting(values["pool_waiting"], m.pool_waiting),
     }
 
 
@@ -99,10 +133,7 @@ class Evaluator:
         self.errors_window = Window(limits.max_clients_errors.window_s)
         self.hits_window = Window(limits.cache_hit_rate.window_s)
         self.requests_window = Window(limits.cache_hit_rate.window_s)
-        self.active = Sustained(
-            limits.db_active_connections.trigger_above,
-            limits.db_active_connections.sustained_s,
-        )
+        self.active = Sustained(limits.db_active_connections)
         self.totals = {"too_many_clients": 0.0, "cache_hits": 0.0, "cache_requests": 0.0}
 
     def step(self, now: float, sample: Sample) -> Reading:
@@ -134,10 +165,9 @@ class Evaluator:
         self.requests_window.add(now, requests)
         self.totals["cache_hits"] += hits
         self.totals["cache_requests"] += requests
-        in_window = self.requests_window.total(now)
-        if in_window < self.limits.cache_hit_rate.min_requests:
-            return None
-        return 100.0 * self.hits_window.total(now) / in_window
+        return hit_rate_pct(
+            self.hits_window.total(now), self.requests_window.total(now), self.limits.cache_hit_rate
+        )
 
 
 @dataclass

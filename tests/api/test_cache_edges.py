@@ -31,10 +31,12 @@ class Loader:
     def __init__(self, body: bytes = b"body", gate: threading.Event | None = None) -> None:
         self.body, self.gate = body, gate
         self.calls = 0
+        self.deadlines: list[float] = []
         self.started = threading.Event()
 
     def __call__(self, deadline: float) -> bytes:
         self.calls += 1
+        self.deadlines.append(deadline)
         self.started.set()
         if self.gate is not None:
             self.gate.wait(10)
@@ -158,6 +160,19 @@ def test_an_entry_is_fresh_for_the_ttl_then_stale_then_gone(redis_url):
     assert entry == [["SET", KEY, f"{fresh_until:.6f}\nbody", "PX", "2000"]]
 
 
+def test_a_stale_window_of_0_is_off_even_before_redis_drops_the_entry(redis_url):
+    # Redis drops the entry on its own clock (PX = the TTL); the cache's clock may pass the
+    # TTL first (another host's clock, here a moved one): still a miss, never STALE.
+    clock = ManualClock()
+    cache = make_cache(redis_url, ttl_s=1, stale_s=0, clock=clock)
+    cache.get(KEY, Loader(b"old"))
+    clock.advance(1)
+
+    lookup = cache.get(KEY, Loader(b"new"))
+
+    assert (lookup.body, lookup.result) == (b"new", "miss")
+
+
 def test_the_entry_stored_holds_its_freshness_and_the_body(redis_url):
     before = time.time()
     body = b'{"a":1}\n{"b":2}'  # a newline in the body must survive the header split
@@ -185,6 +200,9 @@ def test_a_stale_read_starts_one_background_refresh_and_answers_before_it_ends(r
 
     assert {(a.body, a.result) for a in answers} == {(b"old", "stale")}
     assert refresh.calls == 1
+    # The refresh holds the fleet lock like any load: its deadline is the lock's expiry
+    # (flight_timeout_s 5) less the margin, on the cache's clock.
+    assert refresh.deadlines == [clock.monotonic() + 5 - 0.25]
     gate.set()
     hit_again(cache, KEY, refresh)
     assert cache.get(KEY, refresh).body == b"new"
@@ -224,6 +242,8 @@ def test_a_lock_lasts_its_ttl_and_at_least_a_millisecond(redis_url):
     ]
     assert len(lock.token) == 32 and lock.token != tiny.token
     assert lock.expires_at == clock.monotonic() + 2
+    clock.advance(1)
+    assert lock.renew(3) and lock.expires_at == clock.monotonic() + 3  # on the same clock
 
 
 def test_a_local_copy_is_kept_only_while_fresh_and_only_up_to_its_size():

@@ -235,7 +235,10 @@ def test_no_page_tells_an_operator_to_start_rq_processes_the_deploy_runs():
     started = [
         shown.where()
         for shown in every(markdown.shell_lines)
-        if re.match(r"(\S*/)?rq (cron|worker)\b", markdown.on_host_to_local(shown.text))
+        if re.match(
+            r"(\S*/)?(rq (cron|worker)\b|python3? -m app\.jobs\.(cron|wait_for_queue)\b)",
+            markdown.on_host_to_local(shown.text),
+        )
     ]
     assert not started, "the deploy runs them; a second rq cron doubles every job:\n" + "\n".join(
         started

@@ -119,8 +119,13 @@ def test_the_monitor_role_runs_the_capacity_probe(urls):
 
 def test_only_the_monitoring_role_reads_pg_stat_statements_with_every_roles_queries(urls):
     marker = "statements-marker-5c1e"
+    # A shape no other statement has: pg_stat_statements keeps the text first seen for
+    # a shape (aliases and comments are not part of it), so `SELECT 1 AS marker` would
+    # show the app's own earlier `SELECT 1`.
     with psycopg.connect(urls["app"]) as conn:
-        conn.execute(f"SELECT 1 AS {marker}").fetchone()
+        conn.execute(
+            f"/* {marker} */ SELECT count(*) FROM predictions WHERE user_id < -1 AND user_id > -3"
+        ).fetchone()
         conn.rollback()
         with pytest.raises(errors.InsufficientPrivilege):
             conn.execute("SELECT count(*) FROM pg_stat_statements")

@@ -1,4 +1,5 @@
-"""The deployment's queues: a worker SIGKILLed mid-job, the cache Redis down.
+"""The deployment's queues: a worker SIGKILLed mid-job, the cache Redis down, the queue
+Redis down for a minute with rq cron restarted meanwhile (supervisord).
 
 Runs after test_deploy.py on the same deployment and leaves it healthy.
 """
@@ -19,7 +20,10 @@ import redis
 from rq import Queue, Worker
 from rq.job import Job
 
+from app.infra import fleet_registry
 from tests.support.deployment import Deployment
+from tests.support.processes import running
+from tests.support.prometheus import sample_value
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -58,7 +62,12 @@ def test_a_deployed_worker_sigkilled_mid_job_has_its_job_failed_within_a_minute(
     worker = Worker.find_by_key(Worker.redis_worker_namespace_prefix + job.worker_name, queue_redis)
     horse = wait_for(lambda: children(worker.pid), 10, "the work horse")
 
-    for pid in [*horse, worker.pid]:
+    # The worker first, gone before its work horse dies: a worker that saw its horse die
+    # would fail the job itself ("Work-horse terminated unexpectedly"). Killed in this
+    # order, only the abandoned-job check can end the job, so the outcome is certain.
+    os.kill(worker.pid, signal.SIGKILL)
+    wait_for(lambda: not running(worker.pid), 30, "the worker to be gone")
+    for pid in horse:
         os.kill(pid, signal.SIGKILL)
     killed = time.monotonic()
 
@@ -97,3 +106,44 @@ def test_cache_redis_down_readyz_200_degraded_api_200_and_the_gate_fails_naming_
     password = deployment.env()["REDIS_URL"].split(":")[2].split("@")[0]
     assert password not in gate.output
     wait_for(lambda: get(f"{deployment.base_url}/readyz")[1].get("status") == "ready", 30, "ready")
+
+
+QUEUE_OUTAGE_S = 60  # the outage the issue measured: supervisord gave up on rq cron within it
+
+
+def last_tick(deployment: Deployment) -> float:
+    """When the match-minute job last succeeded, from the app's /metrics (0: never)."""
+    with urllib.request.urlopen(f"{deployment.base_url}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    return sample_value(text, "goalgpt_job_last_success_timestamp_seconds", job="match_minute")
+
+
+def test_queue_redis_down_60s_with_rq_cron_restarted_then_one_rq_cron_and_jobs_run(
+    queue_redis, deployment
+):
+    stopped = deployment.supervisorctl("stop", "goalgpt-redis-queue")
+    assert "stopped" in stopped.stdout, stopped.stdout + stopped.stderr
+    down_at = time.monotonic()
+    try:
+        restarted = deployment.supervisorctl("restart", "goalgpt-cron")
+        assert "started" in restarted.stdout, restarted.stdout + restarted.stderr
+        cron_log = deployment.root / "log" / "supervisor" / "goalgpt-cron.log"
+        wait_for(
+            lambda: "rq cron: waiting for the queue Redis" in cron_log.read_text(),
+            30,
+            "the restarted rq cron to wait for its Redis",
+        )
+        time.sleep(max(0.0, QUEUE_OUTAGE_S - (time.monotonic() - down_at)))  # the outage
+        assert " RUNNING " in deployment.supervisorctl("status", "goalgpt-cron").stdout
+    finally:
+        deployment.supervisorctl("start", "goalgpt-redis-queue")
+    back = time.time()
+
+    wait_for(
+        lambda: len(fleet_registry.read(queue_redis).running_schedulers(time.time())) == 1,
+        60,
+        "exactly one rq cron registered within a minute",
+    )
+    assert deployment.supervisorctl("status", "goalgpt-cron").stdout.count(" RUNNING ") == 1
+    # The next minute's tick is queued by it and run by a worker.
+    wait_for(lambda: last_tick(deployment) > back, 120, "a match-minute tick after the outage", 2)

@@ -248,7 +248,7 @@ OUTPUTS = (
     ("checks.capacity", r"^Recommended pool max: \d+"),
     ("app.config", r"^  DB_MAX_CONNECTIONS = \d+$"),
     ("app.jobs stats", r"^match_minute: \{"),
-    ("app.jobs.worker_command", r"^rq worker "),
+    ("app.jobs.worker_command", r"^python -m app.jobs.wait_for_queue rq worker "),
     ("app.migrations status", r"^applied  0001_initial$"),
     ("rq info", r"^\w+ \(\S+ [\d.]+:\d+ \d+\): "),  # a worker with its host name
     ("pg_lsclusters", r"^15\s+main\s+\d+\s+online\b"),

@@ -1,6 +1,7 @@
 """raise_pool.yml on the lab's fleet (issue 12): a web unit that fails on restart on
-app-2 puts app-1 and app-2 back; the monitor firing during the watch puts every app and
-worker host back, their processes restarted on the old value.
+app-2 puts app-1 and app-2 back; the monitor firing during the watch puts both app hosts
+back, their web processes restarted on the old value. Worker hosts are never touched
+(their env file, their processes): rq workers do not read DB_MAX_CONNECTIONS.
 
 Runs after test_fleet.py on its deployment (the session's first_fleet_deploy). NEW is a
 real raise above the deployed value: the web pool cannot use it (threads + refreshes),
@@ -86,9 +87,15 @@ def test_a_web_unit_that_fails_on_restart_puts_app_1_and_app_2_back(
     run = raise_pool(lab, new, "-e", "goalgpt_app_ready_retries=10", *SHORT_WATCH)
 
     assert run.returncode != 0, run.tail()
-    assert f"Rolled back DB_MAX_CONNECTIONS={new}: app-2 failed at" in run.output, run.tail()
-    assert f"Put back: app-1 to {old}, app-2 to {old}" in run.output, run.tail()
-    assert "Not changed: worker-1, worker-2." in run.output, run.tail()
+    output = " ".join(run.output.split())
+    assert (
+        f"Plan: set DB_MAX_CONNECTIONS to {new} (now: app-1 {old}, app-2 {old}). Only the web "
+        "processes read it: write it and restart the web app on app-1, app-2, 1 host(s) at a "
+        "time. Not touched: worker-1, worker-2 (worker hosts): rq workers read "
+        "JOB_DB_MAX_CONNECTIONS, not DB_MAX_CONNECTIONS."
+    ) in output, run.tail()
+    assert f"Rolled back DB_MAX_CONNECTIONS={new}: app-2 failed at" in output, run.tail()
+    assert f"Put back: app-1 to {old}, app-2 to {old}" in output, run.tail()
     assert env_value(lab, "app-1") == env_value(lab, "app-2") == old
     assert set(process_env(lab, "app-1").values()) == {old}
     assert main_pids(lab, "app-1")["goalgpt-web.service"] != before["app-1"]["goalgpt-web.service"]
@@ -148,8 +155,8 @@ def test_the_monitor_firing_during_the_watch_puts_every_host_back(
     deployed: str, lab: Lab, strict_thresholds_on_app_1: str, web_metrics_reset_after: None
 ):
     old, new = deployed, str(int(deployed) + RAISE_BY)
-    hosts = app_and_worker_hosts(lab)
-    before = {host: main_pids(lab, host) for host in hosts}
+    hosts, workers = lab.groups["app"], lab.groups["workers"]
+    before = {host: main_pids(lab, host) for host in app_and_worker_hosts(lab)}
     urls = [url(lab, host, "") for host in lab.groups["app"]]
 
     with cache_missing_traffic(urls):
@@ -178,3 +185,6 @@ def test_the_monitor_firing_during_the_watch_puts_every_host_back(
         assert after.keys() == before[host].keys(), (host, after)
         restarted = [unit for unit, pid in after.items() if pid != before[host][unit]]
         assert restarted == list(after), f"{host}: not restarted on {old}: {after}"
+    for host in workers:
+        assert env_value(lab, host) == old, host
+        assert main_pids(lab, host) == before[host], f"{host} was touched"

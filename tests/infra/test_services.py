@@ -9,6 +9,8 @@ import pytest
 from tests.infra import http
 from tests.infra.layout import Layout
 
+CRON = "-m app.jobs.cron"  # the fleet's one rq cron (roles/goalgpt_workers)
+
 
 @dataclass(frozen=True)
 class Process:
@@ -62,8 +64,12 @@ def test_rq_workers_run(host, layout):
 def test_exactly_one_rq_cron_runs_in_the_fleet(fleet, layout):
     crons = []
     for worker_host in fleet.workers:
-        crons += [p for p in worker_host.process.filter(user=layout.user) if "rq cron" in p.args]
-    assert len(crons) == 1, [p.args for p in crons]
+        crons += [p.args for p in processes(worker_host, layout, CRON)]
+    assert crons, (
+        "no rq cron runs in the fleet: no scheduled job is queued. Start goalgpt-cron on the "
+        "cron host (the first worker host): docs/runbooks/rq-cron-missing.md"
+    )
+    assert len(crons) == 1, f"{len(crons)} rq cron run in the fleet: {crons}"
 
 
 def test_the_web_port_listens(host, layout):
@@ -99,7 +105,7 @@ def test_env_file_holds_the_configured_pool_size(host, layout):
 def test_every_process_runs_with_the_configured_pool_size(host, layout):
     needs(layout, "app", "workers")
     pids = [p.pid for p in processes(host, layout, "gunicorn")]
-    pids += [p.pid for p in processes(host, layout, "rq ")]
+    pids += [p.pid for p in processes(host, layout, "rq ") + processes(host, layout, CRON)]
     assert pids
     environs = {pid: environ(host, pid) for pid in pids}
     sizes = {pid: env.get("DB_MAX_CONNECTIONS") for pid, env in environs.items() if env is not None}

@@ -14,6 +14,7 @@ import pytest
 from tests.support.deployment import PG_VERSION
 from tests.support.leftovers import leftovers, owner_file, processes_of, reap, scratch_dir
 from tests.support.paths import REPO
+from tests.support.processes import running
 from tests.support.servers import PostgresServer, RedisServer, free_port
 
 # A run that starts PostgreSQL, Redis and a process living in a scratch directory,
@@ -44,26 +45,18 @@ def _killed_run() -> tuple[list[Path], list[int]]:
     return [Path(w) for w in words[:3]], [int(w) for w in words[3:]]
 
 
-def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def test_servers_of_a_killed_run_are_found_and_removed():
     dirs, pids = _killed_run()
-    assert all(_running(pid) for pid in pids)
+    assert all(running(pid) for pid in pids)
     assert set(dirs) <= set(leftovers())
 
     removed = reap(dirs)
 
     assert set(dirs) == set(removed)
     deadline = time.monotonic() + 10
-    while any(_running(pid) for pid in pids) and time.monotonic() < deadline:
+    while any(running(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not [pid for pid in pids if _running(pid)]
+    assert not [pid for pid in pids if running(pid)]
     assert not [d for d in dirs if d.exists()]
     assert not [d for d in dirs if processes_of(d)]
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
+import psycopg
 import pytest
+from psycopg_pool import PoolTimeout
 
 from app import config
+from app.infra.names import WORKER
 from app.jobs.runner import transient_retry
 
 
@@ -40,3 +45,20 @@ def test_an_out_of_range_job_setting_stops_with_one_line_naming_it(name, bad, al
 def test_the_retry_backoff_doubles_from_the_configured_interval():
     retry = transient_retry(config.load({"JOB_RETRY_MAX": "4", "JOB_RETRY_INTERVAL_S": "5"}))
     assert (retry.max, retry.intervals) == (4, [5, 10, 20, 40])
+
+
+def test_a_job_holds_its_own_pool_whatever_the_web_pool_size(make_ctx, db):
+    # raise_pool restarts only the web processes: workers never read DB_MAX_CONNECTIONS.
+    ctx = make_ctx(db, DB_MAX_CONNECTIONS="1", JOB_DB_MAX_CONNECTIONS="3")
+
+    with ExitStack() as held:
+        for _ in range(3):
+            held.enter_context(ctx.pool.connection(timeout=10))
+        with psycopg.connect(db) as watcher:
+            (workers,) = watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", [WORKER]
+            ).fetchone()
+        with pytest.raises(PoolTimeout):
+            ctx.pool.getconn(timeout=0.2)  # a fourth: the job pool is full at 3
+
+    assert workers == 3

@@ -4,7 +4,9 @@ One test group per situation the seed describes: the series a scrape would
 store (1 sample a minute), the times the rules are evaluated (every 30 s, so
 some evaluations fall between scrapes, as in production) and the alerts
 expected then. The numbers come from `checks/thresholds.yml`, so a changed
-threshold moves the cases with it, and a rule that drifts from its threshold
+threshold moves the cases with it, and whether each case fires is decided by the
+monitor's own decision functions (checks/monitor/triggers.py): a rule that drifts
+from the threshold, or from the way the monitor and the smoke gate compare with it,
 fails them.
 """
 
@@ -13,6 +15,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from checks.monitor.triggers import (
+    hit_rate_low,
+    hit_rate_pct,
+    too_many_active,
+    too_many_refusals,
+    too_many_waiting,
+)
 from checks.thresholds import Monitor, Thresholds
 
 EVALUATION_INTERVAL_S = 30
@@ -94,9 +103,29 @@ def _silent(rule: dict[str, Any], until_min: int) -> list[dict[str, Any]]:
     return [_expect(rule, t, None) for t in _times(until_min)]
 
 
+def _judged(rule: dict[str, Any], at_s: int, value: float, fires: bool) -> dict[str, Any]:
+    """`rule` firing with `value` at `at_s` if the monitor's decision says it fires."""
+    return _expect(rule, at_s, value if fires else None)
+
+
+def _throughout(rule: dict[str, Any], until_min: int, value: float, fires: bool) -> list[dict]:
+    return [_judged(rule, t, value, fires) for t in _times(until_min)]
+
+
+def _both_sides(what: str, at_edge: bool, past_it: bool) -> None:
+    """The cases stand at the edge and one step past it only if the decision says so."""
+    if at_edge or not past_it:
+        raise ValueError(f"{what}: the edge case must stay silent and the next one fire")
+
+
 def _max_clients(limits: Monitor, rules: dict[str, dict]) -> list[dict]:
     rule = rules["GoalGPTMaxClientsErrors"]
     at_most = limits.max_clients_errors.trigger_above
+
+    def fires(count: int) -> bool:
+        return too_many_refusals(count, limits.max_clients_errors)
+
+    _both_sides("max_clients_errors", fires(at_most), fires(at_most + 1))
     window = _minutes(limits.max_clients_errors.window_s, "max_clients_errors.window_s")
     length = window + 20
     first = 5  # the first error's minute
@@ -105,8 +134,10 @@ def _max_clients(limits: Monitor, rules: dict[str, dict]) -> list[dict]:
         return _counter({first + i: 1 for i in range(count)}, length)
 
     last = first + at_most  # the minute of error number at_most + 1
-    over = [_expect(rule, (last - 1) * 60 + 30, None)]  # at_most seen so far
-    over += [_expect(rule, t * 60, at_most + 1) for t in (last, first + window - 1)]
+    over = [_judged(rule, (last - 1) * 60 + 30, at_most, fires(at_most))]  # so far
+    over += [
+        _judged(rule, t * 60, at_most + 1, fires(at_most + 1)) for t in (last, first + window - 1)
+    ]
     over.append(_expect(rule, (first + window) * 60, None))  # the first error left the window
 
     gap = window // at_most + 1  # at_most + 1 errors spanning more than the window
@@ -132,7 +163,7 @@ def _max_clients(limits: Monitor, rules: dict[str, dict]) -> list[dict]:
         _group(
             f"{at_most} too-many-clients errors in the window stay silent",
             [_series(TOO_MANY, burst(at_most), instance="app-1", source="connect")],
-            _silent(rule, length - 1),
+            _throughout(rule, length - 1, at_most, fires(at_most)),
         ),
         _group(
             f"{at_most + 1} errors in the window fire until the first leaves it",
@@ -148,19 +179,19 @@ def _max_clients(limits: Monitor, rules: dict[str, dict]) -> list[dict]:
             f"{at_most + 1} errors across a process restart in the window fire",
             [_series(TOO_MANY, restarted, instance="app-1", source="connect")],
             [
-                _expect(rule, (restart_fires_at - 1) * 60, None),
-                _expect(rule, restart_fires_at * 60, at_most + 1),
+                _judged(rule, (restart_fires_at - 1) * 60, at_most, fires(at_most)),
+                _judged(rule, restart_fires_at * 60, at_most + 1, fires(at_most + 1)),
             ],
         ),
         _group(
             f"{at_most} errors across a process restart stay silent",
             [_series(TOO_MANY, quiet_restart, instance="app-1", source="connect")],
-            _silent(rule, length - 1),
+            _throughout(rule, length - 1, at_most, fires(at_most)),
         ),
         _group(
             f"{at_most + 1} errors summed over two app hosts fire",
             two_hosts,
-            [_expect(rule, last * 60, at_most + 1)],
+            [_judged(rule, last * 60, at_most + 1, fires(at_most + 1))],
         ),
     ]
 
@@ -191,13 +222,25 @@ def _cache_hit_rate(limits: Monitor, rules: dict[str, dict]) -> list[dict]:
     if hits_ok == 0:
         raise ValueError("cache_hit_rate.trigger_below_pct=0 can never fire")
 
+    def rate(hits: int, total: int) -> float | None:
+        return hit_rate_pct(hits, total, t)
+
+    def fires(hits: int, total: int) -> bool:
+        return hit_rate_low(rate(hits, total), t)
+
+    _both_sides("cache_hit_rate", fires(hits_ok, requests), fires(hits_ok - 1, requests))
+    _both_sides(
+        "cache_hit_rate.min_requests", fires(0, t.min_requests - 1), fires(0, t.min_requests)
+    )
+
     def traffic(hits: int, total: int) -> list[dict[str, float]]:
         stale = hits // 4
         burst = {"hit": hits - stale, "stale": stale, "miss": total - hits}
         return [{"miss": 0}, {"miss": 0}, burst, *([{"miss": 0}] * (window + 2))]
 
-    def at_end(value: float | None) -> list[dict]:
-        return [_expect(rule, (window + 1) * 60, value)]
+    def at_end(hits: int, total: int) -> list[dict]:
+        value = rate(hits, total)
+        return [_judged(rule, (window + 1) * 60, value or 0, fires(hits, total))]
 
     # A restart between two bursts: each counter starts again below where it stopped,
     # so only counting from the new process' zero keeps both bursts (the last
@@ -206,7 +249,7 @@ def _cache_hit_rate(limits: Monitor, rules: dict[str, dict]) -> list[dict]:
     second = {"hit": hits // 2, "miss": misses // 3}
     first = {"hit": hits - second["hit"], "miss": misses - second["miss"]}
     restarted = [{"miss": 0}, first, {}, second, *([{"miss": 0}] * (window + 2))]
-    below = 100 * (hits_ok - 1) / requests
+    below = rate(hits_ok - 1, requests)
     # Steady traffic at the edge, evaluated between scrapes too: extrapolated
     # increases must not turn exactly the edge into 49.99999999999999 %.
     per_minute = {"hit": hits_ok - hits_ok // 4, "stale": hits_ok // 4}
@@ -214,34 +257,34 @@ def _cache_hit_rate(limits: Monitor, rules: dict[str, dict]) -> list[dict]:
     steady = [{"miss": 0}, *([per_minute] * (window * 4))]
     return [
         _group(
-            f"steady traffic at {100 * hits_ok / requests:g}% stays silent between scrapes",
+            f"steady traffic at {rate(hits_ok, requests):g}% stays silent between scrapes",
             _cache_series(steady),
-            _silent(rule, window * 4 - 1),
+            _throughout(rule, window * 4 - 1, rate(hits_ok, requests), fires(hits_ok, requests)),
         ),
         _group(
-            f"cache hit rate at {100 * hits_ok / requests:g}% stays silent",
+            f"cache hit rate at {rate(hits_ok, requests):g}% stays silent",
             _cache_series(traffic(hits_ok, requests)),
-            at_end(None),
+            at_end(hits_ok, requests),
         ),
         _group(
             f"cache hit rate at {below:g}% fires",
             _cache_series(traffic(hits_ok - 1, requests)),
-            [*at_end(below), _expect(rule, (window + 3) * 60, None)],
+            [*at_end(hits_ok - 1, requests), _expect(rule, (window + 3) * 60, None)],
         ),
         _group(
             f"{t.min_requests - 1} requests, all misses, say nothing",
             _cache_series(traffic(0, t.min_requests - 1)),
-            at_end(None),
+            at_end(0, t.min_requests - 1),
         ),
         _group(
             f"{t.min_requests} requests, all misses, fire",
             _cache_series(traffic(0, t.min_requests)),
-            at_end(0),
+            at_end(0, t.min_requests),
         ),
         _group(
             f"cache hit rate at {below:g}% across a process restart fires",
             _cache_series(restarted),
-            [_expect(rule, window * 60, below)],
+            [_judged(rule, window * 60, below, fires(hits_ok - 1, requests))],
         ),
     ]
 
@@ -250,6 +293,9 @@ def _active_connections(limits: Monitor, rules: dict[str, dict]) -> list[dict]:
     rule = rules["GoalGPTDbActiveConnectionsHigh"]
     t = limits.db_active_connections
     above = t.trigger_above + 1
+    _both_sides(
+        "db_active_connections", too_many_active(t.trigger_above, t), too_many_active(above, t)
+    )
     span = _minutes(t.sustained_s, "db_active_connections.sustained_s")
     length, start = span + 15, 2
 
@@ -268,7 +314,7 @@ def _active_connections(limits: Monitor, rules: dict[str, dict]) -> list[dict]:
         _group(
             f"{t.trigger_above} active connections for {length} min stay silent",
             active(-1),
-            _silent(rule, length - 1),
+            _throughout(rule, length - 1, t.trigger_above, too_many_active(t.trigger_above, t)),
         ),
         _group(
             f"{above} active connections for {span - 1} min stay silent",
@@ -278,7 +324,10 @@ def _active_connections(limits: Monitor, rules: dict[str, dict]) -> list[dict]:
         _group(
             f"{above} active connections for {span} min fire",
             active(length),
-            [_expect(rule, fires_at - EVALUATION_INTERVAL_S, None), _expect(rule, fires_at, above)],
+            [
+                _expect(rule, fires_at - EVALUATION_INTERVAL_S, None),
+                _judged(rule, fires_at, above, too_many_active(above, t)),
+            ],
         ),
     ]
 
@@ -286,6 +335,11 @@ def _active_connections(limits: Monitor, rules: dict[str, dict]) -> list[dict]:
 def _pool_waiting(limits: Monitor, rules: dict[str, dict]) -> list[dict]:
     rule = rules["GoalGPTPoolWaiting"]
     edge = limits.pool_waiting.trigger_above
+
+    def fires(waiting: float) -> bool:
+        return too_many_waiting(waiting, limits.pool_waiting)
+
+    _both_sides("pool_waiting", fires(edge), fires(edge + 1))
 
     def waiting(total: float) -> list[dict[str, str]]:
         first = math.ceil(total / 2)
@@ -301,16 +355,20 @@ def _pool_waiting(limits: Monitor, rules: dict[str, dict]) -> list[dict]:
         bouncer = _series(BOUNCER_WAITING, [0, rest, rest, 0], instance="db-1", database="goalgpt")
         return [pools, bouncer]
 
-    fires = [_expect(rule, 0, None), _expect(rule, 60, edge + 1), _expect(rule, 180, None)]
+    def judged(total: float) -> list[dict[str, Any]]:
+        """While `total` waits (60-150 s) the rule does what the monitor's decision says."""
+        while_waiting = [_judged(rule, t, total, fires(total)) for t in (60, 90, 120, 150)]
+        return [_expect(rule, 0, None), *while_waiting, _expect(rule, 180, None)]
+
     return [
-        _group(f"{edge} waiting over the fleet stays silent", waiting(edge), _silent(rule, 3)),
-        _group(f"{edge + 1} waiting over the fleet fire", waiting(edge + 1), fires),
-        _group(f"{edge} waiting at PgBouncer stays silent", at_bouncer(edge), _silent(rule, 3)),
-        _group(f"{edge + 1} waiting at PgBouncer fire", at_bouncer(edge + 1), fires),
+        _group(f"{edge} waiting over the fleet stays silent", waiting(edge), judged(edge)),
+        _group(f"{edge + 1} waiting over the fleet fire", waiting(edge + 1), judged(edge + 1)),
+        _group(f"{edge} waiting at PgBouncer stays silent", at_bouncer(edge), judged(edge)),
+        _group(f"{edge + 1} waiting at PgBouncer fire", at_bouncer(edge + 1), judged(edge + 1)),
         _group(
             f"{edge + 1} waiting over the app pools and PgBouncer fire",
             at_bouncer(edge + 1, in_pools=math.ceil(edge / 2)),
-            fires,
+            judged(edge + 1),
         ),
     ]
 

@@ -28,6 +28,9 @@ class AppMetrics:
         self.refusals_last_hour = Gauge(
             "goalgpt_db_too_many_clients_last_hour", "last hour", registry=self.registry
         )
+        self.job_refusals_last_hour = Gauge(
+            "goalgpt_job_db_too_many_clients_last_hour", "jobs' last hour", registry=self.registry
+        )
         self.too_many_clients.labels("connect")
         for result in ("hit", "miss", "stale"):
             self.cache.labels(result)

@@ -92,8 +92,76 @@ def test_exactly_70_percent_of_the_usable_slots_is_safe_and_one_more_session_is_
 
     assert at_limit.data["usable_connections"] == 30
     assert (at_limit.returncode, at_limit.data["utilization_pct"]) == (0, 70.0)
-    assert (past_it.returncode, past_it.data["utilization_pct"]) == (1, 73.3)
+    assert (past_it.returncode, past_it.data["utilization_pct"]) == (1, 100 * 22 / 30)
+    assert past_it.data["utilization_shown"] == "73.3"
     assert (
         "Connection utilization high: 73.3% - Consider query optimization first"
         in (past_it.data["warnings"])
     )
+
+
+# -- the recommendation at the seed's edges: min(max_connections - 23, 80) -----------------
+
+
+@pytest.fixture(scope="module")
+def server_of(start_postgres):
+    """A PostgreSQL with a pg_monitor role per (max_connections, reserved slots), started once."""
+    started = {}
+
+    def of(max_connections: int, reserved: int = 3):
+        key = (max_connections, reserved)
+        if key not in started:
+            settings = {"superuser_reserved_connections": str(reserved)}
+            started[key] = with_monitor_role(start_postgres(max_connections, **settings))
+        return started[key]
+
+    return of
+
+
+@pytest.mark.parametrize(
+    ("max_connections", "reserved", "others", "recommended"),
+    [
+        (100, 3, 0, 77),  # the seed's server: 100 - 23
+        (103, 3, 0, 80),  # 103 - 23 = 80, the cap
+        (104, 3, 0, 80),  # 104 - 23 = 81, capped at 80
+        (104, 30, 0, 74),  # 30 reserved slots are more than the 23 of headroom
+        (104, 3, 5, 76),  # 5 sessions of another application: 81 - 5
+        (104, 30, 5, 69),  # both
+    ],
+)
+def test_the_probe_recommends_the_seeds_number_at_each_edge(
+    server_of, sessions_on, run_check, max_connections, reserved, others, recommended
+):
+    server = server_of(max_connections, reserved)
+    sessions_on(server).open(others, app="reporting-tool")
+    dsn = server.url(user="monitor")
+
+    probe = run_check("checks.capacity", "--dsn", dsn, "--json")
+    text = run_check("checks.capacity", "--dsn", dsn)
+
+    assert probe.returncode == 0, probe.stdout + probe.stderr
+    assert (probe.data["max_connections"], probe.data["reserved_connections"]) == (
+        max_connections,
+        reserved,
+    )
+    assert probe.data["connections"]["other_applications"] == others
+    assert probe.data["recommended_pool_max"] == recommended
+    assert f"Recommended pool max: {recommended}" in text.stdout.splitlines()
+    assert f"Suggested: DB_MAX_CONNECTIONS={recommended}" in text.stdout.splitlines()
+
+
+@pytest.mark.parametrize(("pool_max", "code"), [(77, 0), (78, 3)])
+def test_a_pool_max_one_above_the_recommendation_is_refused_naming_it_and_why(
+    server_of, run_check, pool_max, code
+):
+    dsn = server_of(100).url(user="monitor")
+
+    probe = run_check("checks.capacity", "--dsn", dsn, "--json", "--pool-max", str(pool_max))
+
+    assert probe.returncode == code, probe.stdout + probe.stderr
+    assert probe.data["recommended_pool_max"] == 77
+    if code:
+        assert probe.data["message"] == (
+            "pool max 78 is above the recommended 77 for 1 web process: one process's pool "
+            "may not exceed the budget (max_connections 100 - 23 headroom = 77)"
+        )

@@ -32,43 +32,80 @@ def test_a_current_pool_above_the_recommendation_is_its_own_verdict_and_exit_3(
     monitor_url, run_check, sessions
 ):
     sessions.open(2)
-    text = run_check("checks.capacity", "--dsn", monitor_url, "--pool-instances", "4")
-    probe = run_check("checks.capacity", "--dsn", monitor_url, "--pool-instances", "4", "--json")
+    text = run_check("checks.capacity", "--dsn", monitor_url, "--web-processes", "4")
+    probe = run_check("checks.capacity", "--dsn", monitor_url, "--web-processes", "4", "--json")
 
     assert text.returncode == 3, text.stdout + text.stderr
+    lines = text.stdout.splitlines()
+    assert "Fleet: 4 web processes" in lines
+    assert "  4 web processes: each counted at its whole pool max 50 (threads unknown)" in lines
     assert (
-        "❌ Current pool max 50 exceeds what the database can serve for 4 processes: lower it to 19"
-    ) in text.stdout.splitlines()
-    assert "Suggested: DB_MAX_CONNECTIONS=19" in text.stdout.splitlines()
+        "❌ Pool max 50 is above the recommended 19 for 4 web processes: with more, 4 web "
+        "processes would hold more than the budget of 77 connections "
+        "(max_connections 100 - 23 headroom = 77)"
+    ) in lines
+    assert "Suggested: DB_MAX_CONNECTIONS=19" in lines
     assert "safe to increase" not in text.stdout
     assert "✅" not in text.stdout
     assert probe.returncode == 3
     assert probe.data["verdict"] == "current_above_recommendation"
     assert probe.data["current_above_recommendation"] is True
     assert probe.data["safe"] is False
-    assert probe.data["recommended_pool_max"] == 19
-    assert probe.data["message"].endswith("lower it to 19")
+    assert (probe.data["recommended_pool_max"], probe.data["fleet_name"]) == (19, "4 web processes")
+    assert probe.data["message"].startswith("pool max 50 is above the recommended 19 for 4 web")
 
 
-def test_on_a_deployed_host_the_probe_judges_the_deployments_fleet(
+def test_on_a_deployed_host_the_probe_judges_the_deployments_fleet_by_one_model(
     monitor_url, run_check, fleet_file, sessions
 ):
     sessions.open(2)
-    probe = run_check(
-        "checks.capacity", "--dsn", monitor_url, "--json", GOALGPT_FLEET_FILE=fleet_file
-    )
+    env = {"GOALGPT_FLEET_FILE": fleet_file}
+    probe = run_check("checks.capacity", "--dsn", monitor_url, "--json", **env)
+    text = run_check("checks.capacity", "--dsn", monitor_url, **env)
 
     assert probe.returncode == 0, probe.stdout + probe.stderr
     data = probe.data
     assert data["verdict"] == "safe"
-    assert data["pool_instances"] == 4
+    assert data["fleet_name"] == "2 web processes + 2 workers"
     assert data["demand"] == 2 * 6 + 2 * 2  # the pool of 50 never fills past 4 + 2
     assert data["usable_web_pool"] == 6
     assert data["current_pool_max"] == 50  # DB_MAX_CONNECTIONS of the service env
+    assert data["recommended_pool_max"] == 77  # one pool never above the budget
     assert any("above 6 cannot take effect" in w for w in data["warnings"])
+    lines = text.stdout.splitlines()
+    assert lines[1:6] == [
+        "Current pool max: 50",
+        "Fleet: 2 web processes + 2 workers",
+        "  2 web processes on app-1: pool max 50, each holds at most 6 (4 threads + 2 refreshes)",
+        "  2 workers on worker-1: job pool 2 each",
+        "Fleet demand: 16 connections",
+    ]
+    assert "Recommended pool max: 77 per web process (fleet demand 16 <= budget 77)" in lines
 
 
-def test_an_explicit_pool_instances_wins_over_the_deployment(
+@pytest.mark.parametrize(("pool_max", "code"), [(77, 0), (500, 3)])
+def test_a_requested_pool_above_the_recommendation_is_refused_whatever_the_threads_use(
+    monitor_url, run_check, fleet_file, sessions, pool_max, code
+):
+    # The deployed fleet holds 16 connections with any pool (threads + refreshes), yet
+    # a pool of 500 is not recommended: the threads can change later.
+    sessions.open(2)
+    probe = run_check(
+        "checks.capacity",
+        "--dsn",
+        monitor_url,
+        "--json",
+        "--pool-max",
+        str(pool_max),
+        GOALGPT_FLEET_FILE=fleet_file,
+    )
+
+    assert probe.returncode == code, probe.stdout + probe.stderr
+    assert (probe.data["recommended_pool_max"], probe.data["demand"]) == (77, 16)
+    assert bool(probe.data["message"]) is bool(code)
+
+
+def test_an_explicit_web_process_count_wins_over_the_deployment(
     monitor_url, run_check, fleet_file, sessions
 ):
     sessions.open(2)
@@ -76,14 +113,14 @@ def test_an_explicit_pool_instances_wins_over_the_deployment(
         "checks.capacity",
         "--dsn",
         monitor_url,
-        "--pool-instances",
+        "--web-processes",
         "1",
         "--json",
         GOALGPT_FLEET_FILE=fleet_file,
     )
 
     assert probe.returncode == 0
-    assert probe.data["pool_instances"] == 1
+    assert probe.data["fleet_name"] == "1 web process"
     assert probe.data["recommended_pool_max"] == 77
 
 

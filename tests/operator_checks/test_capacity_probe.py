@@ -142,13 +142,13 @@ def test_other_applications_connections_shrink_the_recommendation(sessions, moni
     assert probe.data["recommended_pool_max"] == 100 - 23 - 10
 
 
-def test_four_instances_share_the_budget_without_exceeding_max_connections(
+def test_four_web_processes_share_the_budget_without_exceeding_max_connections(
     sessions, monitor_url, run_check
 ):
     sessions.open(7, app="reporting-tool")
     sessions.open(8)
 
-    probe = run_check("checks.capacity", "--dsn", monitor_url, "--pool-instances", "4", "--json")
+    probe = run_check("checks.capacity", "--dsn", monitor_url, "--web-processes", "4", "--json")
 
     data = probe.data
     per_pool = data["recommended_pool_max"]
@@ -198,11 +198,11 @@ def test_bad_arguments_and_thresholds_are_one_line_errors(monitor_url, run_check
     bad = tmp_path / "bad.yml"
     bad.write_text("capacity: {}\nmonitor: {}\n")
 
-    instances = run_check("checks.capacity", "--dsn", monitor_url, "--pool-instances", "0")
+    processes = run_check("checks.capacity", "--dsn", monitor_url, "--web-processes", "0")
     limits = run_check("checks.capacity", "--dsn", monitor_url, "--thresholds", str(bad))
 
-    assert instances.returncode == 2
-    assert "--pool-instances: 0 must be 1 or more" in instances.stderr
+    assert processes.returncode == 2
+    assert "--web-processes: 0 must be 1 or more" in processes.stderr
     assert limits.returncode == 2
     assert limits.stderr == "capacity check failed: thresholds: missing key capacity.slow_query_s\n"
 
@@ -219,7 +219,7 @@ def test_utilization_of_72_percent_of_usable_slots_is_not_safe(tiny_pg, sessions
     probe = run_check("checks.capacity", "--dsn", tiny_pg.url(user="monitor"), "--json")
 
     assert probe.returncode == 1
-    assert probe.data["utilization_pct"] == 72.0
+    assert (probe.data["utilization_pct"], probe.data["utilization_shown"]) == (72.0, "72.0")
     assert (
         "Connection utilization high: 72.0% - Consider query optimization first"
         in (probe.data["warnings"])

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import pytest
+import redis
 
+from app.migrations import apply
+from tests.operator_checks.pgsessions import with_monitor_role
 from tests.operator_checks.test_smoke_gate import run_gate
+from tests.support.databases import create_database
+from tests.support.pg_outage import restart, stop_keeping_data
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +60,36 @@ def test_gate_fails_readably_when_redis_is_down(start_app, live_pg, live_databas
     assert "was not served from the cache (status 200, X-Cache: MISS)" in done.stdout
     # Degraded, not down: the database, metrics and liveness checks still pass; readiness,
     # the three queue checks and the cache check fail.
-    assert "5 failed, 7 passed" in done.stdout, done.stdout
+    assert "5 failed, 8 passed" in done.stdout, done.stdout
     assert "Traceback" not in done.stdout
     assert elapsed < 30
+
+
+def test_gate_during_a_postgresql_outage_reports_the_apps_503_and_its_reason(
+    start_postgres, start_app, live_redis
+):
+    # The app's own bound (POOL_TIMEOUT_S, 5 s by default) ends in a 503 saying why; the
+    # gate waits longer than that, so the operator reads the app's answer, not a timeout.
+    pg = with_monitor_role(start_postgres(max_connections=20))
+    database = pg.url(create_database(pg))
+    apply(database)
+    app = start_app(database, live_redis.url)
+    # The healthy test's answer for the same query is in this module's Redis: served from
+    # there, the gate would pass without touching the stopped database.
+    redis.Redis.from_url(live_redis.url).flushall()
+    restart_argv = stop_keeping_data(pg)
+    try:
+        done, _ = run_gate(
+            "-k",
+            "predictions_endpoint",
+            GOALGPT_BASE_URL=app.url("").rstrip("/"),
+            DATABASE_URL=database,
+            GOALGPT_MONITOR_DSN=pg.url(user="monitor"),
+        )
+    finally:
+        restart(pg, restart_argv)
+
+    assert done.returncode == 1, done.stdout
+    assert "GET /api/predictions/matched answered 503 (database: " in done.stdout, done.stdout
+    assert "; retry after 5 s)" in done.stdout
+    assert "did not answer" not in done.stdout

@@ -37,7 +37,7 @@ def test_window_forgets_increases_older_than_its_span():
 
 
 def test_sustained_needs_the_whole_span_above_the_limit():
-    active = Sustained(limit=45, span_s=300)
+    active = Sustained(thresholds.load().monitor.db_active_connections)  # > 45 for 300 s
 
     assert [active.update(t, 47) for t in (0, 60, 240)] == [False, False, False]
     assert active.update(300, 47) is True

@@ -60,3 +60,15 @@ def test_gate_names_the_pending_migration_and_the_command_to_apply_it(unmigrated
     assert done.returncode == 1
     assert "migrations not applied: 0001_initial, " in done.stdout
     assert "Run: ansible-playbook playbooks/migrate.yml" in done.stdout
+
+
+def test_gate_refuses_a_pool_timeout_the_app_would_refuse_in_one_line():
+    base = f"http://127.0.0.1:{free_port()}"
+
+    done, _ = run_gate("-k", "app_is_alive", GOALGPT_BASE_URL=base, POOL_TIMEOUT_S="0")
+
+    assert done.returncode == 1
+    assert (
+        "invalid POOL_TIMEOUT_S='0': the app accepts more than 0 and at most 120 seconds"
+    ) in done.stdout
+    assert "Traceback" not in done.stdout

@@ -56,11 +56,19 @@ def test_a_worker_refuses_to_start_on_an_allkeys_lru_queue_redis_with_one_line(e
 
 def test_rq_cron_refuses_to_start_on_an_allkeys_lru_queue_redis(evicting):
     queues, env = evicting
-    done = run(["-m", "rq.cli", "cron", "app/jobs/cron_config.py"], env)
+    done = run(["-m", "app.jobs.cron"], env)
 
     assert done.returncode == 1
-    assert refusal("rq cron", queues.port) in done.stderr.splitlines()
-    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [refusal("rq cron", queues.port)]
+    assert queues.client().zcard("rq:cron_schedulers") == 0
+
+
+def test_a_worker_waiting_for_its_queue_redis_refuses_an_allkeys_lru_one(evicting):
+    queues, env = evicting
+    done = run(["-m", "app.jobs.wait_for_queue", "rq", "worker", QUEUE_LIVE], env)
+
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [refusal("rq worker", queues.port)]
 
 
 def test_enqueueing_refuses_an_allkeys_lru_queue_redis_and_queues_nothing(evicting):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
-from rq import Queue
+from rq import Queue, Worker
+from rq.cron import CronScheduler
 
 from app import config
 from app.infra.names import QUEUE_LIVE, QUEUE_MAINTENANCE
@@ -66,3 +68,26 @@ def test_an_evicting_or_missing_queue_redis_shows_in_the_metrics(
     text = scrape(settings)
     assert sample_value(text, "goalgpt_queue_redis_up") == 0
     assert sample_value(text, "goalgpt_dependency_up", dependency="queue_redis") == 0
+
+
+def test_metrics_show_the_schedulers_heartbeat_and_the_workers_of_each_host(
+    servers, migrated_database_url
+):
+    cache, queues = servers
+    settings = config.load(job_env(cache, queues, DATABASE_URL=migrated_database_url))
+    client = queues.client()
+    assert sample_value(scrape(settings), "goalgpt_cron_last_heartbeat_timestamp_seconds") == 0
+
+    scheduler = CronScheduler(connection=client, name="worker-1:42:abc")
+    scheduler.register_birth()
+    for name in ("a", "b"):
+        Worker([QUEUE_LIVE], connection=client, name=name).register_birth()
+    text = scrape(settings)
+
+    beat = sample_value(text, "goalgpt_cron_last_heartbeat_timestamp_seconds")
+    assert time.time() - 30 < beat <= time.time()
+    assert (
+        sample_value(text, "goalgpt_cron_heartbeat_timestamp_seconds", scheduler="worker-1:42:abc")
+        == beat
+    )
+    assert sample_value(text, "goalgpt_rq_workers", host=socket.gethostname()) == 2

@@ -21,7 +21,7 @@ def test_the_docs_show_exactly_the_command_the_module_defines():
         check=True,
     ).stdout.strip()
 
-    assert printed == shlex.join(worker_command.argv())
+    assert printed == shlex.join(worker_command.service_argv())
     assert printed in (REPO / "docs" / "jobs.md").read_text().splitlines()
 
 

@@ -1,7 +1,7 @@
-"""Real `rq worker` (and `rq cron`) processes for tests.
+"""Real `rq worker` processes (and the scheduler, `python -m app.jobs.cron`) for tests.
 
-Each process runs `python -m rq.cli ...` from this interpreter with the
-environment it is given, logs to a file of its own, and is stopped (or killed)
+Each process runs `python -m rq.cli ...` (or another module) from this interpreter
+with the environment it is given, logs to a file of its own, and is stopped (or killed)
 by the fixture that started it. `kill_hard()` sends SIGKILL to the worker and
 to its work horse, which RQ puts in a process group of its own.
 """
@@ -30,12 +30,13 @@ class RQProcess:
 
     argv: Sequence[str]
     env: Mapping[str, str]
+    module: str = "rq.cli"
     log_path: Path = field(default_factory=lambda: Path(tempfile.mkstemp(suffix=".log")[1]))
     process: subprocess.Popen | None = None
 
     def start(self) -> RQProcess:
         self.process = start_in_own_group(
-            [sys.executable, "-m", "rq.cli", *self.argv],
+            [sys.executable, "-m", self.module, *self.argv],
             self.log_path,
             env={**os.environ, **self.env},
             cwd=REPO,
@@ -57,7 +58,8 @@ class RQProcess:
             return self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill_hard()
-            message = f"rq {self.argv[0]} still running after {timeout}s:\n{self.log()}"
+            what = " ".join([self.module, *self.argv[:1]])
+            message = f"{what} still running after {timeout}s:\n{self.log()}"
             raise AssertionError(message) from None
 
     def children(self) -> list[int]:
@@ -113,8 +115,8 @@ def rq_processes() -> Iterator[Callable[..., RQProcess]]:
     """A factory for rq processes; every one started is stopped at the end."""
     started: list[RQProcess] = []
 
-    def start(argv: Sequence[str], env: Mapping[str, str]) -> RQProcess:
-        proc = RQProcess(list(argv), dict(env)).start()
+    def start(argv: Sequence[str], env: Mapping[str, str], module: str = "rq.cli") -> RQProcess:
+        proc = RQProcess(list(argv), dict(env), module).start()
         started.append(proc)
         return proc
 

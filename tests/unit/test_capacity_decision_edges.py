@@ -14,7 +14,7 @@ import dataclasses
 import pytest
 
 from checks import thresholds
-from checks.capacity.decide import ABOVE, NOT_SAFE, SAFE, decide, utilization_pct
+from checks.capacity.decide import ABOVE, NOT_SAFE, SAFE, decide, shown_pct, utilization_pct
 from checks.capacity.demand import Fleet, WebGroup, WorkerGroup, single_pool
 from tests.support.capacity import db_stats
 
@@ -42,6 +42,9 @@ def test_the_shipped_limits_are_the_seeds():
         # The seed's own server: 100 slots, 3 reserved; 67 of 97 is 69.1 %, 68 is 70.1 %.
         (db_stats(total=67, usable=97), True, None),
         (db_stats(total=68, usable=97), False, "Connection utilization high: 70.1%"),
+        # Compared unrounded: 698 of 997 is 70.01 %, which one decimal would show as 70.0.
+        (db_stats(total=698, usable=997), False, "Connection utilization high: 70.01%"),
+        (db_stats(total=69998, usable=99999), True, None),  # 69.9987 %: below, though "70.00"
     ],
     ids=[
         "5-slow-safe",
@@ -52,6 +55,8 @@ def test_the_shipped_limits_are_the_seeds():
         "70.1pct-not-safe",
         "seed-server-67-safe",
         "seed-server-68-not-safe",
+        "70.01pct-not-safe",
+        "69.999pct-safe",
     ],
 )
 def test_each_rule_at_its_limit_is_safe_and_one_past_it_is_not(stats, safe, warning):
@@ -74,11 +79,31 @@ def test_every_rule_breached_at_once_lists_every_reason():
     assert [w.split(" ")[1] for w in verdict.warnings[:3]] == ["slow", "lock", "utilization"]
 
 
-def test_utilization_is_rounded_to_one_decimal_of_the_usable_slots_only():
-    assert utilization_pct(db_stats(total=35, usable=97)) == 36.1
-    assert utilization_pct(db_stats(total=2, usable=3)) == 66.7
+def test_utilization_is_of_the_usable_slots_only_and_unrounded():
+    assert utilization_pct(db_stats(total=35, usable=97)) == 100 * 35 / 97
+    assert utilization_pct(db_stats(total=2, usable=3)) == 200 / 3
     assert utilization_pct(db_stats(total=0, usable=0)) == 100.0
     assert utilization_pct(db_stats(total=0, usable=-1)) == 100.0
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (72.0, "72.0"),
+        (100 * 22 / 30, "73.3"),
+        (70.0, "70.0"),
+        (100 * 698 / 997, "70.01"),  # above 70: one decimal would read as 70.0
+        (100 * 69998 / 99999, "69.999"),  # below 70: two decimals would read as 70.00
+        (69.96, "69.96"),
+    ],
+)
+def test_utilization_is_rounded_for_display_only_and_never_onto_the_limit(value, shown):
+    assert shown_pct(value, UTIL) == shown
+
+
+def test_a_rounding_that_would_cross_a_limit_with_decimals_is_refined_too():
+    # 70.101 shows as 70.1 at one decimal: below a limit of 70.1001, though it is above.
+    assert shown_pct(70.101, 70.1001) == "70.101"
 
 
 def test_a_fleet_with_room_for_one_connection_each_is_safe_and_one_more_process_is_not():
@@ -90,7 +115,11 @@ def test_a_fleet_with_room_for_one_connection_each_is_safe_and_one_more_process_
     too_many = decide(stats, single_pool(78, 1), LIMITS)
 
     assert (fits.safe, fits.recommended_pool_max, fits.budget) == (True, 1, 77)
-    assert (too_many.safe, too_many.recommended_pool_max) == (False, 0)
+    assert (too_many.safe, too_many.recommended_pool_max, too_many.why_recommended) == (
+        False,
+        0,
+        "",
+    )
     assert too_many.warnings[0].startswith("No room for 78 pool(s): budget is 77 connections")
 
 
@@ -103,23 +132,81 @@ def test_current_pools_at_the_budget_are_safe_and_one_connection_over_is_above_i
     assert (at.verdict, at.safe, at.warnings) == (SAFE, True, ())
     assert (over.verdict, over.safe, over.recommended_pool_max) == (ABOVE, False, 12)
     assert over.above_message == (
-        "current pool max 13 exceeds what the database can serve for 6 processes: lower it to 12"
+        "pool max 13 is above the recommended 12 for 6 web processes: with more, 6 web "
+        "processes would hold more than the budget of 77 connections "
+        "(max_connections 100 - 23 headroom = 77)"
     )
     assert over.demand == 78
 
 
-def test_hosts_with_different_pools_that_fill_the_budget_exactly_are_safe():
-    # Budget 77: pools of 40 and 37 on two hosts hold 77 at most, though one uniform
-    # pool for both would have to be 38. The fleet as it is fits: nothing to lower.
+def test_hosts_with_different_pools_are_judged_by_the_largest_against_one_recommendation():
+    # Budget 77: two web processes may have 38 each. Pools of 40 and 37 hold 77, within
+    # the budget, but 40 is above what is recommended for any web process.
     stats = db_stats(total=0, usable=97)
 
     def hosts(first: int) -> Fleet:
         return Fleet(web=(WebGroup(1, first, host="app-1"), WebGroup(1, 37, host="app-2")))
 
-    exact, over = decide(stats, hosts(40), LIMITS), decide(stats, hosts(41), LIMITS)
+    at, above = decide(stats, hosts(38), LIMITS), decide(stats, hosts(40), LIMITS)
 
-    assert (exact.demand, exact.verdict, exact.above_message) == (77, SAFE, "")
-    assert (over.demand, over.verdict, over.recommended_pool_max) == (78, ABOVE, 38)
+    assert (at.verdict, at.recommended_pool_max) == (SAFE, 38)
+    assert (above.demand, above.verdict, above.recommended_pool_max) == (77, ABOVE, 38)
+
+
+# -- the seed's min(max_connections - 23, 80), for one web process and for a fleet -----
+
+
+@pytest.mark.parametrize(
+    ("max_connections", "recommended", "why"),
+    [
+        (100, 77, "one process's pool may not exceed the budget (max_connections 100 - 23 "),
+        (103, 80, "never more than 80 per process (pool_max_cap)"),
+        (104, 80, "never more than 80 per process (pool_max_cap)"),
+    ],
+)
+def test_one_web_process_gets_the_seeds_recommendation(max_connections, recommended, why):
+    stats = db_stats(total=0, usable=max_connections - 3)
+
+    decided = decide(stats, single_pool(1, 50), LIMITS)
+
+    assert decided.recommended_pool_max == recommended
+    assert decided.why_recommended.startswith(why)
+
+
+@pytest.mark.parametrize(("pool_max", "verdict"), [(77, SAFE), (78, ABOVE), (500, ABOVE)])
+def test_a_pool_above_the_recommendation_is_above_it_whatever_the_threads_can_use(
+    pool_max, verdict
+):
+    # 2 web processes (4 threads + 2 refreshes hold 6 each) and 2 workers: the fleet's
+    # demand is 16 with any pool, yet no one pool may be larger than the budget of 77.
+    stats = db_stats(total=0, usable=97)
+    deployed = Fleet(
+        web=(WebGroup(2, pool_max, threads=4, refreshes=2, host="app-1"),),
+        workers=(WorkerGroup(2, 2, host="worker-1"),),
+    )
+
+    decided = decide(stats, deployed, LIMITS)
+
+    assert (decided.verdict, decided.recommended_pool_max, decided.demand) == (verdict, 77, 16)
+    if verdict == ABOVE:
+        assert decided.above_message == (
+            f"pool max {pool_max} is above the recommended 77 for 2 web processes + 2 workers: "
+            "one process's pool may not exceed the budget (max_connections 100 - 23 headroom "
+            "= 77)"
+        )
+
+
+def test_other_applications_and_reserved_slots_lower_the_recommendation():
+    # 104 slots, 30 of them reserved (more than the 23 of headroom), 10 held by a reporting tool.
+    stats = dataclasses.replace(db_stats(total=10, other=10, usable=101), superuser_reserved=30)
+
+    decided = decide(stats, single_pool(1, 50), LIMITS)
+
+    assert (decided.recommended_pool_max, decided.verdict) == (104 - 30 - 10, SAFE)
+    assert decided.why_recommended == (
+        "one process's pool may not exceed the budget (max_connections 104 - 30 headroom "
+        "- 10 held by other applications = 64)"
+    )
 
 
 def test_an_idle_transaction_warns_with_its_count_and_oldest_age():
@@ -156,7 +243,7 @@ def test_the_verdict_carries_its_numbers_and_the_exact_reasons():
     verdict = decide(stats, single_pool(100, 1), LIMITS)
 
     assert (verdict.utilization_pct, verdict.budget, verdict.recommended_pool_max) == (
-        77.9,
+        100 * 60 / 77,
         57,
         0,
     )
@@ -201,6 +288,7 @@ def test_a_fleet_without_web_processes_gets_no_web_recommendation_and_no_block()
     verdict = decide(stats, fleet(workers=2), LIMITS)
 
     assert (verdict.verdict, verdict.recommended_pool_max, verdict.demand) == (SAFE, 0, 4)
+    assert verdict.why_recommended == ""
     over = decide(stats, fleet(workers=3), LIMITS)  # 6 > 4, but no web pool to lower
     assert over.verdict == SAFE and over.above_message == ""
 

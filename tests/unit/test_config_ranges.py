@@ -9,6 +9,7 @@ One step is 1 for a whole number and 0.001 for a number.
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
@@ -237,3 +238,22 @@ def test_the_json_summary_is_indented_for_reading(capsys):
     assert config.main(["--json"]) == 0
 
     assert capsys.readouterr().out.startswith('{\n  "APP": {\n    "DATABASE_URL": ')
+
+
+def test_the_cli_prints_each_warning_as_one_line_on_stderr_whatever_the_logging_was(
+    monkeypatch, capsys
+):
+    # As in a fresh `python -m app.config`: no handler on the root logger (pytest's are
+    # set aside for the call), and a level that would hide warnings.
+    monkeypatch.setenv("DB_MAX_CONNECTIONS", "150")
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    root.handlers, root.level = [], logging.ERROR
+    try:
+        assert config.main([]) == 0
+    finally:
+        root.handlers, root.level = handlers, level
+
+    assert capsys.readouterr().err == (
+        "warning: DB_MAX_CONNECTIONS=150 is above 100: check the database's max_connections first\n"
+    )

@@ -13,8 +13,10 @@ from checks.capacity.demand import (
     WorkerGroup,
     advice,
     as_dict,
+    describe,
     from_dict,
     largest_web_pool,
+    name,
     single_pool,
 )
 
@@ -24,8 +26,14 @@ webs = st.builds(
     pool_max=st.integers(1, 500),
     threads=st.one_of(st.none(), st.integers(1, 256)),
     refreshes=st.integers(0, 8),
+    host=st.sampled_from(["", "app-1"]),
 )
-workers = st.builds(WorkerGroup, processes=st.integers(0, 16), pool_max=st.integers(1, 20))
+workers = st.builds(
+    WorkerGroup,
+    processes=st.integers(0, 16),
+    pool_max=st.integers(1, 20),
+    host=st.sampled_from(["", "worker-1"]),
+)
 fleets = st.builds(
     Fleet,
     web=st.lists(webs, max_size=4).map(tuple),
@@ -107,20 +115,135 @@ def test_the_issues_oversubscribed_example_is_explained_with_a_fix():
     )
     text = advice(fleet, usable_slots=17)
     assert fleet.demand == 4 * 34 + 4
-    assert "140 connections" in text and "17 usable slots" in text
-    assert "to 3 or less" in text  # (17 - 4) // 4
+    assert text == (
+        "the fleet can hold 140 connections at once but PostgreSQL has 17 usable slots "
+        "(4 web x 34 on app-1 + 2 workers x 2 on worker-1); fix: raise max_connections "
+        "(postgresql_max_connections), or lower the web pool (goalgpt_base_db_max_connections) "
+        "to 3 or less, or fewer web threads or processes, or fewer worker processes "  # (17-4)//4
+        "(goalgpt_workers_count) or JOB_DB_MAX_CONNECTIONS"
+    )
+
+
+@pytest.mark.parametrize(
+    ("fleet", "usable", "explained"),
+    [
+        (  # workers only, a host without processes left out: no web pool to lower
+            Fleet(workers=(WorkerGroup(3, 2, host="worker-1"), WorkerGroup(0, 2, host="w-2"))),
+            4,
+            "the fleet can hold 6 connections at once but PostgreSQL has 4 usable slots "
+            "(3 workers x 2 on worker-1); fix: raise max_connections "
+            "(postgresql_max_connections), or fewer worker processes (goalgpt_workers_count) "
+            "or JOB_DB_MAX_CONNECTIONS",
+        ),
+        (  # the workers alone fill the slots (no room left for any web pool); hosts unnamed
+            Fleet(web=(WebGroup(2, 10),), workers=(WorkerGroup(4, 2),)),
+            8,
+            "the fleet can hold 28 connections at once but PostgreSQL has 8 usable slots "
+            "(2 web x 10 on ? + 4 workers x 2 on ?); fix: raise max_connections "
+            "(postgresql_max_connections), or fewer worker processes (goalgpt_workers_count) "
+            "or JOB_DB_MAX_CONNECTIONS",
+        ),
+        (  # one slot left for two web processes: a smaller web pool cannot fix it
+            Fleet(web=(WebGroup(2, 10),), workers=(WorkerGroup(4, 2),)),
+            9,
+            "the fleet can hold 28 connections at once but PostgreSQL has 9 usable slots "
+            "(2 web x 10 on ? + 4 workers x 2 on ?); fix: raise max_connections "
+            "(postgresql_max_connections), or fewer worker processes (goalgpt_workers_count) "
+            "or JOB_DB_MAX_CONNECTIONS",
+        ),
+        (  # one slot left for each of the web processes
+            Fleet(web=(WebGroup(2, 10),), workers=(WorkerGroup(4, 2),)),
+            10,
+            "the fleet can hold 28 connections at once but PostgreSQL has 10 usable slots "
+            "(2 web x 10 on ? + 4 workers x 2 on ?); fix: raise max_connections "
+            "(postgresql_max_connections), or lower the web pool "
+            "(goalgpt_base_db_max_connections) to 1 or less, or fewer web threads or processes, "
+            "or fewer worker processes (goalgpt_workers_count) or JOB_DB_MAX_CONNECTIONS",
+        ),
+    ],
+)
+def test_the_advice_names_each_group_and_only_the_fixes_that_apply(fleet, usable, explained):
+    assert advice(fleet, usable) == explained
 
 
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({}, "no web and no worker processes"),
-        ({"web": [{"processes": 2}]}, "pool_max must be"),
-        ({"web": [{"processes": -1, "pool_max": 5}]}, "processes must be"),
-        ({"workers": [{"processes": 2, "pool_max": "x"}]}, "pool_max must be"),
-        ({"web": "nonsense"}, "not a fleet description"),
+        ({}, "the fleet has no web and no worker processes"),
+        ({"web": [{"processes": 2}]}, "pool_max must be a whole number of 1 or more, not None"),
+        (
+            {"web": [{"processes": -1, "pool_max": 5}]},
+            "processes must be a whole number of 0 or more, not -1",
+        ),
+        (
+            {"workers": [{"processes": 2, "pool_max": "x"}]},
+            "pool_max must be a whole number of 1 or more, not 'x'",
+        ),
+        ({"web": "nonsense"}, "not a fleet description: 'str' object has no attribute 'get'"),
     ],
 )
 def test_a_bad_fleet_description_is_one_line_naming_the_field(data, message):
-    with pytest.raises(FleetError, match=message):
+    with pytest.raises(FleetError) as refused:
         from_dict(data)
+    assert str(refused.value) == message
+
+
+def test_the_fleet_is_named_by_its_web_processes_and_workers():
+    deployed = Fleet(
+        web=(WebGroup(2, 50, threads=4, refreshes=2, host="app-1"), WebGroup(1, 50, host="")),
+        workers=(WorkerGroup(2, 2, host="worker-1"), WorkerGroup(1, 3)),
+    )
+
+    assert name(deployed) == "3 web processes + 3 workers"
+    assert name(single_pool(1, 50)) == "1 web process"
+    assert name(Fleet(web=(WebGroup(1, 5),), workers=(WorkerGroup(1, 2),))) == (
+        "1 web process + 1 worker"
+    )
+    assert describe(deployed) == [
+        "2 web processes on app-1: pool max 50, each holds at most 6 (4 threads + 2 refreshes)",
+        "1 web process: each counted at its whole pool max 50 (threads unknown)",
+        "2 workers on worker-1: job pool 2 each",
+        "1 worker: job pool 3 each",
+    ]
+
+
+@given(fleets.filter(lambda f: f.web or f.workers))
+def test_a_fleet_survives_its_dict_form(fleet):
+    assert from_dict(as_dict(fleet)) == fleet
+
+
+def test_the_dict_form_names_every_field_and_the_demand():
+    fleet = Fleet(
+        web=(WebGroup(2, 50, threads=4, refreshes=2, host="app-1"),),
+        workers=(WorkerGroup(2, 2, host="worker-1"),),
+    )
+
+    assert as_dict(fleet) == {
+        "web": [
+            {
+                "host": "app-1",
+                "processes": 2,
+                "threads": 4,
+                "refreshes": 2,
+                "pool_max": 50,
+                "per_process": 6,
+            }
+        ],
+        "workers": [{"host": "worker-1", "processes": 2, "pool_max": 2}],
+        "demand": 16,
+    }
+
+
+def test_what_the_deploy_leaves_out_takes_its_default_and_numbers_may_be_text():
+    # Ansible hands the filter numbers as text when they come from templates.
+    fleet = from_dict(
+        {
+            "web": [{"processes": "2", "pool_max": "50"}],
+            "workers": [{"processes": 1, "pool_max": 2}],
+        }
+    )
+
+    assert fleet == Fleet(
+        web=(WebGroup(processes=2, pool_max=50, threads=None, refreshes=0, host=""),),
+        workers=(WorkerGroup(processes=1, pool_max=2, host=""),),
+    )

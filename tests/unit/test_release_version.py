@@ -43,3 +43,30 @@ def test_a_changed_file_or_python_is_a_new_version(tmp_path: Path) -> None:
     assert build.version_of(repo, "3.11.9") != before
     (repo / "app/infra/lock.py").write_text("LEASE_S = 31\n")
     assert build.version_of(repo, "3.11.2") != before
+
+
+def _packed(root: Path, content: bytes) -> Path:
+    packed = root / "packed"
+    packed.mkdir(parents=True)
+    (packed / "release.tar").write_bytes(content)
+    return packed
+
+
+def test_a_build_that_loses_the_race_keeps_the_winners_release(tmp_path: Path) -> None:
+    build = _build_release()
+    out = tmp_path / "releases/abc"
+    out.parent.mkdir()
+    build.publish(_packed(tmp_path / "first", b"winner"), out)
+    build.publish(_packed(tmp_path / "second", b"loser"), out)
+    assert (out / "release.tar").read_bytes() == b"winner"
+
+
+def test_a_rename_onto_something_that_is_not_a_release_still_fails(tmp_path: Path) -> None:
+    build = _build_release()
+    out = tmp_path / "releases/abc"
+    (out / "half").mkdir(parents=True)
+    try:
+        build.publish(_packed(tmp_path / "first", b"x"), out)
+    except OSError:
+        return
+    raise AssertionError("publish replaced a directory that held no release")

@@ -1,4 +1,4 @@
-"""`rq cron app/jobs/cron_config.py` registers every job with the configured strings."""
+"""The scheduler (`python -m app.jobs.cron`) registers every job with the configured strings."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import psycopg
 import redis
 from rq.cron import CronScheduler
 
+from app import config
 from app.infra.names import QUEUE_LIVE, QUEUE_MAINTENANCE
+from app.jobs import cron
 from tests.jobs.matches import add_long_over_match, match_rows
 from tests.support.paths import REPO
 from tests.support.rq_worker import worker_argv
@@ -31,19 +33,13 @@ EXPECTED = {
 }
 
 
-def _load(monkeypatch, redis_url: str, **env: str) -> CronScheduler:
-    monkeypatch.setenv("RQ_REDIS_URL", redis_url)
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    scheduler = CronScheduler(connection=redis.Redis.from_url(redis_url))
-    scheduler.load_config_from_file("app/jobs/cron_config.py")
-    return scheduler
+def _load(make_env, db: str, **env: str) -> CronScheduler:
+    settings = config.load(make_env(db, **env))
+    return cron.scheduler(redis.Redis.from_url(settings.RQ_REDIS_URL), settings)
 
 
-def test_the_cron_config_registers_every_job_with_the_configured_cron_and_timeout(
-    monkeypatch, redis_url
-):
-    scheduler = _load(monkeypatch, redis_url, **CONFIGURED)
+def test_the_scheduler_registers_every_job_with_the_configured_cron_and_timeout(db, make_env):
+    scheduler = _load(make_env, db, **CONFIGURED)
     registered = {
         job.name: (job.func_name, job.queue_name, job.cron, job.job_options["job_timeout"])
         for job in scheduler.get_jobs()
@@ -51,10 +47,10 @@ def test_the_cron_config_registers_every_job_with_the_configured_cron_and_timeou
     assert registered == EXPECTED
 
 
-def test_the_defaults_are_every_minute_every_five_minutes_and_every_ten(monkeypatch, redis_url):
+def test_the_defaults_are_every_minute_every_five_minutes_and_every_ten(db, make_env, monkeypatch):
     for name in CONFIGURED:
         monkeypatch.delenv(name, raising=False)
-    scheduler = _load(monkeypatch, redis_url)
+    scheduler = _load(make_env, db)
     crons = {job.name: job.cron for job in scheduler.get_jobs()}
     assert crons == {
         "match_minute": "* * * * *",
@@ -63,9 +59,9 @@ def test_the_defaults_are_every_minute_every_five_minutes_and_every_ten(monkeypa
     }
 
 
-def test_a_real_rq_cron_process_publishes_the_configured_schedule(db, make_env, rq, redis_url):
+def test_a_real_scheduler_process_publishes_the_configured_schedule(db, make_env, rq, redis_url):
     connection = redis.Redis.from_url(redis_url)
-    rq(["cron", "--url", redis_url, "app/jobs/cron_config.py"], make_env(db, **CONFIGURED))
+    rq([], make_env(db, **CONFIGURED), module="app.jobs.cron")
 
     (scheduler,) = wait_for(lambda: CronScheduler.all(connection), 30, "rq cron to register")
 
@@ -75,10 +71,10 @@ def test_a_real_rq_cron_process_publishes_the_configured_schedule(db, make_env, 
     assert published == {name: spec[:3] for name, spec in EXPECTED.items()}
 
 
-def test_rq_cron_stops_with_one_line_naming_a_bad_cron_value(db, make_env, redis_url):
+def test_the_scheduler_stops_with_one_line_naming_a_bad_cron_value(db, make_env):
     env = make_env(db, MATCH_WATCHDOG_CRON="every five minutes")
     done = subprocess.run(
-        [sys.executable, "-m", "rq.cli", "cron", "--url", redis_url, "app/jobs/cron_config.py"],
+        [sys.executable, "-m", "app.jobs.cron"],
         env={**os.environ, **env},
         cwd=REPO,
         capture_output=True,
@@ -95,11 +91,11 @@ def test_rq_cron_stops_with_one_line_naming_a_bad_cron_value(db, make_env, redis
 
 
 def test_a_job_enqueued_by_the_cron_schedule_runs_on_a_real_worker_with_its_timeout(
-    db, make_env, rq, monkeypatch, redis_url
+    db, make_env, rq, redis_url
 ):
     with psycopg.connect(db) as conn:
         add_long_over_match(conn)
-    scheduler = _load(monkeypatch, redis_url, **CONFIGURED)
+    scheduler = _load(make_env, db, **CONFIGURED)
     (watchdog,) = [job for job in scheduler.get_jobs() if job.name == "watchdog"]
 
     job = watchdog.enqueue(scheduler.connection)
