@@ -108,13 +108,27 @@ def decide(stats: DbStats, fleet: Fleet, limits: Capacity) -> Decision:
     room = budget(stats.max_connections, stats.reserved_slots, stats.other_connections, limits)
     processes = fleet.web_processes + fleet.worker_processes
     per_pool, why = recommend(stats, fleet, limits) if fleet.web else (0, "")
-    current = fleet.web_pool_max
     blocking = database_blocks(stats, util, limits)
     if fleet.web and per_pool < 1:
         blocking.append(
             f"No room for {processes} pool(s): budget is {room} connections - "
             "Reduce other connections or raise max_connections"
         )
+    return conclude(stats, fleet, util, room, (per_pool, why), blocking)
+
+
+def conclude(
+    stats: DbStats,
+    fleet: Fleet,
+    util: float,
+    room: int,
+    recommended: tuple[int, str],
+    blocking: list[str],
+) -> Decision:
+    """The verdict from what blocks and the recommendation (per pool, what limits it) on a
+    budget of `room` connections: also what the probe through PgBouncer concludes with."""
+    per_pool, why = recommended
+    current = fleet.web_pool_max
     above = ""
     if fleet.web and 1 <= per_pool < current:
         above = f"pool max {current} is above the recommended {per_pool} for {name(fleet)}: {why}"

@@ -17,15 +17,7 @@ from typing import Any
 
 from checks import pgbouncer
 from checks.capacity import budget
-from checks.capacity.decide import (
-    ABOVE,
-    NOT_SAFE,
-    SAFE,
-    Decision,
-    database_blocks,
-    pool_advice,
-    utilization_pct,
-)
+from checks.capacity.decide import Decision, conclude, database_blocks, utilization_pct
 from checks.capacity.demand import Fleet, largest_web_pool, name
 from checks.capacity.stats import DbStats
 from checks.dbconnect import CheckError
@@ -45,27 +37,10 @@ def decide_through(
     if not server.fits:
         blocking.append(server.line())
     per_pool = largest_web_pool(fleet, client.budget, limits.pool_max_cap) if fleet.web else 0
-    current = fleet.web_pool_max
     if fleet.web and per_pool < 1:
         blocking.append(client.line())
     why = _why(fleet, per_pool, client, limits) if fleet.web and per_pool >= 1 else ""
-    above = ""
-    if fleet.web and 1 <= per_pool < current:
-        above = f"pool max {current} is above the recommended {per_pool} for {name(fleet)}: {why}"
-    verdict = NOT_SAFE if blocking else (ABOVE if above else SAFE)
-    decision = Decision(
-        safe=verdict == SAFE,
-        recommended_pool_max=per_pool,
-        budget=client.budget,
-        utilization_pct=util,
-        warnings=tuple(blocking + pool_advice(stats, fleet)),
-        verdict=verdict,
-        demand=fleet.demand,
-        usable_pool=fleet.usable_web_pool,
-        above_message=above,
-        why_recommended=why,
-    )
-    return decision, layers
+    return conclude(stats, fleet, util, client.budget, (per_pool, why), blocking), layers
 
 
 def _why(fleet: Fleet, per_pool: int, client: budget.Layer, limits: Capacity) -> str:
