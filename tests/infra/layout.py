@@ -31,6 +31,7 @@ VARIABLES = {
     "cron_service": "goalgpt_workers_cron_service_name",
     "prometheus_port": "prometheus_port",
     "alertmanager_port": "alertmanager_port",
+    "pgbouncer_conf_dir": "pgbouncer_conf_dir",
 }
 WHOLE_NUMBERS = (
     "web_port",
@@ -70,6 +71,7 @@ class Layout:
     cron_service: str
     prometheus_port: int
     alertmanager_port: int
+    pgbouncer_conf_dir: str
 
     @classmethod
     def from_variables(cls, found: Mapping[str, Any]) -> Layout:
