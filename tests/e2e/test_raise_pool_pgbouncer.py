@@ -47,7 +47,9 @@ def test_a_pgbouncer_pool_within_both_budgets_is_applied_with_a_reload(first_dep
 
     raised = deployment.playbook("raise_pool.yml", "-e", "pgbouncer_pool_size=30", *SHORT_WATCH)
     applied = (pool_in_ini(deployment), pool_in_console(deployment), pgbouncer_pid(deployment))
-    back = deployment.playbook("raise_pool.yml", "-e", f"pgbouncer_pool_size={DEPLOYED}")
+    back = deployment.playbook(
+        "raise_pool.yml", "-e", f"pgbouncer_pool_size={DEPLOYED}", *SHORT_WATCH
+    )
 
     assert raised.returncode == 0, raised.tail()
     output = " ".join(raised.output.split())
