@@ -43,6 +43,7 @@ def pgbouncer_pid(deployment: Deployment) -> str:
 
 
 def test_a_pgbouncer_pool_within_both_budgets_is_applied_with_a_reload(first_deploy, deployment):
+    assert first_deploy.returncode == 0, first_deploy.tail()
     before = pgbouncer_pid(deployment)
 
     raised = deployment.playbook("raise_pool.yml", "-e", "pgbouncer_pool_size=30", *SHORT_WATCH)
@@ -63,6 +64,7 @@ def test_a_pgbouncer_pool_within_both_budgets_is_applied_with_a_reload(first_dep
 def test_a_pgbouncer_pool_the_database_cannot_take_is_refused_and_nothing_changes(
     first_deploy, deployment
 ):
+    assert first_deploy.returncode == 0, first_deploy.tail()
     before = (pool_in_ini(deployment), pgbouncer_pid(deployment))
 
     run = deployment.playbook("raise_pool.yml", "-e", "pgbouncer_pool_size=80", *SHORT_WATCH)
