@@ -12,6 +12,7 @@ import os
 import psycopg
 
 from app.config import mask_url
+from app.infra import pgpass
 from app.infra.errors import connect_reason
 from app.infra.names import CHECKS as APPLICATION_NAME
 from app.infra.refusal import is_too_many_clients
@@ -64,7 +65,8 @@ class NoFreeSlots(Exception):
 def connect(dsn: str) -> psycopg.Connection:
     """An autocommit connection for reading statistics, or a one-line error."""
     try:
-        return psycopg.connect(
+        return pgpass.connect(
+            psycopg.connect,
             dsn,
             autocommit=True,
             connect_timeout=CONNECT_TIMEOUT_S,

@@ -10,7 +10,9 @@ pgbouncer_exporter where it has one. Debian's prometheus-pgbouncer-exporter (1.7
 exports only active and waiting clients, not what the rules and the probe compare.
 
 Needs only the standard library and psycopg 3 (Debian's python3-psycopg on the
-bouncer host). The password is read from --password-file, never the command line.
+bouncer host). The password is read from --password-file, never the command line;
+the console is reached over TLS verified against --ca-file (sslmode=verify-full), as
+every client of the fleet's PgBouncer.
 `pgbouncer_up` is 0 when PgBouncer does not answer (the scrape still succeeds).
 Exit 0 when stopped by SIGTERM or Ctrl-C, 2 when it cannot start.
 """
@@ -121,8 +123,15 @@ def read(conn: psycopg.Connection) -> Metrics:
 class Exporter:
     """Answers each scrape from a fresh console connection: nothing held between scrapes."""
 
-    def __init__(self, host: str, port: int, user: str, password_file: Path) -> None:
-        self.conninfo = {"host": host, "port": port, "user": user, "dbname": ADMIN_DATABASE}
+    def __init__(self, host: str, port: int, user: str, password_file: Path, ca_file: Path) -> None:
+        self.conninfo = {
+            "host": host,
+            "port": port,
+            "user": user,
+            "dbname": ADMIN_DATABASE,
+            "sslmode": "verify-full",
+            "sslrootcert": str(ca_file),
+        }
         self.password_file = password_file
 
     def scrape(self) -> str:
@@ -171,6 +180,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--pgbouncer", required=True, metavar="HOST:PORT", help="PgBouncer")
     parser.add_argument("--user", required=True, help="a stats_users member")
     parser.add_argument("--password-file", required=True, type=Path, metavar="FILE")
+    parser.add_argument(
+        "--ca-file", required=True, type=Path, metavar="FILE", help="the CA of PgBouncer's cert"
+    )
     return parser
 
 
@@ -186,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     listen = _address(args.listen, parser, "--listen")
     bouncer = _address(args.pgbouncer, parser, "--pgbouncer")
-    exporter = Exporter(*bouncer, args.user, args.password_file)
+    exporter = Exporter(*bouncer, args.user, args.password_file, args.ca_file)
     try:
         server = ThreadingHTTPServer(listen, _handler(exporter))
     except OSError as exc:

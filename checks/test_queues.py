@@ -1,10 +1,14 @@
-"""The queue Redis never evicts jobs and the queues keep up: /metrics against thresholds.yml.
+"""The queue Redis never evicts jobs, the queues keep up and exactly one rq cron runs:
+/metrics against thresholds.yml.
 
 The app exports what it reads from the queue Redis (RQ_REDIS_URL), so the gate
-needs no Redis password: goalgpt_queue_redis_* and goalgpt_queue_* (app/infra/queue_metrics.py).
+needs no Redis password: goalgpt_queue_redis_* and goalgpt_queue_* (app/infra/queue_metrics.py),
+goalgpt_cron_* (app/infra/fleet_registry.py).
 """
 
 from __future__ import annotations
+
+import time
 
 from app.infra import metric_names as names
 from checks.smoke import fail, scrape, total
@@ -64,3 +68,25 @@ def test_queues_keep_up_within_thresholds(base_url, limits):
             )
     if late:
         fail(f"queues behind {base_url} fall behind: {'; '.join(late)}. {length.action}")
+
+
+def test_exactly_one_rq_cron_runs_in_the_fleet(base_url, limits):
+    found = _queue_metrics(base_url)
+    limit = limits.dependencies.scheduler.trigger_above_s
+    beats = {labels["scheduler"]: value for labels, value in found.get(names.CRON_HEARTBEAT, [])}
+    now = time.time()
+    running = sorted(name for name, beat in beats.items() if now - beat <= limit)
+    if not running:
+        newest = max(beats.values(), default=0.0)
+        age = f"its last heartbeat is {now - newest:.0f}s old" if newest else "none registered"
+        fail(
+            f"no rq cron runs in the fleet ({age}; trigger: >{limit:g}s, seen from {base_url}): "
+            "no scheduled job is queued. Start goalgpt-cron on the cron host (the first "
+            "worker host): docs/runbooks/rq-cron-missing.md"
+        )
+    if len(running) > 1:
+        fail(
+            f"{len(running)} rq cron run in the fleet ({', '.join(running)}): each scheduled "
+            "job is queued that many times. Stop all but the cron host's: "
+            "docs/runbooks/rq-cron-missing.md"
+        )

@@ -99,6 +99,40 @@ class Queues:
 
 
 @dataclass(frozen=True)
+class Scheduler:
+    trigger_above_s: float
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    down_for_s: float
+    scheduler: Scheduler
+
+
+@dataclass(frozen=True)
+class LastGoodBackup:
+    trigger_above_s: float
+
+
+@dataclass(frozen=True)
+class ArchiveFailures:
+    trigger_above: int
+    window_s: float
+
+
+@dataclass(frozen=True)
+class Backups:
+    last_good_backup: LastGoodBackup
+    archive_failures: ArchiveFailures
+
+
+@dataclass(frozen=True)
+class CertExpiry:
+    trigger_below_days: float
+    action: str
+
+
+@dataclass(frozen=True)
 class ClientSlots:
     trigger_above_pct: float
     action: str
@@ -110,11 +144,19 @@ class Pgbouncer:
 
 
 @dataclass(frozen=True)
+class Tls:
+    cert_expiry: CertExpiry
+
+
+@dataclass(frozen=True)
 class Thresholds:
     capacity: Capacity
     monitor: Monitor
     queues: Queues
     pgbouncer: Pgbouncer
+    dependencies: Dependencies
+    backups: Backups
+    tls: Tls
 
 
 T = TypeVar("T")
@@ -178,7 +220,7 @@ def _describe(kind: type) -> str:
 
 
 def _check_ranges(t: Thresholds) -> None:
-    c, m, q = t.capacity, t.monitor, t.queues
+    c, m, q, d, b = t.capacity, t.monitor, t.queues, t.dependencies, t.backups
     rules = [
         ("capacity.slow_query_s", c.slow_query_s > 0, "above 0"),
         ("capacity.max_slow_queries", c.max_slow_queries >= 0, "0 or more"),
@@ -213,6 +255,20 @@ def _check_ranges(t: Thresholds) -> None:
             0 < t.pgbouncer.client_slots.trigger_above_pct < 100,
             "above 0 and below 100",
         ),
+        ("dependencies.down_for_s", d.down_for_s >= 0, "0 or more"),
+        ("dependencies.scheduler.trigger_above_s", d.scheduler.trigger_above_s > 0, "above 0"),
+        (
+            "backups.last_good_backup.trigger_above_s",
+            b.last_good_backup.trigger_above_s > 0,
+            "above 0",
+        ),
+        (
+            "backups.archive_failures.trigger_above",
+            b.archive_failures.trigger_above >= 0,
+            "0 or more",
+        ),
+        ("backups.archive_failures.window_s", b.archive_failures.window_s > 0, "above 0"),
+        ("tls.cert_expiry.trigger_below_days", t.tls.cert_expiry.trigger_below_days > 0, "above 0"),
     ]
     for key, ok, allowed in rules:
         if not ok:

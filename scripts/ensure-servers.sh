@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Makes sure the server binaries the tests start exist: PostgreSQL, PgBouncer, Redis and
-# Prometheus (with promtool), Alertmanager and the postgres and redis exporters, and
-# the system Python's psycopg (our PgBouncer exporter runs on it).
+# Makes sure the server binaries the tests start exist: PostgreSQL, PgBouncer, Redis,
+# pgBackRest and Prometheus (with promtool), Alertmanager and the postgres and redis
+# exporters; the system Python's psycopg (our PgBouncer exporter runs on it); and nft,
+# which the firewall's tests load into a network namespace of their own.
 # As root it installs them with apt; otherwise it prints the one command to run.
 set -euo pipefail
 
@@ -14,13 +15,15 @@ have_prometheus() {
         command -v "$tool" >/dev/null 2>&1 || return 1
     done
 }
-have_all() { have_postgres && have_pgbouncer && have_redis && have_prometheus; }
+have_pgbackrest() { command -v pgbackrest >/dev/null 2>&1; }
+have_nft() { command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ]; }
+have_all() { have_postgres && have_pgbouncer && have_redis && have_pgbackrest && have_prometheus && have_nft; }
 
 if have_all; then
     exit 0
 fi
-packages="postgresql postgresql-contrib pgbouncer python3-psycopg redis-server prometheus prometheus-alertmanager
- prometheus-postgres-exporter prometheus-redis-exporter"
+packages="postgresql postgresql-contrib pgbouncer python3-psycopg redis-server pgbackrest prometheus prometheus-alertmanager
+ prometheus-postgres-exporter prometheus-redis-exporter nftables"
 packages=$(echo $packages)
 if [ "$(id -u)" -ne 0 ]; then
     echo "missing server binaries: run 'sudo apt-get install -y $packages' and retry" >&2

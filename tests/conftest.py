@@ -13,7 +13,7 @@ from tests.support.checks import write_thresholds
 from tests.support.databases import create_database, drop_database
 from tests.support.leftovers import reap
 from tests.support.servers import PostgresServer, RedisServer
-from tests.support.worker_groups import OneWorkerPerSharedFixture, misplaced
+from tests.support.worker_groups import OneWorkerPerSharedFixture, misplaced, run_order
 
 if TYPE_CHECKING:
     from tests.lab import Lab
@@ -30,8 +30,17 @@ def pytest_itemcollected(item: pytest.Item) -> None:
         raise pytest.UsageError(problem)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: run_order(item.nodeid))  # stable: file order otherwise
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Remove the servers and directories of an earlier run that was killed."""
+    # Started in the background (`make test &`, nohup), the shell hands us SIGINT
+    # ignored, and every command a test runs would inherit that: the Ctrl-C tests would
+    # test nothing. A handler of our own is reset to the default in the children.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     for path in reap():
         print(f"removed what a killed test run left: {path}")
 

@@ -25,6 +25,9 @@ QUEUE_REDIS_NOEVICTION = "goalgpt_queue_redis_noeviction"
 QUEUE_LENGTH = "goalgpt_queue_length"
 QUEUE_OLDEST_AGE = "goalgpt_queue_oldest_job_age_seconds"
 
+# The certificates the servers present (app/infra/tls_expiry.py).
+TLS_CERTIFICATE_EXPIRY = "goalgpt_tls_certificate_expiry_timestamp_seconds"
+
 # Who runs the jobs, from RQ's registries in the queue Redis (app/infra/fleet_registry.py).
 CRON_LAST_HEARTBEAT = "goalgpt_cron_last_heartbeat_timestamp_seconds"
 CRON_HEARTBEAT = "goalgpt_cron_heartbeat_timestamp_seconds"

@@ -27,6 +27,7 @@ from typing import Any
 
 import psycopg
 
+from app.infra import pgpass
 from app.infra.clock import SYSTEM, Clock
 
 SQLSTATE = "53300"
@@ -60,13 +61,14 @@ def is_too_many_clients(exc: BaseException) -> bool:
 def counting_connection(on_refusal: Callable[[], None]) -> type[psycopg.Connection]:
     """A psycopg Connection class that calls `on_refusal` when a connect is refused for
     lack of slots. Inside a psycopg_pool the refusal happens in a background worker and
-    the caller later sees only PoolTimeout: this is where it can be counted."""
+    the caller later sees only PoolTimeout: this is where it can be counted. It tries
+    each password of the password file in turn (app.infra.pgpass: rotations)."""
 
     class CountingConnection(psycopg.Connection):
         @classmethod
         def connect(cls, conninfo: str = "", **kwargs: Any) -> CountingConnection:  # type: ignore[override]
             try:
-                return super().connect(conninfo, **kwargs)
+                return pgpass.connect(super().connect, conninfo, **kwargs)
             except psycopg.Error as exc:
                 if is_too_many_clients(exc):
                     on_refusal()

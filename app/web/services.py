@@ -17,6 +17,7 @@ from app.infra.fleet_registry import FleetRegistryCollector
 from app.infra.job_stats import JobStatsCollector
 from app.infra.names import WEB
 from app.infra.queue_metrics import QueueMetricsCollector
+from app.infra.tls_expiry import TlsExpiryCollector, endpoints
 from app.web import dependencies
 from app.web.dependencies import DependencyCollector
 
@@ -56,6 +57,7 @@ class Services:
             JobStatsCollector(queues),
             QueueMetricsCollector(queues),
             FleetRegistryCollector(queues),
+            TlsExpiryCollector(endpoints(_tls_urls(settings))),
         ]
         db = Database(settings, WEB).open()
         svc = cls(settings, db, client, queues, cache, collectors)
@@ -73,6 +75,15 @@ class Services:
         self.db.close()
         self.redis.close()
         self.queue_redis.close()
+
+
+def _tls_urls(settings: Settings) -> dict[str, str]:
+    """The endpoint label of each connection setting (the same three as /readyz)."""
+    return {
+        "postgres": settings.DATABASE_URL,
+        "redis": settings.REDIS_URL,
+        "queue_redis": settings.RQ_REDIS_URL,
+    }
 
 
 def _fail_fast_client(url: str, settings: Settings) -> redis.Redis:

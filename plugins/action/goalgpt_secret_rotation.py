@@ -21,7 +21,7 @@ from ansible.plugins.action import ActionBase
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lookup"))
 
-from goalgpt_secret import NEXT_SUFFIX, create, generate
+from goalgpt_secret import NEXT_SUFFIX, create, generate, store_dir
 
 STEPS = ("begin", "finish")
 
@@ -48,7 +48,7 @@ class ActionModule(ActionBase):
                 f"{name} comes from goalgpt_secret_values (ansible-vault): rotate it there "
                 "(see docs/security.md)"
             )
-        store = Path(str(self._templar.template(task_vars["goalgpt_secrets_dir"])))
+        store = store_dir(self._templar.template(task_vars.get("goalgpt_secrets_dir")), task_vars)
         path = store / name
         pending = path.with_name(path.name + NEXT_SUFFIX)
         if self._task.check_mode:

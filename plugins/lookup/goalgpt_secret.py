@@ -5,7 +5,8 @@
     lookup('goalgpt_secret', 'db_app', values='newest')   # the value servers should hold
 
 Every secret is declared in `goalgpt_secrets` (playbooks/group_vars/all/secrets.yml)
-and kept in `goalgpt_secrets_dir` on the controller: one file per secret (mode
+and kept in `goalgpt_secrets_dir` on the controller (default: secrets/ beside the inventory):
+one file per secret (mode
 0600, directory 0700), generated on first use with 32 random letters and digits
 (safe in URLs, env files and server configurations), or encrypted with
 ansible-vault (the file is read through Ansible's vault). A value in the
@@ -53,7 +54,7 @@ class LookupModule(LookupBase):
             raise AnsibleLookupError(f"goalgpt_secret: values={values!r}, not one of {CHOICES}")
         variables = variables or {}
         registry = self._var(variables, "goalgpt_secrets") or {}
-        store = Path(str(self._var(variables, "goalgpt_secrets_dir")))
+        store = store_dir(self._var(variables, "goalgpt_secrets_dir"), variables)
         given = self._var(variables, "goalgpt_secret_values") or {}
         if values == "accepted" and len(terms) != 1:
             raise AnsibleLookupError("goalgpt_secret: values=accepted takes one name")
@@ -102,6 +103,18 @@ class LookupModule(LookupBase):
         except Exception as exc:
             raise AnsibleLookupError(f"goalgpt_secret: cannot read {path}: {exc}") from None
         return text.strip()
+
+
+def store_dir(given: Any, variables: dict[str, Any]) -> Path:
+    """goalgpt_secrets_dir, else secrets/ beside the inventory of the host asking."""
+    if given:
+        return Path(str(given))
+    if not variables.get("inventory_dir"):
+        raise AnsibleLookupError(
+            "goalgpt_secret: no goalgpt_secrets_dir and no inventory_dir (run it for an "
+            "inventory host)"
+        )
+    return Path(str(variables["inventory_dir"])) / "secrets"
 
 
 def generate() -> str:

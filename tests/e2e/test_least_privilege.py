@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import psycopg
 import pytest
@@ -25,18 +25,27 @@ def urls(first_deploy: PlaybookRun, deployment: Deployment) -> dict[str, str]:
     assert first_deploy.returncode == 0, first_deploy.tail()
     app = deployment.env()["DATABASE_URL"]
     monitor = deployment.checks_env()["GOALGPT_MONITOR_DSN"]
-    password = (deployment.root / "etc" / "db-owner-password").read_text().strip()
-    parts = urlsplit(app)
-    owner = f"postgresql://goalgpt_owner:{password}@{parts.hostname}:{parts.port}{parts.path}"
-    return {"app": app, "monitor": monitor, "owner": owner}
+    assert same_url(monitor, deployment.role_url("monitor"))
+    return {"app": app, "monitor": monitor, "owner": deployment.role_url("owner")}
 
 
-def test_three_distinct_roles_and_passwords(urls, first_deploy):
+def same_url(one: str, other: str) -> bool:
+    """The same connection, whatever each URL's percent-encoding of its parameters."""
+    a, b = urlsplit(one), urlsplit(other)
+    return a._replace(query="") == b._replace(query="") and sorted(parse_qsl(a.query)) == sorted(
+        parse_qsl(b.query)
+    )
+
+
+def passwords(deployment: Deployment) -> set[str]:
+    return {deployment.secret(name) for name in ("db_app", "db_owner", "db_monitor")}
+
+
+def test_three_distinct_roles_and_passwords(urls, first_deploy, deployment):
     users = {name: urlsplit(url).username for name, url in urls.items()}
     assert users == {"app": "goalgpt", "monitor": "goalgpt_monitor", "owner": "goalgpt_owner"}
-    passwords = {urlsplit(url).password for url in urls.values()}
-    assert len(passwords) == 3
-    assert not any(p in first_deploy.output for p in passwords)
+    assert len(passwords(deployment)) == 3
+    assert not any(p in first_deploy.output for p in passwords(deployment))
 
 
 def test_the_owner_owns_every_table_and_nobody_else_is_in_pg_monitor(urls):
@@ -139,9 +148,9 @@ def test_only_the_monitoring_role_reads_pg_stat_statements_with_every_roles_quer
     assert texts and all(marker in text for (text,) in texts), texts
 
 
-def test_no_password_shows_even_with_vvv_and_pgpassword_is_never_used(urls, second_deploy):
+def test_no_password_shows_even_with_vvv_and_pgpassword_is_never_used(second_deploy, deployment):
     run = second_deploy
     assert run.returncode == 0, run.tail()
-    for url in urls.values():
-        assert urlsplit(url).password not in run.output
+    for password in passwords(deployment):
+        assert password not in run.output
     assert "PGPASSWORD" not in run.output

@@ -15,16 +15,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 BOGUS_URL = "postgresql://nobody:wrong@127.0.0.1:1/nothing"
 
 
-def owner_url(deployment: Deployment) -> str:
-    password = (deployment.root / "etc" / "db-owner-password").read_text().strip()
-    return f"postgresql://goalgpt_owner:{password}@127.0.0.1:{deployment.pg_port}/goalgpt"
-
-
 def owner_cli(deployment: Deployment, *args: str) -> subprocess.CompletedProcess[str]:
     """python -m app.migrations of the deployed release, as the schema owner."""
     return subprocess.run(
         [str(deployment.venv / "bin/python"), "-m", "app.migrations", *args, "--dsn", "-"],
-        input=owner_url(deployment) + "\n",
+        input=deployment.role_url("owner") + "\n",
         capture_output=True,
         text=True,
         timeout=120,
@@ -50,5 +45,4 @@ def test_migrate_on_its_own_uses_the_deployed_service_environment(
     assert owner_cli(deployment, "verify").returncode == 0
     assert second.returncode == 0, second.tail()
     assert second.changed() == {"localhost": 0}
-    password = owner_url(deployment).split(":")[2].split("@")[0]
-    assert password not in first.output + second.output
+    assert deployment.secret("db_owner") not in first.output + second.output

@@ -11,12 +11,12 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
-import redis
 
-from app.infra import keys
+from app.infra import keys, redis_client
 from checks import alert_rules, thresholds
 from tests.support.checks import assert_all_four_metrics_sampled, history_report
 from tests.support.deployment import Deployment
@@ -47,8 +47,8 @@ def test_every_target_is_scraped_and_up(first_deploy, deployment: Deployment):
 
     active = wait_for(all_up, "a target stayed down")
     jobs = sorted(t["labels"]["job"] for t in active)
-    # One redis exporter per instance: the cache and the queues.
-    assert jobs == ["alertmanager", "goalgpt", "postgres", "prometheus", "redis", "redis"]
+    # One redis exporter per instance: the cache and the queues; the backup exporter.
+    assert jobs == ["alertmanager", "backup", "goalgpt", "postgres", "prometheus", "redis", "redis"]
 
 
 def test_the_rendered_rules_are_loaded(first_deploy, deployment: Deployment):
@@ -158,7 +158,7 @@ def test_pool_waiting_above_5_fires_and_reaches_the_alert_log(first_deploy, depl
 def forget_the_refusals(deployment: Deployment) -> None:
     """Put the deployment back: the starving made the web pools and the jobs count
     refusals, and the smoke gate of every later deploy would refuse for an hour."""
-    queues = redis.Redis.from_url(deployment.env()["RQ_REDIS_URL"])
+    queues = redis_client.client(deployment.env()["RQ_REDIS_URL"], connect_timeout_s=5)
     queues.delete(keys.DB_REFUSALS_RECENT)
     restarted = deployment.supervisorctl("restart", "goalgpt-web")
     assert restarted.returncode == 0, restarted.stdout + restarted.stderr
@@ -170,3 +170,53 @@ def _answers(base_url: str) -> bool:
             return True
     except OSError:
         return False
+
+
+def alertmanager(deployment: Deployment, path: str, body: list | None = None):
+    url = f"http://127.0.0.1:{deployment.alertmanager_port}{path}"
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        text = response.read()
+    return json.loads(text) if text else None
+
+
+def test_a_postgres_outage_pages_once_not_also_as_a_pool_leak(first_deploy, deployment):
+    """Alertmanager as deployed: GoalGPTPostgresDown firing holds back GoalGPTPoolWaiting
+    (the rendered inhibitions); both are posted as Prometheus would, with a label of
+    their own, and ended afterwards."""
+    assert first_deploy.returncode == 0
+    now = datetime.now(UTC)
+    labels = {"service": "goalgpt", "drill": "inhibition"}
+    alerts = [
+        {
+            "labels": {"alertname": name, "severity": "critical", **labels},
+            "startsAt": now.isoformat(),
+        }
+        for name in ("GoalGPTPostgresDown", "GoalGPTPoolWaiting")
+    ]
+    alertmanager(deployment, "/api/v2/alerts", alerts)
+    try:
+        states = wait_for(
+            lambda: (
+                {
+                    a["labels"]["alertname"]: a["status"]
+                    for a in alertmanager(
+                        deployment, "/api/v2/alerts?filter=drill%3D%22inhibition%22"
+                    )
+                }
+                or None
+            ),
+            "Alertmanager never listed the posted alerts",
+        )
+        logged = wait_for(
+            lambda: alert_logged(deployment, "GoalGPTPostgresDown"), "PostgresDown never logged"
+        )
+    finally:
+        ended = [a | {"endsAt": datetime.now(UTC).isoformat()} for a in alerts]
+        alertmanager(deployment, "/api/v2/alerts", ended)
+
+    assert states["GoalGPTPostgresDown"]["state"] == "active"
+    assert states["GoalGPTPoolWaiting"]["state"] == "suppressed"
+    assert states["GoalGPTPoolWaiting"]["inhibitedBy"], states
+    assert logged["labels"]["drill"] == "inhibition"

@@ -1,4 +1,5 @@
-"""The fleet deployment: `make deploy` onto the lab (the session fixture `lab`), once per run."""
+"""The fleet deployment: `make deploy` onto the lab (the session fixture `lab`), once per run,
+and a second one (at -vvv, so its output can be searched for secrets)."""
 
 from __future__ import annotations
 
@@ -11,3 +12,10 @@ from tests.support.fleet_deploy import TimedRun, deploy
 def first_fleet_deploy(lab) -> TimedRun:
     """The lab deployed: from nothing on a fresh lab, an update on one already up."""
     return deploy(lab.inventory_path)
+
+
+@pytest.fixture(scope="session")
+def second_fleet_deploy(first_fleet_deploy, lab) -> TimedRun:
+    """The same deploy again, at -vvv: it must change nothing and show no secret."""
+    assert first_fleet_deploy.run.returncode == 0, first_fleet_deploy.run.tail()
+    return deploy(lab.inventory_path, "-vvv")

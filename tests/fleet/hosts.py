@@ -3,8 +3,18 @@ and playbooks run against the lab (tests/fleet's change tests share these)."""
 
 from __future__ import annotations
 
+import json
 import shlex
+import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from tests.lab import Lab
 from tests.support.deployment import REPO, PlaybookRun, run_playbook
@@ -14,6 +24,7 @@ from tests.support.waiting import wait_for
 ENV_FILE = "/etc/goalgpt/goalgpt.env"
 HOME = "/opt/goalgpt"
 WEB_PORT = 8000
+PROMETHEUS_PORT = 9090  # roles/prometheus, the lab inventory leaves it
 # Every process of every running goalgpt service unit, one line each:
 # unit pid value-of-$1 (or "unset"). The lab's hosts run cgroup v1 (systemd's own
 # hierarchy under /sys/fs/cgroup/systemd); v2 is read too.
@@ -115,3 +126,81 @@ def report(message: str) -> None:
     (REPO / "build").mkdir(exist_ok=True)
     with (REPO / "build" / "fleet-times.txt").open("a") as times:
         times.write(line)
+
+
+def prometheus_url(lab) -> str:
+    return f"http://{lab.address(lab.groups['monitoring'][0])}:{PROMETHEUS_PORT}"
+
+
+def prometheus(lab, path: str, **params: str) -> dict:
+    """The `data` of a GET of Prometheus' API on the monitoring host."""
+    query = f"?{urllib.parse.urlencode(params)}" if params else ""
+    with urllib.request.urlopen(f"{prometheus_url(lab)}{path}{query}", timeout=10) as answer:
+        return json.load(answer)["data"]
+
+
+def firing(lab, alert: str) -> list[dict]:
+    """The series of `alert` firing in Prometheus now (empty: not firing)."""
+    query = f'ALERTS{{alertname="{alert}",alertstate="firing"}}'
+    return prometheus(lab, "/api/v1/query", query=query)["result"]
+
+
+def rule_annotations(lab, alert: str) -> dict[str, str]:
+    """The annotations of the loaded rule `alert` (what its notification says)."""
+    for group in prometheus(lab, "/api/v1/rules")["groups"]:
+        for rule in group["rules"]:
+            if rule["name"] == alert:
+                return rule["annotations"]
+    raise AssertionError(f"no rule {alert} loaded in Prometheus")
+
+
+@dataclass
+class Client:
+    """Requests to every app host, one thread per host, until stopped: what each got.
+    Mostly cache hits, or (`misses`) a user nobody asked for each time: every request
+    then needs the database."""
+
+    urls: list[str]
+    misses: bool = False
+    answers: Counter[tuple[str, str]] = field(default_factory=Counter)
+    slowest_s: float = 0.0
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    def send(self, base: str) -> None:
+        user_id = 0 if not self.misses else uuid.uuid4().int % 10**9
+        while not self._stop.is_set():
+            user_id = user_id + 1 if self.misses else user_id % 50 + 1
+            started = time.monotonic()
+            try:
+                with urllib.request.urlopen(
+                    f"{base}/api/predictions/matched?user_id={user_id}", timeout=60
+                ) as answer:
+                    answer.read()
+                    outcome = str(answer.status)
+            except urllib.error.HTTPError as exc:
+                outcome = str(exc.code)
+            except OSError as exc:
+                outcome = f"{type(exc).__name__}: {exc}"
+            self.slowest_s = max(self.slowest_s, time.monotonic() - started)
+            self.answers[(base, outcome)] += 1
+            time.sleep(0.02)
+
+    def failed(self) -> dict[tuple[str, str], int]:
+        return {key: n for key, n in self.answers.items() if key[1] != "200"}
+
+    def served(self) -> dict[str, int]:
+        return {url: self.answers[(url, "200")] for url in self.urls}
+
+
+@contextmanager
+def client_on(lab: Lab, misses: bool = False) -> Iterator[Client]:
+    client = Client([url(lab, host, "") for host in lab.groups["app"]], misses=misses)
+    threads = [threading.Thread(target=client.send, args=(u,), daemon=True) for u in client.urls]
+    for thread in threads:
+        thread.start()
+    try:
+        yield client
+    finally:
+        client._stop.set()
+        for thread in threads:
+            thread.join(timeout=90)

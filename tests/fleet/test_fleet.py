@@ -1,6 +1,6 @@
 """The fleet on the lab: deploy, testinfra on every host, the smoke gate against both app
 hosts, a second deploy that changes nothing, single-flight across hosts, systemd bringing
-services back (kill -9, reboot), Redis and PostgreSQL refusing who they must.
+services back (kill -9, reboot); who may reach what is test_security.py's.
 One lab per run (the session fixture `lab`), tests in file order; a test that breaks a
 host puts it back."""
 
@@ -18,29 +18,14 @@ from pathlib import Path
 import pytest
 
 from tests.fleet.hosts import on, report, status_of, url, wait_ready
+from tests.support import infra_suite
 from tests.support.deployment import REPO
-from tests.support.fleet_deploy import TimedRun, deploy
+from tests.support.fleet_deploy import TimedRun
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
-REDIS_PORTS = (6379, 6380)
-PG_PORT = 5432
 QUERY_TAG = "goalgpt:predictions_matched"  # app/web/query.py
 CONCURRENT = 100
-
-# Python on a lab host: send one Redis command without a password, print the reply.
-REDIS_PING = (
-    "import socket, sys; s = socket.create_connection((sys.argv[1], int(sys.argv[2])), 5); "
-    "s.sendall(b'PING\\r\\n'); print(s.recv(200).decode().strip())"
-)
-# Python on a lab host: a PostgreSQL StartupMessage for user/database goalgpt; print the
-# first reply byte (R: asks for a password, E: refused) and the error text if any.
-PG_STARTUP = (
-    "import socket, struct, sys; s = socket.create_connection((sys.argv[1], int(sys.argv[2])), 5); "
-    "body = struct.pack('!i', 196608) + b'user\\0goalgpt\\0database\\0goalgpt\\0\\0'; "
-    "s.sendall(struct.pack('!i', len(body) + 4) + body); r = s.recv(500); "
-    "print(r[:1].decode(), r[5:].replace(b'\\0', b' ').decode(errors='replace'))"
-)
 
 
 def psql_on_db(lab, sql: str) -> str:
@@ -55,8 +40,9 @@ def test_first_deploy_is_green_on_every_host(first_fleet_deploy: TimedRun):
     assert failed and set(failed.values()) == {0}, failed
 
 
-def test_testinfra_checks_every_host(first_fleet_deploy, lab):
+def test_testinfra_checks_every_host(first_fleet_deploy, lab, tmp_path):
     assert first_fleet_deploy.run.returncode == 0
+    report_xml = tmp_path / "testinfra.xml"
     env = os.environ | {"PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
     done = subprocess.run(
         [
@@ -71,6 +57,7 @@ def test_testinfra_checks_every_host(first_fleet_deploy, lab):
             f"--ansible-inventory={lab.inventory_path}",
             "--force-ansible",
             "--sudo",
+            f"--junitxml={report_xml}",
         ],
         cwd=REPO,
         env=env,
@@ -79,6 +66,11 @@ def test_testinfra_checks_every_host(first_fleet_deploy, lab):
         timeout=900,
     )
     assert done.returncode == 0, done.stdout[-5000:]
+    # A host may be in several groups (mon-1 is the monitoring and the backup host).
+    groups = {host: [g for g, hosts in lab.groups.items() if host in hosts] for host in lab.hosts}
+    judged = infra_suite.judge(infra_suite.outcomes(report_xml), groups)
+    report(f"testinfra tests run per host: {judged.ran}")
+    assert not judged.problems, "\n".join(judged.problems)
 
 
 def test_web_and_worker_units_are_active_and_enabled(first_fleet_deploy, lab):
@@ -110,10 +102,9 @@ def test_smoke_gate_passes_against_both_app_hosts(first_fleet_deploy, lab):
         assert lab.address(host) in gate.stdout, gate.stdout[:1000]
 
 
-def test_second_deploy_changes_nothing(first_fleet_deploy, lab):
-    assert first_fleet_deploy.run.returncode == 0
-    again = deploy(lab.inventory_path)
-    report(f"second deploy: {again.seconds:.0f} s")
+def test_second_deploy_changes_nothing(second_fleet_deploy, lab):
+    again = second_fleet_deploy
+    report(f"second deploy (-vvv): {again.seconds:.0f} s")
     assert again.run.returncode == 0, again.run.tail()
     changed = again.run.changed()
     # Every lab host in the recap (none dropped unreachable), none changed.
@@ -169,26 +160,3 @@ def test_rebooted_hosts_come_back_without_ansible(first_fleet_deploy, lab):
     finally:
         lab.restore("app-2")
         lab.restore("worker-1")
-
-
-@pytest.mark.parametrize("port", REDIS_PORTS)
-def test_redis_refuses_a_client_without_the_password_from_every_host(
-    first_fleet_deploy, lab, port: int
-):
-    assert first_fleet_deploy.run.returncode == 0
-    redis = lab.address("redis-1")
-    for host in lab.hosts:
-        reply = on(lab, host, f'python3 -c "{REDIS_PING}" {redis} {port}')
-        assert reply.startswith("-NOAUTH"), f"{host} -> redis {port}: {reply}"
-
-
-def test_postgresql_refuses_the_app_role_from_a_host_that_is_not_app_or_workers(
-    first_fleet_deploy, lab
-):
-    assert first_fleet_deploy.run.returncode == 0
-    db = lab.address("db-1")
-    probe = f'python3 -c "{PG_STARTUP}" {db} {PG_PORT}'
-    # The same probe from an app host gets a password request: it can tell the two apart.
-    assert on(lab, "app-1", probe).startswith("R")
-    refused = on(lab, "redis-1", probe)
-    assert refused.startswith("E") and "no pg_hba.conf entry" in refused, refused

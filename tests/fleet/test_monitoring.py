@@ -14,8 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,28 +23,18 @@ import pytest
 
 from checks import alert_rules, thresholds
 from tests.fleet import bouncer
-from tests.fleet.hosts import on, report, url, wait_ready
+from tests.fleet.hosts import on, prometheus_url, report, url, wait_ready
+from tests.fleet.hosts import prometheus as api
 from tests.support.checks import assert_all_four_metrics_sampled, history_report
 from tests.support.deployment import REPO
 from tests.support.traffic import concurrent_requests, senders
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
-PROMETHEUS_PORT = 9090  # roles/prometheus, the lab inventory leaves it
 ALERT_LOG = "/var/log/goalgpt/alerts.jsonl"  # roles/alertmanager
 DATABASE = "goalgpt"
 LOCK_S = 4  # well below PgBouncer's query_wait_timeout (roles/pgbouncer: 10 s)
 T = TypeVar("T")
-
-
-def prometheus_url(lab) -> str:
-    return f"http://{lab.address('mon-1')}:{PROMETHEUS_PORT}"
-
-
-def api(lab, path: str, **params: str) -> dict:
-    query = f"?{urllib.parse.urlencode(params)}" if params else ""
-    with urllib.request.urlopen(f"{prometheus_url(lab)}{path}{query}", timeout=10) as answer:
-        return json.load(answer)["data"]
 
 
 def wait_for(check: Callable[[], T], what: str, timeout: float = 120) -> T:
@@ -77,6 +65,7 @@ def test_prometheus_on_mon_1_scrapes_every_app_and_exporter_host(fleet):
     assert hosts["postgres"] == ["db-1"]
     assert hosts["pgbouncer"] == ["db-1"]
     assert hosts["redis"] == ["redis-1", "redis-1"]  # the cache and the queue instance
+    assert hosts["backup"] == ["mon-1"]  # the backup exporter beside the repository
     groups = api(fleet, "/api/v1/rules")["groups"]
     rules = {r["name"]: r["health"] for g in groups for r in g["rules"]}
     assert rules == dict.fromkeys(alert_rules.alert_names(thresholds.load()), "ok")

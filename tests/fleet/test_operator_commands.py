@@ -55,6 +55,7 @@ UNITS = (
     Unit(r"postgresql@15-main$", "db", r"Started postgresql@15-main\.service"),
     # The lab's pgbouncer group is db-1, the db group's first host.
     Unit(r"goalgpt-pgbouncer$", "db", r"process up: PgBouncer"),
+    Unit(r"goalgpt-pgbackrest$", "backup", r"server command begin"),
 )
 
 
@@ -231,6 +232,8 @@ def restarts_the_web_ready(lab, host: str, command: Command) -> None:
 HOST_COMMANDS = (
     (r"(runuser -u goalgpt -- )?/opt/goalgpt/\S+ ", "app"),
     (r"pg_lsclusters$", "db"),
+    (r"runuser -u postgres -- pgbackrest ", "db"),
+    (r"runuser -u pgbackrest -- pgbackrest ", "backup"),
     (r"tail -n \d+ /var/log/postgresql/", "db"),
     (r"runuser -u postgres -- psql -d goalgpt -c ", "db"),
 )
@@ -252,6 +255,8 @@ OUTPUTS = (
     ("app.migrations status", r"^applied  0001_initial$"),
     ("rq info", r"^\w+ \(\S+ [\d.]+:\d+ \d+\): "),  # a worker with its host name
     ("pg_lsclusters", r"^15\s+main\s+\d+\s+online\b"),
+    ("pgbackrest --stanza=goalgpt check", r"check command end: completed successfully"),
+    ("pgbackrest --stanza=goalgpt info", r"^\s+status: ok$"),
     ("tail -n", r"\S"),
     ("FROM pg_stat_statements", r"^\s*calls \| total_ms \|"),
     ("pg_stat_statements_reset()", r"^\(1 row\)$"),

@@ -9,21 +9,14 @@ found and the schema as it found it."""
 
 from __future__ import annotations
 
-import threading
-import time
-import urllib.error
-import urllib.request
-from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from tests.fleet.hosts import (
-    WEB_PORT,
     app_and_worker_hosts,
+    client_on,
     playbook,
     process_env,
     release_link,
@@ -110,55 +103,6 @@ def test_a_deploy_while_app_1_is_down_starts_the_new_release_nowhere(
         assert release_link(lab, host) == deployed, host
         assert releases_running(lab, host) == {deployed}, host
     assert schema(lab) == schema_before
-
-
-@dataclass
-class Client:
-    """Requests to every app host, one thread per host, until stopped: what each got."""
-
-    urls: list[str]
-    answers: Counter[tuple[str, str]] = field(default_factory=Counter)
-    slowest_s: float = 0.0
-    _stop: threading.Event = field(default_factory=threading.Event)
-
-    def send(self, base: str) -> None:
-        user_id = 0
-        while not self._stop.is_set():
-            user_id = user_id % 50 + 1  # mostly cache hits, a miss now and then
-            started = time.monotonic()
-            try:
-                with urllib.request.urlopen(
-                    f"{base}/api/predictions/matched?user_id={user_id}", timeout=60
-                ) as answer:
-                    answer.read()
-                    outcome = str(answer.status)
-            except urllib.error.HTTPError as exc:
-                outcome = str(exc.code)
-            except OSError as exc:
-                outcome = f"{type(exc).__name__}: {exc}"
-            self.slowest_s = max(self.slowest_s, time.monotonic() - started)
-            self.answers[(base, outcome)] += 1
-            time.sleep(0.02)
-
-    def failed(self) -> dict[tuple[str, str], int]:
-        return {key: n for key, n in self.answers.items() if key[1] != "200"}
-
-    def served(self) -> dict[str, int]:
-        return {url: self.answers[(url, "200")] for url in self.urls}
-
-
-@contextmanager
-def client_on(lab: Lab) -> Iterator[Client]:
-    client = Client([f"http://{lab.address(host)}:{WEB_PORT}" for host in lab.groups["app"]])
-    threads = [threading.Thread(target=client.send, args=(u,), daemon=True) for u in client.urls]
-    for thread in threads:
-        thread.start()
-    try:
-        yield client
-    finally:
-        client._stop.set()
-        for thread in threads:
-            thread.join(timeout=90)
 
 
 def test_a_release_with_a_migration_rolls_out_and_back_without_a_failed_request(

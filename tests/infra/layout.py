@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tests.support.roles import role_defaults
+from tests.support.roles import role_defaults, shared_vars
 
 # Layout field -> the inventory variable that sets it (its default: the role's).
 VARIABLES = {
@@ -23,6 +24,7 @@ VARIABLES = {
     "redis_conf_dir": "redis_conf_dir",
     "redis_cache_password_file": "redis_cache_password_file",
     "redis_queue_password_file": "redis_queue_password_file",
+    "tls_dir": "goalgpt_tls_dir",
     "postgresql_port": "postgresql_port",
     "supervisor_venv": "supervisor_venv",
     "supervisor_conf_dir": "supervisor_conf_dir",
@@ -32,6 +34,10 @@ VARIABLES = {
     "prometheus_port": "prometheus_port",
     "alertmanager_port": "alertmanager_port",
     "pgbouncer_conf_dir": "pgbouncer_conf_dir",
+    "backup_conf_dir": "goalgpt_pgbackrest_conf_dir",
+    "backup_stanza": "goalgpt_backup_stanza",
+    "backup_repo_user": "pgbackrest_repo_user",
+    "backup_service": "pgbackrest_backup_service_name",
 }
 WHOLE_NUMBERS = (
     "web_port",
@@ -63,6 +69,7 @@ class Layout:
     redis_conf_dir: str
     redis_cache_password_file: str
     redis_queue_password_file: str
+    tls_dir: str
     postgresql_port: int
     supervisor_venv: str
     supervisor_conf_dir: str
@@ -72,11 +79,16 @@ class Layout:
     prometheus_port: int
     alertmanager_port: int
     pgbouncer_conf_dir: str
+    backup_conf_dir: str
+    backup_stanza: str
+    backup_repo_user: str
+    backup_service: str
 
     @classmethod
     def from_variables(cls, found: Mapping[str, Any]) -> Layout:
         """The host's inventory variables over the roles' defaults (templated ones aside)."""
-        variables = role_defaults(rendered_only=True) | dict(found)
+        defaults = role_defaults(rendered_only=True) | shared_vars(rendered_only=True)
+        variables = defaults | dict(found)
         given = {field: variables[var] for field, var in VARIABLES.items() if var in variables}
         for field in WHOLE_NUMBERS:
             given[field] = int(given[field])
@@ -84,6 +96,11 @@ class Layout:
         if "{{" in str(given.get("web_bind", "{{")):
             given["web_bind"] = given["service_address"]
         return cls(groups=tuple(found.get("group_names", ())), **given)
+
+    @property
+    def ca_file(self) -> str:
+        """The fleet's CA certificate (group_vars/all/tls.yml's goalgpt_tls_ca_file)."""
+        return f"{self.tls_dir}/ca.crt"
 
     @property
     def env_file(self) -> str:
@@ -117,6 +134,21 @@ class Layout:
     @property
     def alertmanager_url(self) -> str:
         return f"http://{self.service_address}:{self.alertmanager_port}"
+
+    def pgbackrest(self, user: str, *args: str) -> str:
+        """pgBackRest as the docs show it, as `user` (a shell command line)."""
+        return shlex.join(
+            [
+                "runuser",
+                "-u",
+                user,
+                "--",
+                "pgbackrest",
+                f"--config-path={self.backup_conf_dir}",
+                f"--stanza={self.backup_stanza}",
+                *args,
+            ]
+        )
 
     @property
     def supervisorctl(self) -> str:

@@ -1,4 +1,5 @@
-"""The redis host: the cache and the queue instance run with their policies and passwords.
+"""The redis host: the cache and the queue instance run with their policies and passwords,
+over TLS only.
 
 Passwords are read on the host from their root-only files into REDISCLI_AUTH inside
 a shell, so they never appear on a command line or in this suite's output.
@@ -41,14 +42,14 @@ def bind_address(host, layout: Layout, instance: str) -> str:
     return line.split()[1]
 
 
-def redis_cli(host, layout: Layout, instance: str, *args: str, auth: bool = True):
+def redis_cli(host, layout: Layout, instance: str, *args: str, auth: bool = True, tls=True):
     address = bind_address(host, layout, instance)
-    command = shlex.join(
-        ["redis-cli", "--no-auth-warning", "-h", address, "-p", str(port(layout, instance)), *args]
-    )
+    tls_args = ["--tls", "--cacert", layout.ca_file] if tls else []
+    where = ["-h", address, "-p", str(port(layout, instance))]
+    command = shlex.join(["redis-cli", "--no-auth-warning", *tls_args, *where, *args])
     if auth:
         secret = shlex.quote(password_file(layout, instance))
-        command = f'REDISCLI_AUTH="$(cat {secret})" {command}'
+        command = f'REDISCLI_AUTH="$(head -n 1 {secret})" {command}'
     return host.run(f"sh -c {shlex.quote(command)}")
 
 
@@ -74,6 +75,12 @@ def test_the_instance_refuses_a_client_without_its_password(host, layout, instan
     answer = redis_cli(host, layout, instance, "ping", auth=False)
     assert "NOAUTH" in answer.stdout + answer.stderr
     assert redis_cli(host, layout, instance, "ping").stdout.strip() == "PONG"
+
+
+@pytest.mark.parametrize("instance", sorted(INSTANCES))
+def test_the_instance_refuses_plain_text_even_with_its_password(host, layout, instance):
+    answer = redis_cli(host, layout, instance, "ping", tls=False)
+    assert "PONG" not in answer.stdout, answer.stdout
 
 
 @pytest.mark.parametrize("instance", sorted(INSTANCES))

@@ -20,13 +20,15 @@ class Process:
 
 
 def processes(host, layout: Layout, needle: str) -> list[Process]:
-    """The service user's processes whose command line contains `needle`, in one snapshot
-    (work horses come and go every minute: asking ps again per process races them)."""
+    """The service user's processes of this deployment (run from its home) whose command
+    line contains `needle`, in one snapshot (work horses come and go every minute: asking
+    ps again per process races them). A lab's hosts share this machine's process table
+    and may give their service user the same uid: their programs live elsewhere."""
     listing = host.check_output(f"ps -ww -u {layout.user} -o pid=,ppid=,args=")
     found = []
     for line in listing.splitlines():
         pid, ppid, args = line.split(None, 2)
-        if needle in args:
+        if needle in args and f" {layout.home}/" in f" {args}":
             found.append(Process(int(pid), int(ppid), args))
     return found
 

@@ -22,6 +22,10 @@ HOSTS: dict[str, tuple[str, int]] = {
     "redis-1": ("redis", 41),
     "mon-1": ("monitoring", 51),
 }
+# Groups whose hosts also belong to another: PgBouncer runs on the database host, the
+# backup repository lives on mon-1 (any host but the db host; one more machine would
+# cost every lab run its boot).
+EXTRA_GROUPS: dict[str, tuple[str, ...]] = {"pgbouncer": ("db-1",), "backup": ("mon-1",)}
 
 
 class LabError(Exception):
@@ -75,6 +79,10 @@ class LabConfig:
     def group(self, host: str) -> str:
         return HOSTS[host][0]
 
+    def groups_of(self, host: str) -> list[str]:
+        """Every inventory group of host: its own, then those of EXTRA_GROUPS."""
+        return [self.group(host)] + [g for g, hosts in EXTRA_GROUPS.items() if host in hosts]
+
     def machine(self, host: str) -> str:
         """The nspawn machine name: it marks the host's processes in /proc."""
         return f"{self.name}-{host}"
@@ -93,6 +101,10 @@ class LabConfig:
     @property
     def key_path(self) -> Path:
         return self.build_dir / "id_ed25519"
+
+    @property
+    def known_hosts_path(self) -> Path:
+        return self.build_dir / "known_hosts"
 
     @property
     def inventory_path(self) -> Path:

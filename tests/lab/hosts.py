@@ -71,6 +71,11 @@ class Host:
         # Host keys of its own, generated now rather than baked into the shared image.
         sh(["ssh-keygen", "-A", "-f", str(self.root)])
 
+    def host_keys(self) -> list[str]:
+        """The public host keys generated for this host (one line per key type)."""
+        found = sorted((self.root / "etc/ssh").glob("ssh_host_*_key.pub"))
+        return [path.read_text().strip() for path in found]
+
     def _write_network(self) -> None:
         # Sorts before the image's 80-container-host0.network, whose link-local
         # default would win otherwise. No Gateway=: nothing routes out of the lab.

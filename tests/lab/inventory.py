@@ -1,4 +1,5 @@
-"""The lab's SSH key and the Ansible inventory that reaches its hosts over real SSH."""
+"""The lab's SSH key, its hosts' keys and the Ansible inventory that reaches them over
+real SSH, checking each host's key as production does (known_hosts of the lab's own)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,13 @@ import yaml
 from tests.lab.config import LabConfig
 from tests.lab.shell import sh
 
-SSH_OPTIONS = ("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null")
 USER = "deploy"
+
+
+def ssh_options(config: LabConfig) -> tuple[str, ...]:
+    """Strict host key checking against the keys recorded when the hosts were made."""
+    known = config.known_hosts_path.resolve()
+    return ("-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={known}")
 
 
 def ensure_key(config: LabConfig) -> str:
@@ -25,6 +31,17 @@ def ensure_key(config: LabConfig) -> str:
         sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(key)])
     key.chmod(0o600)
     return key.with_suffix(".pub").read_text()
+
+
+def write_known_hosts(config: LabConfig, host_keys: dict[str, list[str]]) -> None:
+    """Record each host's public keys (host -> lines of its ssh_host_*_key.pub files)
+    under its address and name: SSH then refuses a host that answers with another key."""
+    lines = [
+        f"{config.address(host)},{host} {' '.join(key.split()[:2])}"
+        for host, keys in host_keys.items()
+        for key in keys
+    ]
+    config.known_hosts_path.write_text("\n".join(lines) + "\n")
 
 
 def write_owner(config: LabConfig) -> None:
@@ -39,26 +56,24 @@ def read_owner(build_dir: Path) -> int | None:
         return None
 
 
-# Groups a host is in besides its own: PgBouncer runs on the database host.
-EXTRA_GROUPS = {"pgbouncer": ("db-1",)}
-
-
 def write_inventory(config: LabConfig) -> None:
+    """The inventory: the lab's hosts by group, SSH as production (strict host keys),
+    and the box (the bridge address) as the controller and the web's only client, so
+    the firewall lets in no one else."""
     groups: dict[str, dict] = {}
     for host in config.hosts:
-        group = groups.setdefault(config.group(host), {"hosts": {}})
-        group["hosts"][host] = {"ansible_host": config.address(host)}
-    for name, members in EXTRA_GROUPS.items():
-        present = [host for host in members if host in config.hosts]
-        if present:
-            groups[name] = {"hosts": dict.fromkeys(present)}
+        for name in config.groups_of(host):
+            hosts = groups.setdefault(name, {"hosts": {}})["hosts"]
+            hosts[host] = {"ansible_host": config.address(host)}
     inventory = {
         "all": {
             "vars": {
                 "ansible_user": USER,
                 "ansible_ssh_private_key_file": str(config.key_path.resolve()),
-                "ansible_ssh_common_args": " ".join(SSH_OPTIONS),
+                "ansible_ssh_common_args": " ".join(ssh_options(config)),
                 "ansible_python_interpreter": "/usr/bin/python3",
+                "goalgpt_firewall_controller_networks": [f"{config.gateway}/32"],
+                "goalgpt_firewall_client_networks": [f"{config.gateway}/32"],
             },
             "children": groups,
         }
@@ -89,7 +104,7 @@ def ssh_argv(config: LabConfig, host: str) -> list[str]:
         "ssh",
         "-i",
         str(config.key_path),
-        *SSH_OPTIONS,
+        *ssh_options(config),
         "-o",
         "LogLevel=ERROR",
         "-o",

@@ -15,7 +15,14 @@ from tests.lab import cgroups, network
 from tests.lab.config import HOSTS, STATE_ROOT, LabConfig, LabError, lab_id_from_env
 from tests.lab.hosts import Host
 from tests.lab.image import ensure_image
-from tests.lab.inventory import ensure_key, read_owner, ssh, write_inventory, write_owner
+from tests.lab.inventory import (
+    ensure_key,
+    read_owner,
+    ssh,
+    write_inventory,
+    write_known_hosts,
+    write_owner,
+)
 from tests.lab.mounts import mounts_under
 from tests.lab.procs import container_inits
 from tests.lab.shell import progress, sh
@@ -50,7 +57,8 @@ class Lab:
         """Inventory group -> its host names, e.g. groups["app"] == ["app-1", "app-2"]."""
         found: dict[str, list[str]] = {}
         for host in self.hosts:
-            found.setdefault(self.config.group(host), []).append(host)
+            for group in self.config.groups_of(host):
+                found.setdefault(group, []).append(host)
         return found
 
     def address(self, host: str) -> str:
@@ -128,6 +136,7 @@ class Lab:
         network.start_proxy(self.config)
         progress(f"bridge {self.config.bridge} {self.config.gateway}, proxy on it")
         self._each(lambda h: h.prepare(image, public_key))
+        write_known_hosts(self.config, {h.name: h.host_keys() for h in self.hosts.values()})
         progress(f"booting {len(self.hosts)} hosts: {', '.join(self.hosts)}")
         self._each(lambda h: h.start())
         self._each(lambda h: self._wait_ready(h, not_init=None))

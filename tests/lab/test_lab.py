@@ -92,8 +92,10 @@ def test_inventory_names_every_host_in_its_group_with_its_lab_address(lab: Lab) 
         "app": {"app-1": lab.address("app-1"), "app-2": lab.address("app-2")},
         "workers": {"worker-1": lab.address("worker-1"), "worker-2": lab.address("worker-2")},
         "db": {"db-1": lab.address("db-1")},
+        "pgbouncer": {"db-1": lab.address("db-1")},
         "redis": {"redis-1": lab.address("redis-1")},
         "monitoring": {"mon-1": lab.address("mon-1")},
+        "backup": {"mon-1": lab.address("mon-1")},
     }
     key = Path(inventory["vars"]["ansible_ssh_private_key_file"])
     assert key.is_absolute() and key.stat().st_mode & 0o077 == 0
@@ -109,8 +111,13 @@ def test_each_host_has_its_own_identity_and_passwordless_sudo(lab: Lab) -> None:
 
 
 def test_hosts_reach_each_other_over_the_bridge(lab: Lab) -> None:
+    # Once the fleet is deployed its firewall drops SSH between hosts: the target's
+    # answer to ARP shows the bridge carries the packets whatever the firewall allows.
     for target in ("db-1", "redis-1", "worker-2"):
-        assert python_on(lab, "app-1", CONNECT, lab.address(target), "22") == "connected"
+        address = lab.address(target)
+        python_on(lab, "app-1", CONNECT, address, "22")  # connected, or dropped by the firewall
+        neighbour = lab.run("app-1", f"ip neigh show {address}").stdout
+        assert "lladdr" in neighbour, (target, neighbour)
 
 
 def test_a_host_has_no_route_out_of_the_lab(lab: Lab) -> None:

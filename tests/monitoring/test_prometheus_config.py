@@ -115,6 +115,7 @@ def test_example_fleet_config_passes_promtool_and_scrapes_every_host(tmp_path):
         "postgres": ["db-1.example.internal:9187"],
         "pgbouncer": ["db-1.example.internal:9127"],
         "redis": ["redis-1.example.internal:9121", "redis-1.example.internal:9122"],
+        "backup": ["mon-1.example.internal:9854"],
     }
     config = yaml.safe_load((tmp_path / "prometheus.yml").read_text())
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from checks import alert_rules, thresholds
-from tests.monitoring import rule_cases
+from tests.monitoring import dependency_rule_cases, rule_cases
 
 PROMTOOL = shutil.which("promtool")
 pytestmark = pytest.mark.skipif(
@@ -147,3 +147,64 @@ def test_unfloored_error_count_fires_on_exactly_three(tmp_path):
     assert done.returncode != 0
     assert "name: 3 too-many-clients errors in the window stay silent" in done.stderr
     assert "MaxClients errors: 3.0" in done.stderr
+
+
+def write_dependency_cases(directory: Path, rules_text: str, limits: thresholds.Thresholds) -> Path:
+    (directory / "rules.yml").write_text(rules_text)
+    rules = yaml.safe_load(rules_text)["groups"][0]["rules"]
+    cases = directory / "dependency_rules_test.yml"
+    cases.write_text(yaml.safe_dump(dependency_rule_cases.document("rules.yml", limits, rules)))
+    return cases
+
+
+def test_dependency_and_backup_rules_fire_exactly_at_each_thresholds_edge(tmp_path):
+    shipped = thresholds.load()
+    write_dependency_cases(tmp_path, alert_rules.render(shipped), shipped)
+
+    done = promtool("test", "rules", "dependency_rules_test.yml", cwd=tmp_path)
+
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr
+
+
+@pytest.mark.parametrize(
+    ("section", "change", "failing_case"),
+    [
+        ("dependencies", {"down_for_s": 45}, "GoalGPTPostgresDown: pg_up 0 for a scrape short"),
+        (
+            "dependencies",
+            {"scheduler": {"trigger_above_s": 45}},
+            "the last rq cron heartbeat 60s old is silent",
+        ),
+        (
+            "dependencies",
+            {"scheduler": {"trigger_above_s": 75}},
+            "the last rq cron heartbeat 60s old is silent",
+        ),
+        (
+            "backups",
+            {"last_good_backup": {"trigger_above_s": 93585}},
+            "a backup exactly 93600s old is silent",
+        ),
+        (
+            "backups",
+            {"last_good_backup": {"trigger_above_s": 93615}},
+            "a backup exactly 93600s old is silent",
+        ),
+        (
+            "backups",
+            {"archive_failures": {"window_s": 300}},
+            "one failed WAL archive fires until it is 600s old",
+        ),
+    ],
+)
+def test_a_dependency_rule_off_by_one_scrape_fails_the_cases(
+    tmp_path, thresholds_file, section, change, failing_case
+):
+    shipped = thresholds.load()
+    drifted = thresholds.load(thresholds_file(**{section: change}))
+    write_dependency_cases(tmp_path, alert_rules.render(drifted), shipped)
+
+    done = promtool("test", "rules", "dependency_rules_test.yml", cwd=tmp_path)
+
+    assert done.returncode != 0
+    assert f"name: {failing_case}" in done.stdout + done.stderr

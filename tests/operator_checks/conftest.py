@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from tests.operator_checks.pgsessions import Sessions, with_monitor_role
 from tests.support.checks import MONITOR_PASSWORD, NOGRANT_PASSWORD, Probe
 from tests.support.databases import create_database, drop_database
 from tests.support.gunicorn import GunicornServer
+from tests.support.leftovers import scratch_dir
 from tests.support.paths import REPO
 from tests.support.pgbouncer import PgBouncerServer, create_role
 from tests.support.servers import PostgresServer, RedisServer
@@ -60,11 +62,12 @@ def pooled_role(capacity_pg) -> str:
 @pytest.fixture(scope="module")
 def capacity_bouncer(capacity_pg, pooled_role) -> Iterator[PgBouncerServer]:
     """PgBouncer in front of capacity_pg with ONE server connection for the `pooled` role,
-    `monitor` as its stats user: clients beyond the first wait (cl_waiting). Its server
+    `monitor` as its stats user, TLS only as deployed: clients beyond the first wait
+    (cl_waiting). Its server
     connection is gone when the module ends: the probe's tests count every session."""
     one_server = {"default_pool_size": "1", "max_db_connections": "1"}
     bouncer = PgBouncerServer(
-        capacity_pg, "postgres", [pooled_role], stats_user="monitor", settings=one_server
+        capacity_pg, "postgres", [pooled_role], "monitor", one_server, tls=True
     ).start()
     yield bouncer
     bouncer.stop()
@@ -139,9 +142,25 @@ def metrics_server() -> Iterator[Callable[..., ScriptedMetricsServer]]:
 
 
 @pytest.fixture(scope="session")
-def live_pg(start_postgres) -> PostgresServer:
-    """The database server of the live-app tests, with a pg_monitor role (trust auth)."""
-    return with_monitor_role(start_postgres(max_connections=100))
+def live_pg(start_postgres) -> Iterator[PostgresServer]:
+    """The database server of the live-app tests, with a pg_monitor role (trust auth),
+    archiving its WAL (into a directory: PostgreSQL's own example archive_command) with
+    one segment archived, as a deployment's is after pgBackRest's check."""
+    archive = scratch_dir("wal-archive")
+    shutil.chown(archive, "postgres", "postgres")
+    server = start_postgres(
+        max_connections=100, archive_mode="on", archive_command=f"cp %p {archive}/%f"
+    )
+    with psycopg.connect(server.url(), autocommit=True) as conn:
+        conn.execute("CREATE TABLE archived_once (id int)")
+        conn.execute("SELECT pg_switch_wal()")
+        wait_for(
+            lambda: conn.execute("SELECT archived_count FROM pg_stat_archiver").fetchone()[0],
+            30,
+            "a WAL segment to be archived",
+        )
+    yield with_monitor_role(server)
+    shutil.rmtree(archive, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -40,9 +40,22 @@ class Sessions:
         self.conns += new
         return new
 
-    def running(self, n: int, sql: str = "SELECT pg_sleep(120)", app: str = "goalgpt-web") -> None:
+    def running(
+        self, n: int, sql: str = "SELECT pg_sleep(120)", app: str = "goalgpt-web"
+    ) -> list[psycopg.Connection]:
         """`n` sessions busy with `sql` (state active) until closed."""
-        for conn in self.open(n, app):
+        busy = self.open(n, app)
+        for conn in busy:
+            conn.pgconn.send_query(sql.encode())
+        return busy
+
+    @staticmethod
+    def restart(busy: list[psycopg.Connection], sql: str = "SELECT pg_sleep(120)") -> None:
+        """Cancel the queries of `busy` sessions and start `sql` afresh on each."""
+        for conn in busy:
+            conn.cancel()
+            while conn.pgconn.get_result() is not None:  # the cancelled query's error
+                pass
             conn.pgconn.send_query(sql.encode())
 
     def idle_in_transaction(self, n: int, app: str = "goalgpt-web") -> None:

@@ -90,7 +90,7 @@ def test_make_alert_rules_writes_the_file(tmp_path):
     )
 
     assert done.returncode == 0, done.stderr
-    assert f"wrote 9 alerting rules to {target}" in done.stdout
+    assert f"wrote 18 alerting rules to {target}" in done.stdout
     assert set(by_name(target.read_text())) == {
         "GoalGPTMaxClientsErrors",
         "GoalGPTCacheHitRateLow",
@@ -101,4 +101,64 @@ def test_make_alert_rules_writes_the_file(tmp_path):
         "GoalGPTQueueLong",
         "GoalGPTQueueOldestJobOld",
         "GoalGPTPgBouncerClientSlotsHigh",
+        "GoalGPTPostgresDown",
+        "GoalGPTCacheRedisDown",
+        "GoalGPTQueueRedisDown",
+        "GoalGPTSchedulerMissing",
+        "GoalGPTWorkerHostDown",
+        "GoalGPTBackupTooOld",
+        "GoalGPTWalArchivingFailing",
+        "GoalGPTBackupRepositoryUnreadable",
+        "GoalGPTTLSCertificateExpiring",
     }
+
+
+def promtool_test(directory, rules_text: str, series: str, alerts: list[dict]) -> str:
+    """promtool's verdict on the rules for one series, evaluated at 1 minute."""
+    (directory / "rules.yml").write_text(rules_text)
+    case = {
+        "rule_files": ["rules.yml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [{"series": series[0], "values": series[1]}],
+                "alert_rule_test": [
+                    {
+                        "eval_time": "1m",
+                        "alertname": "GoalGPTTLSCertificateExpiring",
+                        "exp_alerts": alerts,
+                    }
+                ],
+            }
+        ],
+    }
+    (directory / "test.yml").write_text(yaml.safe_dump(case))
+    done = subprocess.run(
+        ["promtool", "test", "rules", "test.yml"],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return done.stdout + done.stderr if done.returncode else "SUCCESS"
+
+
+def test_a_certificate_fires_once_it_ends_within_the_threshold_and_not_before(tmp_path):
+    days = thresholds.load().tls.cert_expiry.trigger_below_days
+    text = alert_rules.render(thresholds.load())
+    series = (
+        'goalgpt_tls_certificate_expiry_timestamp_seconds{endpoint="postgres",instance="app-1"}'
+    )
+    edge = int(days * 86400) + 60  # at the 1m evaluation: exactly `days` left
+    labels = {"endpoint": "postgres", "severity": "warning", "service": "goalgpt"}
+    annotations = {
+        "summary": f"The certificate of postgres ends in {int(days) - 1}d 23h 59m 59s "
+        f"(trigger: <{days:g} days)",
+        "action": thresholds.load().tls.cert_expiry.action,
+        "runbook": "docs/runbooks/tls-certificate-expiring.md",
+    }
+    expected = [{"exp_labels": labels, "exp_annotations": annotations}]
+
+    assert promtool_test(tmp_path, text, (series, f"{edge} {edge}"), []) == "SUCCESS"
+    assert promtool_test(tmp_path, text, (series, f"{edge - 1} {edge - 1}"), expected) == "SUCCESS"

@@ -40,11 +40,11 @@ def exporter(tmp_path) -> Iterator[Callable[[int], str]]:
     password = tmp_path / "password"
     password.write_text(MONITOR_PASSWORD + "\n")
 
-    def start(bouncer_port: int) -> str:
+    def start(bouncer_port: int, ca_file: Path) -> str:
         listen = free_port()
         argv = [SYSTEM_PYTHON, str(EXPORTER), "--listen", f"127.0.0.1:{listen}"]
         argv += ["--pgbouncer", f"127.0.0.1:{bouncer_port}", "--user", "monitor"]
-        argv += ["--password-file", str(password)]
+        argv += ["--password-file", str(password), "--ca-file", str(ca_file)]
         started.append(start_in_own_group(argv, tmp_path / "exporter.log"))
         url = f"http://127.0.0.1:{listen}/metrics"
         wait_for(lambda: _answers(url), 10, "the exporter to listen")
@@ -64,7 +64,7 @@ def _answers(url: str) -> bool:
 
 
 def test_waiting_clients_and_both_layers_are_exported(capacity_bouncer, bouncer_urls, exporter):
-    url = exporter(capacity_bouncer.port)
+    url = exporter(capacity_bouncer.port, capacity_bouncer.tls_files.ca)
     pooled_url, console_url = bouncer_urls
 
     with clients_waiting(pooled_url, console_url, 3):
@@ -83,8 +83,8 @@ def test_waiting_clients_and_both_layers_are_exported(capacity_bouncer, bouncer_
     assert not [k for k in during if "database=pgbouncer" in k]  # the console's own pool
 
 
-def test_a_bouncer_that_does_not_answer_is_up_0_not_a_failed_scrape(exporter):
-    url = exporter(free_port())  # nothing listens there
+def test_a_bouncer_that_does_not_answer_is_up_0_not_a_failed_scrape(exporter, tmp_path):
+    url = exporter(free_port(), tmp_path / "ca.crt")  # nothing listens there
 
     assert scrape(url) == {"pgbouncer_up": 0}
 
@@ -96,7 +96,7 @@ def test_help_and_a_bad_address_are_one_line_answers():
     helped = run("--help")
     bad = run(
         *("--listen", "nowhere", "--pgbouncer", "127.0.0.1:1"),
-        *("--user", "u", "--password-file", "/dev/null"),
+        *("--user", "u", "--password-file", "/dev/null", "--ca-file", "/dev/null"),
     )
 
     assert helped.returncode == 0 and "SHOW POOLS" in helped.stdout

@@ -16,8 +16,10 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tests.support.leftovers import remove_scratch, scratch_dir
 from tests.support.paths import REPO
@@ -73,6 +75,7 @@ class Deployment:
     redis_queue_exporter_port: int = field(default_factory=free_port)
     pgbouncer_port: int = field(default_factory=free_port)
     pgbouncer_exporter_port: int = field(default_factory=free_port)
+    backup_exporter_port: int = field(default_factory=free_port)
 
     def __post_init__(self) -> None:
         # The service user and postgres must reach their files below the root.
@@ -105,7 +108,7 @@ class Deployment:
         }
         groups = {
             name: {"hosts": {"localhost": {}}}
-            for name in ("db", "pgbouncer", "redis", "app", "workers", "monitoring")
+            for name in ("db", "pgbouncer", "redis", "app", "workers", "monitoring", "backup")
         }
         return {"all": {"hosts": {"localhost": host}, "children": groups}}
 
@@ -144,7 +147,9 @@ class Deployment:
             "postgresql_port": self.pg_port,
             "postgresql_data_dir": f"{root}/pgdata",
             "postgresql_log_file": f"{root}/pglog/postgresql.log",
-            "postgresql_password_file": f"{root}/etc/db-password",
+            # Never /etc/goalgpt on this machine: another deployment may live there.
+            "postgresql_old_password_files": [],
+            "goalgpt_tls_dir": f"{root}/etc/tls",
             "goalgpt_pgbouncer_port": self.pgbouncer_port,
             "pgbouncer_conf_dir": f"{root}/etc/pgbouncer",
             "redis_cache_port": self.redis_cache_port,
@@ -158,7 +163,6 @@ class Deployment:
             "goalgpt_base_home": f"{root}/opt/goalgpt",
             "goalgpt_base_config_dir": f"{root}/etc/goalgpt",
             "goalgpt_base_run_dir": f"{root}/run/goalgpt",
-            "goalgpt_base_db_password_file": f"{root}/etc/db-password",
             "goalgpt_base_web_port": self.web_port,
             "goalgpt_base_web_workers": 2,
             "goalgpt_base_web_threads": 4,
@@ -166,7 +170,35 @@ class Deployment:
             # Low, so raise_pool.yml's tests raise it within the probe's recommendation.
             "goalgpt_base_db_max_connections": 5,
             **self.monitoring_variables(),
+            **self.backup_variables(),
         }
+
+    def backup_variables(self) -> dict[str, object]:
+        """pgBackRest's files under the root: the repository is a local path here, as on
+        inventory/local (the deploy warns that it is not off-host)."""
+        root = self.root
+        return {
+            "goalgpt_pgbackrest_conf_dir": f"{root}/etc/pgbackrest",
+            "goalgpt_backup_exporter_port": self.backup_exporter_port,
+            "pgbackrest_repo_path": f"{root}/pgbackrest/repo",
+            "pgbackrest_spool_path": f"{root}/pgbackrest/spool",
+            "pgbackrest_log_path": f"{root}/log/pgbackrest",
+            "pgbackrest_tools_dir": f"{root}/opt/goalgpt-backup",
+        }
+
+    def pgbackrest(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """`pgbackrest --config-path=... --stanza=goalgpt ARGS` as postgres, as the docs show."""
+        command = [
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            "pgbackrest",
+            f"--config-path={self.root}/etc/pgbackrest",
+            "--stanza=goalgpt",
+            *args,
+        ]
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
 
     def monitoring_variables(self) -> dict[str, object]:
         root = self.root
@@ -189,6 +221,9 @@ class Deployment:
             "goalgpt_redis_cache_exporter_port": self.redis_exporter_port,
             "goalgpt_redis_queue_exporter_port": self.redis_queue_exporter_port,
             "goalgpt_pgbouncer_exporter_port": self.pgbouncer_exporter_port,
+            # Never /etc/goalgpt or /opt on this machine (a deployment of its own may be there).
+            "pgbouncer_exporter_conf_dir": f"{root}/etc/pgbouncer-exporter",
+            "pgbouncer_exporter_dir": f"{root}/opt/pgbouncer-exporter",
         }
 
     def playbook(self, name: str, *args: str, timeout: float = 900) -> PlaybookRun:
@@ -202,6 +237,26 @@ class Deployment:
     def checks_env(self) -> dict[str, str]:
         """The operator checks' environment as deployed (monitoring role, app URLs)."""
         return self.env(self.checks_env_file)
+
+    @property
+    def secrets_dir(self) -> Path:
+        """The controller's store of secrets of this deployment (beside its inventory)."""
+        return self.root / "secrets"
+
+    def secret(self, name: str) -> str:
+        """A secret's value in the store (group_vars/all/secrets.yml names them)."""
+        return (self.secrets_dir / name).read_text().strip()
+
+    def role_url(self, role: str) -> str:
+        """The deployed URL of login role app, owner or monitor on PostgreSQL itself (not
+        through PgBouncer, which DATABASE_URL names): DATABASE_URL's host and TLS settings,
+        the db port, the role's user and its libpq password file on this host."""
+        parts = urlsplit(self.env()["DATABASE_URL"])
+        query = dict(parse_qsl(parts.query))
+        query["passfile"] = query["passfile"].replace("db-app.pgpass", f"db-{role}.pgpass")
+        user = {"app": "goalgpt", "owner": "goalgpt_owner", "monitor": "goalgpt_monitor"}[role]
+        netloc = f"{user}@{parts.hostname}:{self.pg_port}"
+        return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="/")))
 
     def env(self, path: Path | None = None) -> dict[str, str]:
         """The service environment as deployed (the env file, parsed)."""
@@ -255,9 +310,13 @@ class Deployment:
             time.sleep(0.2)
 
 
-def run_playbook(inventory: Path, name: str, *args: str, timeout: float = 900) -> PlaybookRun:
-    """playbooks/<name> on `inventory` with the venv's ansible-playbook, uncoloured."""
+def run_playbook(
+    inventory: Path, name: str, *args: str, timeout: float = 900, under: Sequence[str] = ()
+) -> PlaybookRun:
+    """playbooks/<name> on `inventory` with the venv's ansible-playbook, uncoloured;
+    `under` is a command line that runs it (it ends with its argv, as `exec "$@"`)."""
     argv = [
+        *under,
         str(Path(sys.executable).parent / "ansible-playbook"),
         str(REPO / "playbooks" / name),
         "-i",

@@ -7,7 +7,8 @@ normally removes its own, owner file included (`remove_scratch()`); one killed w
 SIGKILL cannot. `reap()`, at the start of
 every run, takes each directory whose owner is gone: it kills every process running
 from it (its command line, working directory or environment names the directory),
-drops a PostgreSQL cluster and removes a user living in it, then deletes it. A
+drops a PostgreSQL cluster and removes a user living in it, deletes the network
+namespaces named after it, then deletes it. A
 directory whose owner still runs (a concurrent run) is left alone.
 """
 
@@ -83,6 +84,7 @@ def reap(among: Iterable[Path] | None = None) -> list[Path]:
         _kill_processes_of(path)
         _drop_clusters_in(path)
         _remove_users_living_in(path)
+        _delete_network_namespaces_of(path)
         path.with_suffix(".log").unlink(missing_ok=True)
         remove_scratch(path)
     # An owner file whose directory is gone: removed by a teardown older than
@@ -155,3 +157,14 @@ def _remove_users_living_in(path: Path) -> None:
         if Path(user.pw_dir).is_relative_to(path):
             subprocess.run(["userdel", user.pw_name], capture_output=True, check=False)
             subprocess.run(["groupdel", user.pw_name], capture_output=True, check=False)
+
+
+def _delete_network_namespaces_of(path: Path) -> None:
+    """The network namespaces a test named after its scratch directory (`<name>-...`)."""
+    if shutil.which("ip") is None:
+        return
+    listing = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False)
+    for line in listing.stdout.splitlines():
+        name = line.split(" ", 1)[0]
+        if name.startswith(f"{path.name}-"):
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)

@@ -23,6 +23,7 @@ import redis
 
 from tests.support.leftovers import remove_scratch, scratch_dir
 from tests.support.processes import start_in_own_group, stop_group
+from tests.support.tls import TlsFiles, server_tls
 
 START_TIMEOUT_S = 30.0
 
@@ -46,8 +47,10 @@ def _as_postgres_user(argv: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *argv]
 
 
-def _wait_until(ready, what: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
+def _wait_until(
+    ready, what: str, process: subprocess.Popen, log: Path, timeout: float = START_TIMEOUT_S
+) -> None:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{what} exited at start-up:\n{log.read_text()[-2000:]}")
@@ -55,15 +58,21 @@ def _wait_until(ready, what: str, process: subprocess.Popen, log: Path) -> None:
             return
         time.sleep(0.05)
     process.kill()
-    raise RuntimeError(f"{what} did not become ready in {START_TIMEOUT_S}s")
+    raise RuntimeError(f"{what} did not become ready in {timeout}s")
 
 
 @dataclass
 class PostgresServer:
-    """A PostgreSQL cluster in a temporary directory, superuser `postgres`, trust auth."""
+    """A PostgreSQL cluster in a temporary directory, superuser `postgres`, trust auth
+    unless `hba` gives pg_hba.conf's lines (e.g. scram-sha-256 for one role). With
+    `tls`, it also speaks TLS (a certificate for 127.0.0.1 from a CA of its own):
+    `url()` stays plain text, `tls_url()` verifies the server."""
 
     max_connections: int = 100
     settings: dict[str, str] = field(default_factory=dict)
+    hba: list[str] | None = None
+    tls: bool = False
+    tls_files: TlsFiles | None = None
     port: int = 0
     datadir: Path | None = None
     process: subprocess.Popen | None = None
@@ -92,7 +101,24 @@ class PostgresServer:
             check=True,
             capture_output=True,
         )
+        if self.hba is not None:
+            (self.datadir / "data" / "pg_hba.conf").write_text("\n".join(self.hba) + "\n")
+        if self.tls:
+            self.tls_files = server_tls(self.datadir / "tls", owner="postgres")
         self.port = free_port()
+        return self.run()
+
+    def run(self, timeout: float = START_TIMEOUT_S) -> PostgresServer:
+        """Start postgres on the data directory as it is (start() made it; a restore may
+        have replaced it) and wait until it accepts connections."""
+        assert self.datadir is not None
+        tls_settings = {}
+        if self.tls_files is not None:
+            tls_settings = {
+                "ssl": "on",
+                "ssl_cert_file": str(self.tls_files.cert),
+                "ssl_key_file": str(self.tls_files.key),
+            }
         options = {
             "listen_addresses": "127.0.0.1",
             "port": str(self.port),
@@ -105,15 +131,20 @@ class PostgresServer:
             "pg_stat_statements.track": "all",
             # SQLSTATE first on every log line, so tests can see e.g. 53300 refusals.
             "log_line_prefix": "%e ",
+            **tls_settings,
             **self.settings,
         }
-        argv = [str(bindir / "postgres"), "-D", str(self.datadir / "data")]
+        argv = [str(postgres_bindir() / "postgres"), "-D", str(self.datadir / "data")]
         for key, value in options.items():
             argv += ["-c", f"{key}={value}"]
         log = self.datadir / "postgres.log"
         self.process = start_in_own_group(_as_postgres_user(argv), log)
-        _wait_until(self._accepts, "postgres", self.process, log)
+        _wait_until(self._accepts, "postgres", self.process, log, timeout)
         return self
+
+    def halt(self) -> None:
+        """Stop postgres (fast shutdown) and keep its data directory."""
+        stop_group(self.process, signal.SIGINT, timeout=30)
 
     def _accepts(self) -> bool:
         try:
@@ -127,6 +158,11 @@ class PostgresServer:
     ) -> str:
         auth = user if password is None else f"{user}:{password}"
         return f"postgresql://{auth}@127.0.0.1:{self.port}/{dbname}"
+
+    def tls_url(self, dbname: str = "postgres", user: str = "postgres") -> str:
+        """url() over TLS, the server's certificate and name verified (verify-full)."""
+        assert self.tls_files, "started without tls"
+        return f"{self.url(dbname, user)}?sslmode=verify-full&sslrootcert={self.tls_files.ca}"
 
     def log_text(self) -> str:
         return (self.datadir / "postgres.log").read_text()
@@ -144,11 +180,15 @@ class RedisServer:
 
     `config` is any redis.conf setting, e.g. {"maxmemory": "3mb", "maxmemory-policy":
     "allkeys-lru"} or {"appendonly": "yes", "appendfsync": "everysec"}; `password`
-    sets requirepass (given in a config file, never on the command line).
+    sets requirepass (given in a config file, never on the command line). With `tls`
+    it also listens with TLS on `tls_port` (`tls_url`), beside plain text on `port`.
     """
 
     config: dict[str, str] = field(default_factory=dict)
     password: str | None = None
+    tls: bool = False
+    tls_port: int = 0
+    tls_files: TlsFiles | None = None
     port: int = 0
     workdir: Path | None = None
     process: subprocess.Popen | None = None
@@ -173,6 +213,16 @@ class RedisServer:
         }
         if self.password is not None:
             settings["requirepass"] = self.password
+        if self.tls:
+            self.tls_files = self.tls_files or server_tls(self.workdir / "tls")
+            self.tls_port = self.tls_port or free_port()
+            settings |= {
+                "tls-port": str(self.tls_port),
+                "tls-cert-file": str(self.tls_files.cert),
+                "tls-key-file": str(self.tls_files.key),
+                "tls-ca-cert-file": str(self.tls_files.ca),
+                "tls-auth-clients": "no",
+            }
         conf = self.workdir / "redis.conf"
         conf.write_text("".join(f"{key} {value}\n" for key, value in settings.items()))
         conf.chmod(0o600)
@@ -194,6 +244,13 @@ class RedisServer:
     def url(self) -> str:
         auth = f":{self.password}@" if self.password else ""
         return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    @property
+    def tls_url(self) -> str:
+        """url over TLS on tls_port, the server's certificate and name verified."""
+        assert self.tls_files, "started without tls"
+        auth = f":{self.password}@" if self.password else ""
+        return f"rediss://{auth}127.0.0.1:{self.tls_port}/0?ssl_ca_certs={self.tls_files.ca}"
 
     def kill(self) -> None:
         """SIGKILL, as a crash would: the data directory stays for `start()`."""

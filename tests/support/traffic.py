@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
@@ -31,16 +30,22 @@ def senders(
 
 
 @contextmanager
-def concurrent_requests(base_url: str, clients: int) -> Iterator[None]:
-    """`clients` threads each sending cache-missing requests (a new user_id each time)."""
+def concurrent_requests(
+    base_url: str, clients: int, failures: list[str] | None = None
+) -> Iterator[None]:
+    """`clients` threads each sending cache-missing requests (a new user_id each time);
+    each request that fails (any error, any status but 200) is added to `failures`."""
 
     def send(stop: threading.Event, first: int) -> None:
         user_id = first
         while not stop.is_set():
             user_id += clients
             url = f"{base_url}/api/predictions/matched?user_id={user_id}"
-            with contextlib.suppress(OSError):
+            try:
                 urllib.request.urlopen(url, timeout=30).read()
+            except OSError as exc:  # HTTPError too: it is an OSError
+                if failures is not None:
+                    failures.append(f"{url}: {exc}")
 
     with senders(send, [n + 10_000 for n in range(clients)], join_s=40):
         yield
