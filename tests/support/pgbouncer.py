@@ -139,6 +139,14 @@ class PgBouncerServer:
             shutil.chown(path, "postgres", "postgres")
         path.replace(self.root / name)
 
+    def take_verifiers(self) -> None:
+        """What roles/pgbouncer's rotate does first: auth_file from pg_authid again, then
+        a reload (SIGHUP)."""
+        everyone = [*self.users, *([self.stats_user] if self.stats_user else [])]
+        found = verifiers(self.backend, everyone)
+        self._write("userlist.txt", "".join(f'"{u}" "{found[u]}"\n' for u in everyone))
+        os.kill(int((self.root / "pgbouncer.pid").read_text()), signal.SIGHUP)
+
     def _listens(self) -> bool:
         with socket.socket() as sock:
             return sock.connect_ex(("127.0.0.1", self.port)) == 0

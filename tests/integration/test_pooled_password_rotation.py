@@ -1,0 +1,112 @@
+"""A pooled role's password rotated behind PgBouncer (TLS on both sides, SCRAM
+pass-through), in roles/pgbouncer's rotate order: PostgreSQL takes the new password,
+PgBouncer the new verifiers (auth_file, reload), then one login with the new password.
+
+PgBouncer opens server connections with the SCRAM keys of a client's login, kept per
+user: until a client logs in with the new password, every server connection it opens
+is refused by PostgreSQL (and its clients wait, then fail). After that one login the
+app's pools, logged in with the old password, keep serving, and their new connections
+(old password first in the file: refused by PgBouncer) go on with the next line.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from app import config
+from app.infra.database import new_pool
+from tests.support.pgbouncer import PgBouncerServer, create_role
+from tests.support.servers import PostgresServer
+
+ROLE = f"rotated_{uuid.uuid4().hex[:8]}"
+HBA = [
+    "local all all trust",
+    "host all postgres 127.0.0.1/32 trust",
+    f"hostssl all {ROLE} 127.0.0.1/32 scram-sha-256",
+]
+QUICK = {"query_wait_timeout": "3", "server_login_retry": "1"}
+
+
+@pytest.fixture
+def backend() -> Iterator[PostgresServer]:
+    server = PostgresServer(tls=True, hba=HBA).start()
+    create_role(server, ROLE, "old-password")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def bouncer(backend) -> Iterator[PgBouncerServer]:
+    ca_file = str(backend.tls_files.ca)
+    verified = {"server_tls_sslmode": "verify-full", "server_tls_ca_file": ca_file}
+    bouncer = PgBouncerServer(backend, "postgres", [ROLE], None, {**verified, **QUICK}, tls=True)
+    yield bouncer.start()
+    bouncer.stop()
+
+
+def set_password(server: PostgresServer, password: str) -> None:
+    with psycopg.connect(server.url(), autocommit=True) as conn:
+        conn.execute("SET password_encryption = 'scram-sha-256'")
+        conn.execute(f"ALTER ROLE {ROLE} PASSWORD '{password}'")
+
+
+def pooled_url(bouncer: PgBouncerServer, tmp_path, *passwords: str) -> str:
+    """The app's URL as client_url writes it: no password, a passfile with each one."""
+    passfile = tmp_path / f"db-{len(passwords)}.pgpass"
+    passfile.write_text("".join(f"*:*:*:{ROLE}:{p}\n" for p in passwords))
+    passfile.chmod(0o600)
+    return f"{bouncer.url(ROLE, '').replace(f'{ROLE}:@', f'{ROLE}@')}&passfile={passfile}"
+
+
+def both_at_once(pool) -> None:
+    """Two transactions open together: the bouncer needs a second server connection."""
+    with pool.connection(timeout=10) as first, pool.connection(timeout=10) as second:
+        first.execute("BEGIN")
+        second.execute("BEGIN")
+        assert first.execute("SELECT current_user").fetchone()[0] == ROLE
+        assert second.execute("SELECT current_user").fetchone()[0] == ROLE
+        first.execute("COMMIT")
+        second.execute("COMMIT")
+
+
+def open_pool(url: str, name: str):
+    pool = new_pool(config.load({"DATABASE_URL": url}), name, 4, lambda: None, min_size=2)
+    pool.open(wait=True, timeout=10)
+    return pool
+
+
+def test_after_the_rotate_order_old_and_new_logins_both_serve(backend, bouncer, tmp_path):
+    url = pooled_url(bouncer, tmp_path, "old-password", "new-password")
+    serving = open_pool(url, "before-rotation")
+    try:
+        set_password(backend, "new-password")
+        bouncer.take_verifiers()
+        with psycopg.connect(pooled_url(bouncer, tmp_path, "new-password")) as conn:
+            conn.execute("SELECT 1")  # the one login that gives PgBouncer the new keys
+
+        both_at_once(serving)  # logged in with the old password, new server connections
+        fresh = open_pool(url, "after-rotation")  # old password refused, the next one used
+        try:
+            both_at_once(fresh)
+        finally:
+            fresh.close()
+    finally:
+        serving.close()
+
+
+def test_without_the_login_with_the_new_password_new_server_connections_fail(
+    backend, bouncer, tmp_path
+):
+    serving = open_pool(pooled_url(bouncer, tmp_path, "old-password", "new-password"), "stale")
+    try:
+        set_password(backend, "new-password")
+        bouncer.take_verifiers()  # its server connections are replaced once released
+
+        with pytest.raises(psycopg.OperationalError):
+            both_at_once(serving)
+    finally:
+        serving.close()
