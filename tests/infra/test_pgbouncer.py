@@ -1,6 +1,6 @@
 """PgBouncer as deployed (roles/pgbouncer), read from its own configuration on the host:
-transaction mode on the service address only, and SCRAM verifiers, never a password,
-in its auth_file."""
+transaction mode on the service address only, SCRAM verifiers, never a password, in its
+auth_file, and TLS on both of its sides."""
 
 from __future__ import annotations
 
@@ -45,3 +45,17 @@ def test_pgbouncer_auth_file_holds_scram_verifiers_only_unreadable_by_others(hos
     for user, secret in entries:
         assert secret.startswith('"SCRAM-SHA-256$'), f"{user}: not a SCRAM verifier"
     assert auth.mode & 0o007 == 0
+
+
+def test_pgbouncer_takes_tls_clients_only_and_verifies_postgresql(host, layout):
+    needs(layout, "pgbouncer")
+    ini = settings(host, layout)
+    hba = host.file(ini["auth_hba_file"]).content_string
+    kinds = {line.split()[0] for line in hba.splitlines() if line.strip() and line[0] != "#"}
+    key = host.file(ini["client_tls_key_file"])
+
+    assert (ini["client_tls_sslmode"], ini["server_tls_sslmode"]) == ("require", "verify-full")
+    assert kinds == {"hostssl"}
+    assert host.file(ini["server_tls_ca_file"]).exists
+    assert host.file(ini["client_tls_cert_file"]).exists
+    assert key.mode & 0o077 == 0
