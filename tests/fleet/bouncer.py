@@ -3,8 +3,8 @@ its settings changed with a reload (and put back), the workers paused meanwhile.
 
 from __future__ import annotations
 
+import shlex
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -26,6 +26,12 @@ SHOWN_AS = {
     "max_db_connections": "pgbouncer_databases_max_connections",
 }
 REFUSED = ("no more connections allowed (max_client_conn)", "query_wait_timeout")
+# The firewall lets only the monitoring hosts reach the exporter: it is read on its own
+# host (to its own address: loopback), with the Python every lab host has.
+FETCH = (
+    "import sys, urllib.request; "
+    "print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())"
+)
 
 
 def main_pid(lab: Lab) -> int:
@@ -35,8 +41,7 @@ def main_pid(lab: Lab) -> int:
 def metrics(lab: Lab) -> dict[str, float]:
     """The exporter's samples by name (the app database's pool; one of each here)."""
     address = f"http://{lab.address(HOST)}:{EXPORTER_PORT}/metrics"
-    with urllib.request.urlopen(address, timeout=10) as answer:
-        text = answer.read().decode()
+    text = on(lab, HOST, f"python3 -c {shlex.quote(FETCH)} {address}")
     return {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
 
 
