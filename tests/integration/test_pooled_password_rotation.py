@@ -1,6 +1,7 @@
 """A pooled role's password rotated behind PgBouncer (TLS on both sides, SCRAM
 pass-through), in roles/pgbouncer's rotate order: PostgreSQL takes the new password,
-PgBouncer the new verifiers (auth_file, reload), then one login with the new password.
+PgBouncer the new verifiers (auth_file), then the role's own program reloads it and
+logs in once with the new password.
 
 PgBouncer opens server connections with the SCRAM keys of a client's login, kept per
 user: until a client logs in with the new password, every server connection it opens
@@ -11,14 +12,17 @@ app's pools, logged in with the old password, keep serving, and their new connec
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from collections.abc import Iterator
 
 import psycopg
 import pytest
+import yaml
 
 from app import config
 from app.infra.database import new_pool
+from tests.support.paths import REPO
 from tests.support.pgbouncer import PgBouncerServer, create_role
 from tests.support.servers import PostgresServer
 
@@ -28,6 +32,7 @@ HBA = [
     "host all postgres 127.0.0.1/32 trust",
     f"hostssl all {ROLE} 127.0.0.1/32 scram-sha-256",
 ]
+# A refused server login shows within seconds (query_wait_timeout), not after a minute.
 QUICK = {"query_wait_timeout": "3", "server_login_retry": "1"}
 
 
@@ -79,14 +84,24 @@ def open_pool(url: str, name: str):
     return pool
 
 
+def reload_and_login(bouncer: PgBouncerServer, password: str) -> None:
+    """roles/pgbouncer's own reload-and-login program (rotate.yml), on the system Python."""
+    program = yaml.safe_load((REPO / "roles/pgbouncer/vars/main.yml").read_text())
+    conninfo = bouncer.url(ROLE, "").replace(f"{ROLE}:@", f"{ROLE}@")
+    argv = ["/usr/bin/python3", "-c", program["__pgbouncer_reload_and_login"], str(bouncer.pid)]
+    done = subprocess.run(
+        [*argv, conninfo], input=f"{password}\n", capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+
+
 def test_after_the_rotate_order_old_and_new_logins_both_serve(backend, bouncer, tmp_path):
     url = pooled_url(bouncer, tmp_path, "old-password", "new-password")
     serving = open_pool(url, "before-rotation")
     try:
         set_password(backend, "new-password")
-        bouncer.take_verifiers()
-        with psycopg.connect(pooled_url(bouncer, tmp_path, "new-password")) as conn:
-            conn.execute("SELECT 1")  # the one login that gives PgBouncer the new keys
+        bouncer.take_verifiers(reload=False)
+        reload_and_login(bouncer, "new-password")  # the login gives PgBouncer the new keys
 
         both_at_once(serving)  # logged in with the old password, new server connections
         fresh = open_pool(url, "after-rotation")  # old password refused, the next one used

@@ -139,13 +139,18 @@ class PgBouncerServer:
             shutil.chown(path, "postgres", "postgres")
         path.replace(self.root / name)
 
-    def take_verifiers(self) -> None:
+    def take_verifiers(self, reload: bool = True) -> None:
         """What roles/pgbouncer's rotate does first: auth_file from pg_authid again, then
-        a reload (SIGHUP)."""
+        (unless the caller does it) a reload (SIGHUP)."""
         everyone = [*self.users, *([self.stats_user] if self.stats_user else [])]
         found = verifiers(self.backend, everyone)
         self._write("userlist.txt", "".join(f'"{u}" "{found[u]}"\n' for u in everyone))
-        os.kill(int((self.root / "pgbouncer.pid").read_text()), signal.SIGHUP)
+        if reload:
+            os.kill(self.pid, signal.SIGHUP)
+
+    @property
+    def pid(self) -> int:
+        return int((self.root / "pgbouncer.pid").read_text())
 
     def _listens(self) -> bool:
         with socket.socket() as sock:
