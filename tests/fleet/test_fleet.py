@@ -55,7 +55,6 @@ def test_testinfra_checks_every_host(first_fleet_deploy, lab, tmp_path):
             "tests/infra",
             "--hosts=ansible://all",
             f"--ansible-inventory={lab.inventory_path}",
-            "--force-ansible",
             "--sudo",
             f"--junitxml={report_xml}",
         ],
