@@ -21,6 +21,7 @@ from types import FrameType
 from typing import Any
 
 MAX_BODY = 4 * 1024 * 1024
+STAMP = "%Y-%m-%dT%H:%M:%SZ"  # when each alert was received, in UTC
 
 
 def lines(payload: dict[str, Any], received: str) -> list[str]:
@@ -59,7 +60,7 @@ def handler(log: Path, lock: threading.Lock) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 self._answer(400)
                 return
-            stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            stamp = datetime.now(UTC).strftime(STAMP)
             with lock, log.open("a") as out:
                 out.writelines(line + "\n" for line in lines(payload, stamp))
             self._answer(200)

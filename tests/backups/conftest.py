@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.leftovers import scratch_dir
+from tests.support.leftovers import remove_scratch, scratch_dir
 from tests.support.pgbackrest import Repository
 
 
@@ -25,4 +25,4 @@ def repository(start_postgres) -> Iterator[Repository]:
     repo.write_config(server)
     repo.run("stanza-create")
     yield repo
-    shutil.rmtree(repo.root, ignore_errors=True)
+    remove_scratch(repo.root)

@@ -84,11 +84,15 @@ def test_a_point_in_time_restore_brings_back_what_was_committed_before_t_and_not
     psql(deployment, "INSERT INTO rows SELECT generate_series(51, 100)")
     checked = deployment.pgbackrest("check")  # every WAL up to here reaches the repository
     assert checked.returncode == 0, checked.stderr
+    checks_env = deployment.checks_env_file.read_text()
 
     run = deployment.playbook(
         "restore.yml", "-e", f"restore_target='{target}'", "-e", "restore_overwrite=true"
     )
 
     assert run.returncode == 0, run.tail(120)
+    # Password files only: the checks keep the fleet the deploy described for them.
+    assert deployment.checks_env_file.read_text() == checks_env
+    assert "GOALGPT_FLEET_FILE" in deployment.checks_env()
     assert psql(deployment, "SELECT min(id), max(id), count(*) FROM rows") == "1|50|50"
     assert get(f"{deployment.base_url}/readyz").status == 200

@@ -178,11 +178,15 @@ def test_the_password_files_are_0600_and_the_store_0700(deployed):
 
 def test_the_cache_redis_password_rotates_under_traffic_with_no_failed_request(deployed):
     old = deployed.secret("redis_cache")
+    checks_env = deployed.checks_env_file.read_text()
     failures: list[str] = []
     errors_before = redis_errors(deployed)
     with concurrent_requests(deployed.base_url, clients=4, failures=failures):
         run = deployed.playbook("rotate_secrets.yml", "-e", "secret=redis_cache")
     assert run.returncode == 0, run.tail()
+    # Password files only: the checks keep the fleet the deploy described for them.
+    assert deployed.checks_env_file.read_text() == checks_env
+    assert "GOALGPT_FLEET_FILE" in deployed.checks_env()
     assert failures == [], failures[:5]
     # The web serves without Redis too: what says the cache never failed is its counter.
     assert redis_errors(deployed) == errors_before

@@ -66,7 +66,7 @@ def test_testinfra_checks_every_host(first_fleet_deploy, lab, tmp_path):
     )
     assert done.returncode == 0, done.stdout[-5000:]
     # A host may be in several groups (mon-1 is the monitoring and the backup host).
-    groups = {host: [g for g, hosts in lab.groups.items() if host in hosts] for host in lab.hosts}
+    groups = {host: lab.config.groups_of(host) for host in lab.hosts}
     judged = infra_suite.judge(infra_suite.outcomes(report_xml), groups)
     report(f"testinfra tests run per host: {judged.ran}")
     assert not judged.problems, "\n".join(judged.problems)

@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 
 from tests.support.deployment import PG_VERSION
-from tests.support.leftovers import leftovers, owner_file, processes_of, reap, scratch_dir
+from tests.support.leftovers import (
+    PG_CONF_ROOT,
+    leftovers,
+    owner_file,
+    processes_of,
+    reap,
+    scratch_dir,
+)
 from tests.support.paths import REPO
 from tests.support.processes import running
 from tests.support.servers import PostgresServer, RedisServer, free_port
@@ -123,6 +130,9 @@ def test_a_killed_deployment_loses_its_cluster_and_user():
         check=True,
         capture_output=True,
     )
+    # As the postgresql role does: a file of its own in the cluster's configuration.
+    conf = PG_CONF_ROOT / PG_VERSION / cluster
+    (conf / "conf.d" / "goalgpt.conf").write_text("max_connections = 100\n")
     subprocess.run(["useradd", "--home-dir", str(root / "home"), user], check=True)
     # Its owner dies only now: a test run's own start-up reap cannot take it half-made.
     owner_file(root).write_text(f"{os.getpid()} 1")
@@ -131,5 +141,6 @@ def test_a_killed_deployment_loses_its_cluster_and_user():
 
     clusters = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True)
     assert cluster not in clusters.stdout
+    assert not conf.exists()
     assert subprocess.run(["id", user], capture_output=True).returncode != 0
     assert not root.exists()

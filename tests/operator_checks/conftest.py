@@ -18,7 +18,7 @@ from tests.operator_checks.pgsessions import Sessions, with_monitor_role
 from tests.support.checks import MONITOR_PASSWORD, NOGRANT_PASSWORD, Probe
 from tests.support.databases import create_database, drop_database
 from tests.support.gunicorn import GunicornServer
-from tests.support.leftovers import scratch_dir
+from tests.support.leftovers import remove_scratch, scratch_dir
 from tests.support.paths import REPO
 from tests.support.pgbouncer import PgBouncerServer, create_role
 from tests.support.servers import PostgresServer, RedisServer
@@ -160,7 +160,7 @@ def live_pg(start_postgres) -> Iterator[PostgresServer]:
             "a WAL segment to be archived",
         )
     yield with_monitor_role(server)
-    shutil.rmtree(archive, ignore_errors=True)
+    remove_scratch(archive)
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
 
+from checks.alert_log import STAMP as ALERT_LOG_STAMP
 from checks.thresholds import DEFAULT_PATH
 from tests.support.paths import REPO
 
@@ -71,3 +74,28 @@ def assert_all_four_metrics_sampled(summary: dict) -> None:
         "db_active_connections": True,
         "pool_waiting": True,
     }, summary["metrics"]
+
+
+def utc_stamp() -> str:
+    """Now as the alert log stamps what it receives."""
+    return datetime.now(UTC).strftime(ALERT_LOG_STAMP)
+
+
+def first_firing(log_lines: str, name: str, since: str = "") -> dict | None:
+    """The first `name` alert the alert log received firing at or after `since`."""
+    for line in log_lines.splitlines():
+        entry = json.loads(line)
+        firing = entry["alertname"] == name and entry["status"] == "firing"
+        if firing and entry["received"] >= since:
+            return entry
+    return None
+
+
+def logged_value(entry: dict) -> float:
+    """The value an alert fired with, as Prometheus rendered `{{ $value }}` into its summary
+    ("Pool waiting queue: 7 requests"): the very sample the rule compared, where a query
+    stepping over the history afterwards can miss a sample that a loaded scrape jittered."""
+    summary = entry["annotations"]["summary"]
+    number = re.search(r": (-?[0-9.e+]+)", summary)
+    assert number, f"no value in the alert's summary: {summary!r}"
+    return float(number.group(1))

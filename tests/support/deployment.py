@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from tests.support.leftovers import remove_scratch, scratch_dir
+from tests.support.leftovers import drop_cluster, remove_scratch, scratch_dir
 from tests.support.paths import REPO
 from tests.support.servers import free_port
 
@@ -294,11 +294,7 @@ class Deployment:
         if self.supervisor_conf.exists():
             self.supervisorctl("shutdown")
             self._wait_gone(self.root / "run" / "supervisor" / "supervisord.pid")
-        subprocess.run(
-            ["pg_dropcluster", "--stop", PG_VERSION, self.cluster],
-            capture_output=True,
-            timeout=120,
-        )
+        drop_cluster(PG_VERSION, self.cluster)
         subprocess.run(["userdel", self.user], capture_output=True, timeout=30)
         subprocess.run(["groupdel", self.user], capture_output=True, timeout=30)
         remove_scratch(self.root)

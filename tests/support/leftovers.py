@@ -27,6 +27,7 @@ from pathlib import Path
 PREFIX = "goalgpt-"
 OWNER_SUFFIX = ".owner"
 KILL_WAIT_S = 10.0
+PG_CONF_ROOT = Path("/etc/postgresql")  # pg_createcluster's configuration, per version
 
 
 def scratch_dir(kind: str) -> Path:
@@ -133,6 +134,16 @@ def _kill_processes_of(path: Path) -> None:
         time.sleep(0.1)
 
 
+def drop_cluster(version: str, name: str) -> None:
+    """Stop and remove a pg_createcluster cluster, its /etc/postgresql directory too:
+    pg_dropcluster keeps that directory when it holds a file of someone else's (the
+    postgresql role's conf.d/goalgpt.conf)."""
+    subprocess.run(
+        ["pg_dropcluster", "--stop", version, name], capture_output=True, check=False, timeout=120
+    )
+    shutil.rmtree(PG_CONF_ROOT / version / name, ignore_errors=True)
+
+
 def _drop_clusters_in(path: Path) -> None:
     """An e2e deployment's PostgreSQL cluster (pg_createcluster) whose data is in `path`."""
     if shutil.which("pg_lsclusters") is None:
@@ -143,12 +154,7 @@ def _drop_clusters_in(path: Path) -> None:
     for line in listing.stdout.splitlines():
         fields = line.split()
         if len(fields) >= 6 and Path(fields[5]).is_relative_to(path):
-            subprocess.run(
-                ["pg_dropcluster", "--stop", fields[0], fields[1]],
-                capture_output=True,
-                check=False,
-                timeout=120,
-            )
+            drop_cluster(fields[0], fields[1])
 
 
 def _remove_users_living_in(path: Path) -> None:

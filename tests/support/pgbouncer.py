@@ -24,7 +24,7 @@ from pathlib import Path
 
 import psycopg
 
-from tests.support.leftovers import scratch_dir
+from tests.support.leftovers import remove_scratch, scratch_dir
 from tests.support.processes import start_in_own_group, stop_group
 from tests.support.servers import PostgresServer, _wait_until, free_port
 from tests.support.tls import TlsFiles, server_tls
@@ -170,7 +170,7 @@ class PgBouncerServer:
         # SIGTERM: PgBouncer's immediate shutdown; a test's open transaction cannot hold it.
         stop_group(self.process, signal.SIGTERM, timeout=10)
         if self.root:
-            shutil.rmtree(self.root, ignore_errors=True)
+            remove_scratch(self.root)
 
 
 def client_waiting(admin_url: str) -> int:

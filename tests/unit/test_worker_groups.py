@@ -1,20 +1,47 @@
-"""Who runs what under `make test`'s pytest-xdist workers, and in which order."""
+"""Who runs what under `make test`'s xdist workers, and in which order
+(tests/support/worker_groups.py)."""
 
 from __future__ import annotations
 
-from tests.support.worker_groups import group_of, misplaced, run_order
+import pytest
+
+from tests.support.worker_groups import OneWorkerPerSharedFixture, group_of, misplaced, run_order
 
 
-def test_the_lab_and_the_deployment_each_have_one_worker_and_the_rest_any():
-    assert group_of("tests/lab/test_lab.py::test_x") == "lab"
-    assert group_of("tests/fleet/test_fleet.py::test_x") == "lab"
-    assert group_of("tests/e2e/test_deploy.py::test_x") == "deployment"
-    assert group_of("tests/unit/test_worker_groups.py::test_x") is None
+@pytest.mark.parametrize(
+    ("nodeid", "group"),
+    [
+        ("tests/fleet/test_fleet.py::test_first_deploy_is_green_on_every_host", "lab"),
+        ("tests/lab/test_lab.py::test_down_leaves_nothing_even_after_a_killed_run", "lab"),
+        ("tests/e2e/test_deploy.py::test_second_deploy_changes_nothing", "deployment"),
+        ("tests/unit/test_fleet_demand.py::test_demand_adds_up_over_hosts", None),
+        ("tests/api/test_e2e_like.py::test_x", None),
+    ],
+)
+def test_a_test_goes_to_its_shared_fixtures_worker_or_to_any(nodeid: str, group) -> None:
+    assert group_of(nodeid) == group
 
 
-def test_the_bare_lab_is_tested_before_the_fleet_is_deployed_onto_it():
+def test_every_test_of_a_group_is_one_scope_and_the_rest_one_scope_each() -> None:
+    split = OneWorkerPerSharedFixture._split_scope
+    assert split(None, "tests/fleet/test_a.py::t") == split(None, "tests/lab/test_b.py::u")
+    assert split(None, "tests/unit/test_a.py::t") != split(None, "tests/unit/test_a.py::u")
+
+
+def test_a_test_using_the_lab_outside_its_directories_is_refused_by_name() -> None:
+    problem = misplaced("tests/api/test_x.py::test_y", ["lab", "tmp_path"])
+    assert (
+        problem == "tests/api/test_x.py::test_y uses `lab`: put it under tests/lab/ or tests/fleet/"
+    )
+    assert misplaced("tests/fleet/test_x.py::test_y", ["lab"]) is None
+    assert misplaced("tests/api/test_x.py::test_y", ["deployment_url"]) is None
+    assert "deployment" in misplaced("tests/unit/t.py::u", ["deployment"])
+
+
+def test_the_bare_lab_is_tested_before_the_fleet_is_deployed_onto_it() -> None:
     collected = [
         "tests/fleet/test_fleet.py::test_first",
+        "tests/unit/test_a.py::t",
         "tests/fleet/test_security.py::test_b",
         "tests/lab/test_image.py::test_a",
         "tests/lab/test_lab.py::test_b",
@@ -23,12 +50,6 @@ def test_the_bare_lab_is_tested_before_the_fleet_is_deployed_onto_it():
         "tests/lab/test_image.py::test_a",
         "tests/lab/test_lab.py::test_b",
         "tests/fleet/test_fleet.py::test_first",
+        "tests/unit/test_a.py::t",
         "tests/fleet/test_security.py::test_b",
     ]
-
-
-def test_a_shared_fixture_used_outside_its_directories_is_named():
-    assert misplaced("tests/unit/test_x.py::test_y", ["lab"]) == (
-        "tests/unit/test_x.py::test_y uses `lab`: put it under tests/lab/ or tests/fleet/"
-    )
-    assert misplaced("tests/fleet/test_x.py::test_y", ["lab"]) is None
