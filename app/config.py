@@ -18,7 +18,7 @@ from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from croniter import croniter
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -59,6 +59,13 @@ class Settings(BaseSettings):
         "postgresql://goalgpt@127.0.0.1:5432/goalgpt",
         "the database",
         accepts="postgresql:// URL",
+    )
+    DATABASE_SERVER_URL: str = setting(
+        APP,
+        "",
+        "PostgreSQL itself when DATABASE_URL names PgBouncer: only the end of its "
+        "certificate is read (a TLS handshake, no login); empty: DATABASE_URL's server",
+        accepts="empty or a postgresql:// URL with sslmode=verify-*",
     )
     # Two Redis servers: the cache and its short-lived locks (allkeys-lru, no persistence),
     # and the RQ queues with the jobs' locks and stats (noeviction, appendonly).
@@ -300,9 +307,11 @@ class Settings(BaseSettings):
             raise ValueError("a five-field cron expression such as '*/5 * * * *'")
         return value
 
-    @field_validator("DATABASE_URL")
+    @field_validator("DATABASE_URL", "DATABASE_SERVER_URL")
     @classmethod
-    def _postgres_url(cls, value: str) -> str:
+    def _postgres_url(cls, value: str, info: ValidationInfo) -> str:
+        if info.field_name == "DATABASE_SERVER_URL" and not value:
+            return value
         if urlsplit(value).scheme not in ("postgresql", "postgres"):
             raise ValueError("a postgresql:// URL")
         return value

@@ -28,6 +28,7 @@ from tests.support.servers import PostgresServer, RedisServer
 class Stack:
     database_url: str
     redis_url: str
+    pg: PostgresServer
 
 
 @contextmanager
@@ -43,7 +44,7 @@ def stack(matches: int, predictions: int, max_connections: int = 200) -> Iterato
         seed_data.load(url, matches=matches, predictions=predictions, live=50, seed=1, now=now)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-        yield Stack(url, redis_server.url)
+        yield Stack(url, redis_server.url, pg)
 
 
 @contextmanager
@@ -73,6 +74,12 @@ class Result:
 
 def fire(port: int, path: str, n: int) -> list[Result]:
     """n requests released together, each on its own connection."""
+    return fire_each(port, [path] * n)
+
+
+def fire_each(port: int, paths: list[str]) -> list[Result]:
+    """One request per path, released together, each on its own connection."""
+    n = len(paths)
     barrier = threading.Barrier(n)
     results: list[Result | None] = [None] * n
 
@@ -81,7 +88,7 @@ def fire(port: int, path: str, n: int) -> list[Result]:
         conn.connect()
         barrier.wait()
         started = time.perf_counter()
-        conn.request("GET", path)
+        conn.request("GET", paths[i])
         answer = conn.getresponse()
         answer.read()
         results[i] = Result(

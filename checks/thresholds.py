@@ -133,6 +133,17 @@ class CertExpiry:
 
 
 @dataclass(frozen=True)
+class ClientSlots:
+    trigger_above_pct: float
+    action: str
+
+
+@dataclass(frozen=True)
+class Pgbouncer:
+    client_slots: ClientSlots
+
+
+@dataclass(frozen=True)
 class Tls:
     cert_expiry: CertExpiry
 
@@ -142,6 +153,7 @@ class Thresholds:
     capacity: Capacity
     monitor: Monitor
     queues: Queues
+    pgbouncer: Pgbouncer
     dependencies: Dependencies
     backups: Backups
     tls: Tls
@@ -238,6 +250,11 @@ def _check_ranges(t: Thresholds) -> None:
         ),
         ("queues.queue_length.trigger_above", q.queue_length.trigger_above >= 0, "0 or more"),
         ("queues.oldest_job_age.trigger_above_s", q.oldest_job_age.trigger_above_s > 0, "above 0"),
+        (
+            "pgbouncer.client_slots.trigger_above_pct",
+            0 < t.pgbouncer.client_slots.trigger_above_pct < 100,
+            "above 0 and below 100",
+        ),
         ("dependencies.down_for_s", d.down_for_s >= 0, "0 or more"),
         ("dependencies.scheduler.trigger_above_s", d.scheduler.trigger_above_s > 0, "above 0"),
         (

@@ -36,6 +36,12 @@ options:
   pool_max:
     description: Judge this web pool max (e.g. a requested raise) instead of the current one.
     type: int
+  pgbouncer_pool_size:
+    description:
+      - Judge this PgBouncer default pool (per database/user, on every bouncer) instead
+        of the deployment's; only with PgBouncer in the fleet (raise_pool.yml
+        C(-e pgbouncer_pool_size=N)).
+    type: int
   thresholds:
     description: Thresholds file (default the probe's checks/thresholds.yml).
     type: path
@@ -140,6 +146,8 @@ def probe_argv(params: dict) -> list[str]:
         argv += ["--web-processes", str(params["web_processes"])]
     if params["pool_max"]:
         argv += ["--pool-max", str(params["pool_max"])]
+    if params["pgbouncer_pool_size"]:
+        argv += ["--pgbouncer-pool-size", str(params["pgbouncer_pool_size"])]
     if params["thresholds"]:
         argv += ["--thresholds", params["thresholds"]]
     return argv
@@ -158,6 +166,7 @@ def main() -> None:
             "checks_env_file": {"type": "path"},
             "web_processes": {"type": "int"},
             "pool_max": {"type": "int"},
+            "pgbouncer_pool_size": {"type": "int"},
             "thresholds": {"type": "path"},
             "chdir": {"type": "path"},
             "timeout": {"type": "int", "default": 60},
@@ -165,7 +174,7 @@ def main() -> None:
         supports_check_mode=True,
     )
     params = module.params
-    for name in ("web_processes", "pool_max"):
+    for name in ("web_processes", "pool_max", "pgbouncer_pool_size"):
         if params[name] is not None and params[name] < 1:
             module.fail_json(msg=f"{name} must be 1 or more, not {params[name]}")
     try:

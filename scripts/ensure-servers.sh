@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Makes sure the server binaries the tests start exist: PostgreSQL, PgBouncer, Redis,
 # pgBackRest and Prometheus (with promtool), Alertmanager and the postgres and redis
-# exporters; and nft, which the firewall's tests load into a network namespace of their own.
+# exporters; the system Python's psycopg (our PgBouncer exporter runs on it); and nft,
+# which the firewall's tests load into a network namespace of their own.
 # As root it installs them with apt; otherwise it prints the one command to run.
 set -euo pipefail
 
 have_postgres() { compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; }
 have_redis() { command -v redis-server >/dev/null 2>&1; }
-have_pgbouncer() { [ -x /usr/sbin/pgbouncer ]; }
+have_pgbouncer() { [ -x /usr/sbin/pgbouncer ] && /usr/bin/python3 -c 'import psycopg' 2>/dev/null; }
 have_prometheus() {
     for tool in promtool prometheus prometheus-alertmanager prometheus-postgres-exporter \
         prometheus-redis-exporter; do
@@ -21,7 +22,7 @@ have_all() { have_postgres && have_pgbouncer && have_redis && have_pgbackrest &&
 if have_all; then
     exit 0
 fi
-packages="postgresql postgresql-contrib pgbouncer redis-server pgbackrest prometheus prometheus-alertmanager
+packages="postgresql postgresql-contrib pgbouncer python3-psycopg redis-server pgbackrest prometheus prometheus-alertmanager
  prometheus-postgres-exporter prometheus-redis-exporter nftables"
 packages=$(echo $packages)
 if [ "$(id -u)" -ne 0 ]; then

@@ -6,7 +6,10 @@ command line. libpq uses only the first line that matches the connection. During
 a password rotation (playbooks/rotate_secrets.yml) the file holds the old password
 and then the new one while the server switches from one to the other: `connect`
 tries the later lines when the server refuses the first, so a new connection
-succeeds on either side of the switch and no request fails.
+succeeds on either side of the switch and no request fails. Through PgBouncer the
+refusal reads "SASL authentication failed" (PgBouncer checks the password against
+its copy of the server's verifier, which the rotation switches right after the
+server's).
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 T = TypeVar("T")
-REFUSED = "password authentication failed"
+# PostgreSQL's refusal of a password, and PgBouncer's.
+REFUSED = ("password authentication failed", "SASL authentication failed")
 _FIELD = re.compile(r"((?:\\.|[^:\\])*)(?::|$)")
 
 
 def is_password_refused(exc: BaseException) -> bool:
-    return isinstance(exc, psycopg.OperationalError) and REFUSED in str(exc)
+    return isinstance(exc, psycopg.OperationalError) and any(r in str(exc) for r in REFUSED)
 
 
 def connect(opener: Callable[..., T], conninfo: str, **kwargs: Any) -> T:

@@ -78,12 +78,16 @@ class Services:
 
 
 def _tls_urls(settings: Settings) -> dict[str, str]:
-    """The endpoint label of each connection setting (the same three as /readyz)."""
-    return {
+    """The endpoint label of each connection setting (the same three as /readyz), and
+    PostgreSQL itself when DATABASE_URL names PgBouncer (DATABASE_SERVER_URL)."""
+    urls = {
         "postgres": settings.DATABASE_URL,
         "redis": settings.REDIS_URL,
         "queue_redis": settings.RQ_REDIS_URL,
     }
+    if settings.DATABASE_SERVER_URL:
+        urls["postgres_server"] = settings.DATABASE_SERVER_URL
+    return urls
 
 
 def _fail_fast_client(url: str, settings: Settings) -> redis.Redis:

@@ -11,8 +11,8 @@ import sys
 from app import cli, config
 from app.cli import whole_number
 from app.infra.names import POOL_APPS
-from checks import thresholds
-from checks.capacity import decide, demand, render, stats
+from checks import pgbouncer, thresholds
+from checks.capacity import budget, decide, demand, pooler, render, stats
 from checks.dbconnect import CheckError, NoFreeSlots, connect, monitor_dsn
 
 EXIT_SAFE, EXIT_NOT_SAFE, EXIT_UNKNOWN, EXIT_ABOVE = 0, 1, 2, 3
@@ -56,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
         "(default: $DB_MAX_CONNECTIONS, else the fleet's)",
     )
     parser.add_argument(
+        "--pgbouncer-pool-size",
+        type=whole_number(1),
+        metavar="N",
+        help="judge this PgBouncer default pool instead of the deployment's "
+        "(only with PgBouncer in the fleet; raise_pool.yml -e pgbouncer_pool_size=N)",
+    )
+    parser.add_argument(
         "--pool-application",
         action="append",
         metavar="NAME",
@@ -72,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        fleet = _fleet(args)
+        fleet, bouncers = _fleet(args)
         limits = thresholds.load(args.thresholds).capacity
         with connect(monitor_dsn(args.dsn)) as conn:
             db = stats.gather(conn, args.pool_application or DEFAULT_POOL_APPS, limits.slow_query_s)
@@ -84,32 +91,46 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps({"error": str(exc)}))
         return EXIT_UNKNOWN
-    verdict = decide.decide(db, fleet, limits)
     asked = args.pool_max is not None
-    _print(
-        args.json,
-        render.as_dict(db, verdict, fleet, limits, asked),
-        render.text(db, verdict, fleet, limits, asked),
-    )
+    if not bouncers:
+        verdict = decide.decide(db, fleet, limits)
+        _print(
+            args.json,
+            render.as_dict(db, verdict, fleet, limits, asked),
+            render.text(db, verdict, fleet, limits, asked),
+        )
+        return EXIT_OF[verdict.verdict]
+    verdict, layers = pooler.decide_through(db, fleet, bouncers, limits)
+    seen, errors = pooler.read_all(pgbouncer.dsns())
+    data = render.as_dict(db, verdict, fleet, limits, asked)
+    data["pgbouncer"] = pooler.as_dict(layers, seen, errors)
+    report = render.text(db, verdict, fleet, limits, asked) + pooler.text(layers, seen, errors)
+    _print(args.json, data, report)
     return EXIT_OF[verdict.verdict]
 
 
-def _fleet(args: argparse.Namespace) -> demand.Fleet:
-    """The fleet being judged: --web-processes, else the deployment's, else one web process."""
+def _fleet(args: argparse.Namespace) -> tuple[demand.Fleet, tuple[budget.Bouncer, ...]]:
+    """The fleet being judged (--web-processes, else the deployment's, else one web process)
+    and the PgBouncers in front of it (the deployment's, none without one)."""
     current = args.pool_max or _env_pool_max()
     if args.web_processes:
-        return demand.single_pool(args.web_processes, current or DEFAULT_POOL_MAX)
+        return demand.single_pool(args.web_processes, current or DEFAULT_POOL_MAX), ()
     path = args.fleet or os.environ.get(FLEET_FILE_ENV)
     if not path:
-        return demand.single_pool(1, current or DEFAULT_POOL_MAX)
+        return demand.single_pool(1, current or DEFAULT_POOL_MAX), ()
     try:
         with open(path, encoding="utf-8") as handle:
-            fleet = demand.from_dict(json.load(handle))
+            data = json.load(handle)
+        fleet, bouncers = demand.from_dict(data), budget.bouncers_from(data)
     except OSError as exc:
         raise CheckError(f"cannot read the fleet description {path}: {exc.strerror}") from None
     except (ValueError, demand.FleetError) as exc:
         raise CheckError(f"the fleet description {path} is unusable: {exc}") from None
-    return fleet.with_web_pool(current) if current else fleet
+    if args.pgbouncer_pool_size:
+        if not bouncers:
+            raise CheckError(f"--pgbouncer-pool-size: the fleet in {path} has no PgBouncer")
+        bouncers = pooler.with_pool_size(bouncers, args.pgbouncer_pool_size)
+    return (fleet.with_web_pool(current) if current else fleet), bouncers
 
 
 def _env_pool_max() -> int | None:

@@ -108,8 +108,48 @@ def decide(stats: DbStats, fleet: Fleet, limits: Capacity) -> Decision:
     room = budget(stats.max_connections, stats.reserved_slots, stats.other_connections, limits)
     processes = fleet.web_processes + fleet.worker_processes
     per_pool, why = recommend(stats, fleet, limits) if fleet.web else (0, "")
+    blocking = database_blocks(stats, util, limits)
+    if fleet.web and per_pool < 1:
+        blocking.append(
+            f"No room for {processes} pool(s): budget is {room} connections - "
+            "Reduce other connections or raise max_connections"
+        )
+    return conclude(stats, fleet, util, room, (per_pool, why), blocking)
+
+
+def conclude(
+    stats: DbStats,
+    fleet: Fleet,
+    util: float,
+    room: int,
+    recommended: tuple[int, str],
+    blocking: list[str],
+) -> Decision:
+    """The verdict from what blocks and the recommendation (per pool, what limits it) on a
+    budget of `room` connections: also what the probe through PgBouncer concludes with."""
+    per_pool, why = recommended
     current = fleet.web_pool_max
-    blocking: list[str] = []
+    above = ""
+    if fleet.web and 1 <= per_pool < current:
+        above = f"pool max {current} is above the recommended {per_pool} for {name(fleet)}: {why}"
+    verdict = NOT_SAFE if blocking else (ABOVE if above else SAFE)
+    return Decision(
+        safe=verdict == SAFE,
+        recommended_pool_max=per_pool,
+        budget=room,
+        utilization_pct=util,
+        warnings=tuple(blocking + pool_advice(stats, fleet)),
+        verdict=verdict,
+        demand=fleet.demand,
+        usable_pool=fleet.usable_web_pool,
+        above_message=above,
+        why_recommended=why,
+    )
+
+
+def database_blocks(stats: DbStats, util: float, limits: Capacity) -> list[str]:
+    """The seed's reasons not to raise the pool, on the database's own numbers."""
+    blocking = []
     if stats.slow_queries > limits.max_slow_queries:
         blocking.append(
             f"{stats.slow_queries} slow queries detected (>{limits.slow_query_s:g}s) - "
@@ -124,30 +164,10 @@ def decide(stats: DbStats, fleet: Fleet, limits: Capacity) -> Decision:
             f"Connection utilization high: {shown_pct(util, limits.max_utilization_pct)}% - "
             "Consider query optimization first"
         )
-    if fleet.web and per_pool < 1:
-        blocking.append(
-            f"No room for {processes} pool(s): budget is {room} connections - "
-            "Reduce other connections or raise max_connections"
-        )
-    above = ""
-    if fleet.web and 1 <= per_pool < current:
-        above = f"pool max {current} is above the recommended {per_pool} for {name(fleet)}: {why}"
-    verdict = NOT_SAFE if blocking else (ABOVE if above else SAFE)
-    return Decision(
-        safe=verdict == SAFE,
-        recommended_pool_max=per_pool,
-        budget=room,
-        utilization_pct=util,
-        warnings=tuple(blocking + _advice(stats, fleet)),
-        verdict=verdict,
-        demand=fleet.demand,
-        usable_pool=fleet.usable_web_pool,
-        above_message=above,
-        why_recommended=why,
-    )
+    return blocking
 
 
-def _advice(stats: DbStats, fleet: Fleet) -> list[str]:
+def pool_advice(stats: DbStats, fleet: Fleet) -> list[str]:
     """Warnings that do not block raising the pool but deserve a look."""
     advice = []
     if stats.idle_transactions:

@@ -15,7 +15,7 @@ from typing import Any
 
 from app import cli
 from app.cli import positive_number
-from checks import thresholds
+from checks import pgbouncer, thresholds
 from checks.dbconnect import MONITOR_DSN_ENV, CheckError, MissingGrant, NoFreeSlots
 from checks.monitor import current, history, replay, report, report_file, sources
 from checks.monitor.report_file import ReportError
@@ -98,6 +98,13 @@ def _parser() -> argparse.ArgumentParser:
         "(default: $GOALGPT_MONITOR_DSN, else $DATABASE_URL)",
     )
     parser.add_argument(
+        "--pgbouncer-dsn",
+        action="append",
+        metavar="URL",
+        help="a PgBouncer's console (database pgbouncer, a stats user) whose waiting clients "
+        "count in the pool waiting queue (repeat for each; default: $GOALGPT_PGBOUNCER_DSN)",
+    )
+    parser.add_argument(
         "--interval",
         type=positive_number,
         metavar="S",
@@ -130,8 +137,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 _SOURCE_OPTIONS = (
-    "--prometheus-url", "--since", "--metrics-url", "--dsn", "--interval", "--duration",
-    "--thresholds",
+    "--prometheus-url", "--since", "--metrics-url", "--dsn", "--pgbouncer-dsn", "--interval",
+    "--duration", "--thresholds",
 )  # fmt: skip
 
 
@@ -159,20 +166,23 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--from-json draws a report: give --report DIR")
         return _from_recording(args)
     if args.prometheus_url:
-        if args.metrics_url or args.dsn:
-            parser.error("--prometheus-url reads Prometheus: drop --metrics-url and --dsn")
+        if args.metrics_url or args.dsn or args.pgbouncer_dsn:
+            parser.error(
+                "--prometheus-url reads Prometheus: drop --metrics-url, --dsn and --pgbouncer-dsn"
+            )
         if args.since and args.duration:
             parser.error("--since reports the past, --duration watches from now: give one")
         return _from_prometheus(args) if args.duration else _from_history(args)
     if args.since:
         parser.error("--since needs --prometheus-url")
     urls = args.metrics_url or _default_urls()
+    bouncers = pgbouncer.dsns(args.pgbouncer_dsn)
     dsn = args.dsn or os.environ.get(MONITOR_DSN_ENV) or os.environ.get("DATABASE_URL")
     try:
         limits = thresholds.load(args.thresholds).monitor
         target = _report_target(args)
-        if not urls and not dsn:
-            raise CheckError("nothing to monitor: give --metrics-url and/or --dsn")
+        if not urls and not dsn and not bouncers:
+            raise CheckError("nothing to monitor: give --metrics-url, --dsn or --pgbouncer-dsn")
         db = _database(dsn)
     except (CheckError, thresholds.ThresholdsError, ReportError) as exc:
         print(f"monitor failed: {exc}", file=sys.stderr)
@@ -180,13 +190,14 @@ def main(argv: list[str] | None = None) -> int:
     timeout = _timeout(args, limits)
 
     def read() -> tuple[sources.Sample, set[str]]:
-        sample = sources.read(urls, db, timeout)
+        sample = sources.read(urls, db, timeout, bouncers)
         database = {DATABASE_SOURCE} if sample.db_active is not None else set()
-        return sample, set(sample.scraped) | database
+        return sample, set(sample.scraped) | set(sample.bouncers) | database
 
-    given = urls + ([DATABASE_SOURCE] if db is not None else [])
+    given = urls + [pgbouncer.source(d) for d in bouncers]
+    given += [DATABASE_SOURCE] if db is not None else []
     try:
-        return _run(args, limits, read, given, _not_monitored(urls, db), target)
+        return _run(args, limits, read, given, _not_monitored(urls, db, bouncers), target)
     finally:
         if db is not None:
             db.close()
@@ -295,10 +306,11 @@ def _run(
     return EXIT_FIRED if any(t.fired for t in triggers.values()) else EXIT_OK
 
 
-def _not_monitored(urls: list[str], db: sources.Database | None) -> list[str]:
+def _not_monitored(urls: list[str], db: sources.Database | None, bouncers: list[str]) -> list[str]:
     missing = []
     if not urls:
-        missing += ["max_clients_errors", "cache_hit_rate", "pool_waiting"]
+        missing += ["max_clients_errors", "cache_hit_rate"]
+        missing += [] if bouncers else ["pool_waiting"]
     if db is None:
         missing.append("db_active_connections")
     return missing

@@ -22,6 +22,7 @@ _APP_METRICS = (
     sources.CACHE_REQUESTS,
     sources.POOL_WAITING,
     sources.POOL_MAX,
+    sources.BOUNCER_WAITING,
 )
 # Per instance, without the labels the scrape adds (job, the inventory's host, ...).
 APP_SERIES = (

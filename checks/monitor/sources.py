@@ -1,10 +1,11 @@
-"""Read one sample: each URL's Prometheus metrics, active connections from PostgreSQL."""
+"""Read one sample: each URL's Prometheus metrics, active connections from PostgreSQL,
+the clients waiting in each PgBouncer (SHOW POOLS), added to the app pools' waiters."""
 
 from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
@@ -12,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.infra import metric_names as names
 from app.infra.errors import connect_reason
+from checks import pgbouncer
 from checks.dbconnect import (
     CheckError,
     NoFreeSlots,
@@ -26,6 +28,8 @@ JOBS_SERIES_URL = "(jobs, fleet-wide)"
 CACHE_REQUESTS = names.CACHE_REQUESTS_TOTAL
 POOL_WAITING = names.DB_POOL_WAITING
 POOL_MAX = names.DB_POOL_MAX
+# checks/pgbouncer_exporter.py's cl_waiting, as Prometheus holds it (the --prometheus-url runs).
+BOUNCER_WAITING = "pgbouncer_pools_client_waiting_connections"
 
 ACTIVE_SQL = """
 SELECT count(*) FROM pg_stat_activity
@@ -50,11 +54,15 @@ class Sample:
     pool_max: float | None = None
     db_active: int | None = None
     scraped: list[str] = field(default_factory=list)  # URLs read successfully
+    bouncers: list[str] = field(default_factory=list)  # PgBouncer sources read successfully
     errors: list[str] = field(default_factory=list)
 
     @property
     def read_anything(self) -> bool:
-        return bool(self.scraped) or self.db_active is not None
+        return bool(self.scraped or self.bouncers) or self.db_active is not None
+
+    def add_waiting(self, waiting: float) -> None:
+        self.pool_waiting = (self.pool_waiting or 0) + waiting
 
 
 def scrape(url: str, timeout_s: float) -> list[tuple[str, dict[str, str], float]]:
@@ -88,11 +96,11 @@ def add_metrics(sample: Sample, url: str, metrics: Iterable[tuple[str, dict, flo
             sample.too_many_clients[key] = max(value, sample.too_many_clients.get(key, 0.0))
         elif name == CACHE_REQUESTS:
             sample.cache_requests[key] = value
-        elif name == POOL_WAITING:
+        elif name in (POOL_WAITING, BOUNCER_WAITING):
             waiting += value
         elif name == POOL_MAX:
             pool_max += value
-    sample.pool_waiting = (sample.pool_waiting or 0) + waiting
+    sample.add_waiting(waiting)
     sample.pool_max = (sample.pool_max or 0) + pool_max
     sample.scraped.append(url)
 
@@ -134,12 +142,20 @@ class Database:
             self.conn = None
 
 
-def read(urls: list[str], db: Database | None, timeout_s: float) -> Sample:
+def read(
+    urls: list[str], db: Database | None, timeout_s: float, bouncers: Sequence[str] = ()
+) -> Sample:
     sample = Sample()
     for url in urls:
         try:
             add_metrics(sample, url, scrape(url, timeout_s))
         except SourceError as exc:
+            sample.errors.append(str(exc))
+    for dsn in bouncers:
+        try:
+            sample.add_waiting(pgbouncer.read(dsn).client_waiting)
+            sample.bouncers.append(pgbouncer.source(dsn))
+        except CheckError as exc:
             sample.errors.append(str(exc))
     if db is not None:
         try:

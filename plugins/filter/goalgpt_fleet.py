@@ -14,7 +14,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from app.config import Settings
-from checks.capacity import demand
+from checks import thresholds
+from checks.capacity import budget, demand
 
 
 def _setting(part: dict[str, Any], name: str) -> int:
@@ -23,9 +24,16 @@ def _setting(part: dict[str, Any], name: str) -> int:
     return int(value)
 
 
-def goalgpt_fleet(parts: list[dict[str, Any]], usable_slots: int) -> dict[str, Any]:
+def goalgpt_fleet(
+    parts: list[dict[str, Any]],
+    usable_slots: int,
+    max_connections: int = 0,
+    bouncers: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Each part: {host, web_processes, web_threads, pool_max, worker_processes, settings}
-    (web_* only on app hosts, worker_processes only on worker hosts)."""
+    (web_* only on app hosts, worker_processes only on worker hosts). `bouncers`: each
+    PgBouncer's {host, pool_size, reserve, max_client_conn} when the app goes through
+    them (checks/capacity/budget.py: then a server and a client budget)."""
     data: dict[str, list[dict[str, Any]]] = {"web": [], "workers": []}
     for part in parts:
         if part.get("web_processes") is not None:
@@ -47,19 +55,25 @@ def goalgpt_fleet(parts: list[dict[str, Any]], usable_slots: int) -> dict[str, A
                 }
             )
     fleet = demand.from_dict(data)
-    fits = fleet.demand <= int(usable_slots)
+    gates = budget.bouncers_from({"bouncers": bouncers or []})
+    layers = budget.check(
+        fleet,
+        usable_slots=int(usable_slots),
+        max_connections=int(max_connections),
+        headroom=thresholds.load().capacity.headroom_connections,
+        bouncers=gates,
+    )
+    refused = budget.refusal(layers)
+    # The probe reads the bouncers from the same file (GOALGPT_FLEET_FILE).
+    described = demand.as_dict(fleet) | {"bouncers": [budget.bouncer_as_dict(b) for b in gates]}
     return {
-        "fleet": demand.as_dict(fleet),
+        "fleet": described,
         "demand": fleet.demand,
         "usable_slots": int(usable_slots),
-        "fits": fits,
+        "layers": [layer.line() for layer in layers],
+        "fits": refused is None,
         "usable_web_pool": fleet.usable_web_pool,
-        "message": (
-            f"the fleet can hold {fleet.demand} connections at once, within the "
-            f"{usable_slots} usable slots"
-            if fits
-            else demand.advice(fleet, int(usable_slots))
-        ),
+        "message": refused or "; ".join(layer.line() for layer in layers),
     }
 
 

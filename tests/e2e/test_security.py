@@ -1,9 +1,10 @@
 """TLS and secrets on one host (inventory/local's layout, the e2e deployment): every
-session of the app, the jobs and the checks is TLS; plain text is refused even with the
-right password, and a wrong host name fails verification; both Redis instances refuse
-plain text; no secret is in the env files, the deploy's output, a log file or a process
-of the deployment; the cache Redis' password rotates under traffic with no failed
-request. (Its firewall: tests/integration/test_firewall_netns.py, in a namespace.)"""
+session of the app, the jobs and the checks is TLS (through PgBouncer on both of its
+sides); plain text is refused even with the right password, and a wrong host name fails
+verification; both Redis instances refuse plain text; no secret is in the env files,
+the deploy's output, a log file or a process of the deployment; the cache Redis'
+password rotates under traffic with no failed request. (Its firewall:
+tests/integration/test_firewall_netns.py, in a namespace.)"""
 
 from __future__ import annotations
 
@@ -44,14 +45,34 @@ def test_every_session_of_the_app_the_jobs_and_the_checks_is_tls(deployed):
             [list(ROLES)],
         ).fetchall()
     apps = {app for _, app, _ in rows}
-    assert {"goalgpt-web", "goalgpt-checks"} <= apps, rows
+    # The checks connect directly; PgBouncer's server sessions carry the name of the
+    # client last served on each (the web's and the jobs' are checked below).
+    assert "goalgpt-checks" in apps, rows
     assert all(ssl for *_, ssl in rows), rows
     log = Path(deployed.variables()["postgresql_log_file"]).read_text()
     authorized = [
         line for line in log.splitlines() if "connection authorized: user=goalgpt" in line
     ]
-    assert any("application_name=goalgpt-worker" in line for line in authorized)
-    assert all("SSL enabled" in line for line in authorized), authorized[:3]
+    assert authorized and all("SSL enabled" in line for line in authorized), authorized[:3]
+
+    # The web and the jobs reach PostgreSQL through PgBouncer (its server connections
+    # carry no application_name at login): its console shows their side, TLS too.
+    def with_a_job() -> list[tuple[str, str]]:
+        clients = bouncer_clients(deployed)
+        return clients if any(name == "goalgpt-worker" for name, _ in clients) else []
+
+    clients = wait_for(with_a_job, 60, "a job's client in PgBouncer")
+    assert all(tls for _, tls in clients), clients
+
+
+def bouncer_clients(deployment: Deployment) -> list[tuple[str, str]]:
+    """(application_name, TLS version) of each of PgBouncer's app clients (SHOW CLIENTS)."""
+    console = deployment.checks_env()["GOALGPT_PGBOUNCER_DSN"].split()[0]
+    with psycopg.connect(console, autocommit=True) as conn:
+        cur = conn.execute("SHOW CLIENTS")
+        names = [column.name for column in cur.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    return [(r["application_name"], r["tls"]) for r in rows if r["user"] == "goalgpt"]
 
 
 def status(deployment: Deployment, path: str) -> int:
@@ -71,15 +92,20 @@ def redis_errors(deployment: Deployment) -> float:
 
 
 def test_plain_text_with_the_right_password_is_refused(deployed):
-    url = deployed.env()["DATABASE_URL"]
+    direct = deployed.role_url("app")
     with pytest.raises(psycopg.OperationalError, match="no encryption"):
+        psycopg.connect(direct, sslmode="disable")
+    url = deployed.env()["DATABASE_URL"]  # through PgBouncer, TLS only on its side too
+    with pytest.raises(psycopg.OperationalError, match="SSL required"):
         psycopg.connect(url, sslmode="disable")
-    with psycopg.connect(url) as conn:  # the same URL as deployed: TLS, verified
-        assert conn.info.parameter_status("server_version")
+    for verified in (direct, url):  # the URLs as deployed: TLS, verified
+        with psycopg.connect(verified) as conn:
+            assert conn.info.parameter_status("server_version")
 
 
-def test_verify_full_against_a_wrong_host_name_fails(deployed):
-    url = deployed.env()["DATABASE_URL"]
+@pytest.mark.parametrize("through", ["postgresql", "pgbouncer"])
+def test_verify_full_against_a_wrong_host_name_fails(deployed, through):
+    url = deployed.role_url("app") if through == "postgresql" else deployed.env()["DATABASE_URL"]
     with pytest.raises(psycopg.OperationalError, match=r'does not match host name "db\.invalid"'):
         psycopg.connect(url, host="db.invalid", hostaddr="127.0.0.1")
 

@@ -1,7 +1,8 @@
 """Monitoring on the fleet lab, on the session's one fleet deployment (`first_fleet_deploy`):
 Prometheus on mon-1 scrapes app-1, app-2, the postgres exporter on db-1 and both redis
-exporters on redis-1; pool waiting above 5, provoked for real on both app hosts during
-raise_pool's watch, fires in Prometheus, reaches the alert log on mon-1 and fails the
+exporters on redis-1 and our PgBouncer exporter on db-1; pool waiting above 5, provoked
+for real in PgBouncer (cl_waiting) from both app hosts during raise_pool's watch, fires in
+Prometheus, reaches the alert log on mon-1 and fails the
 watch, which samples mon-1's Prometheus; the 24 h report reads mon-1's history.
 Runs after test_fleet.py (file order); what a test breaks it puts back."""
 
@@ -20,6 +21,7 @@ from typing import TypeVar
 import pytest
 
 from checks import alert_rules, thresholds
+from tests.fleet import bouncer
 from tests.fleet.hosts import on, prometheus_url, report, url, wait_ready
 from tests.fleet.hosts import prometheus as api
 from tests.support.checks import (
@@ -30,12 +32,13 @@ from tests.support.checks import (
     utc_stamp,
 )
 from tests.support.deployment import REPO
-from tests.support.traffic import concurrent_requests
+from tests.support.traffic import concurrent_requests, senders
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 ALERT_LOG = "/var/log/goalgpt/alerts.jsonl"  # roles/alertmanager
 DATABASE = "goalgpt"
+LOCK_S = 4  # well below PgBouncer's query_wait_timeout (roles/pgbouncer: 10 s)
 T = TypeVar("T")
 
 
@@ -65,6 +68,7 @@ def test_prometheus_on_mon_1_scrapes_every_app_and_exporter_host(fleet):
         hosts.setdefault(target["labels"]["job"], []).append(target["labels"].get("host"))
     assert sorted(hosts["goalgpt"]) == ["app-1", "app-2"]
     assert hosts["postgres"] == ["db-1"]
+    assert hosts["pgbouncer"] == ["db-1"]
     assert hosts["redis"] == ["redis-1", "redis-1"]  # the cache and the queue instance
     assert hosts["backup"] == ["mon-1"]  # the backup exporter beside the repository
     groups = api(fleet, "/api/v1/rules")["groups"]
@@ -77,20 +81,21 @@ def psql(lab, sql: str) -> str:
 
 
 @contextmanager
-def web_pools_cut_off(lab) -> Iterator[None]:
-    """No new connection to the app's database, and the web pools' sessions ended: their
-    requests wait in the pools. The refusal is not 'too many clients' (SQLSTATE 55000,
-    not 53300), so no other alert fires and the smoke gate's refusal count stays 0."""
-    psql(lab, f"ALTER DATABASE {DATABASE} ALLOW_CONNECTIONS false")
-    try:
-        psql(
-            lab,
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            f"WHERE datname = '{DATABASE}' AND application_name = 'goalgpt-web'",
-        )
+def clients_queued_at_pgbouncer(lab) -> Iterator[None]:
+    """The web's misses queue in PgBouncer (cl_waiting): its pool cut to two server
+    connections (a reload), both held by queries waiting behind a lock db-1 takes on the
+    predictions table for LOCK_S at a time. Each client waits less than PgBouncer's
+    query_wait_timeout (10 s), so nothing is refused and no other alert fires."""
+    lock = "LOCK TABLE predictions IN ACCESS EXCLUSIVE MODE"
+    hold = f'sudo -u postgres psql -q -d {DATABASE} -c "BEGIN; {lock}; SELECT pg_sleep({LOCK_S})"'
+
+    def lock_again_and_again(stop, _):
+        while not stop.is_set():
+            lab.run("db-1", hold, timeout=60)  # the session ends: the lock goes
+
+    queued = {"default_pool_size": 2, "reserve_pool_size": 0, "max_db_connections": 2}
+    with bouncer.reloaded_with(lab, **queued), senders(lock_again_and_again, [None], join_s=60):
         yield
-    finally:
-        psql(lab, f"ALTER DATABASE {DATABASE} ALLOW_CONNECTIONS true")
 
 
 def alert_logged(lab, name: str, since: str = "") -> dict | None:
@@ -133,13 +138,15 @@ def test_pool_waiting_above_5_fires_on_mon_1_reaches_its_alert_log_and_fails_the
     """During raise_pool's watch (its monitor sampling mon-1's Prometheus): the rule fires,
     Alertmanager delivers it to the alert log, and the watch sees it and fails the run."""
     firing = '{alertname="GoalGPTPoolWaiting",alertstate="firing"}'
+    # The largest queue one bouncer pool held: no subquery, so no sample is stepped over.
+    at_bouncer = "max(max_over_time(pgbouncer_pools_client_waiting_connections[5m]))"
     log = REPO / "build" / "lab-raise-pool-watch.log"
-    since = utc_stamp()  # an alert logged before is not this test's
+    logged_since = utc_stamp()  # an alert logged before is not this test's
     try:
         with raise_pool_watching(fleet, log, watch_s=60) as raise_pool:
-            started = time.monotonic()
+            started, since = time.monotonic(), bouncer.now()
             with (
-                web_pools_cut_off(fleet),
+                clients_queued_at_pgbouncer(fleet),
                 concurrent_requests(url(fleet, "app-1", ""), clients=8),
                 concurrent_requests(url(fleet, "app-2", ""), clients=8),
             ):
@@ -148,14 +155,16 @@ def test_pool_waiting_above_5_fires_on_mon_1_reaches_its_alert_log_and_fails_the
                     "GoalGPTPoolWaiting never fired in Prometheus on mon-1",
                 )
                 logged = wait_for(
-                    lambda: alert_logged(fleet, "GoalGPTPoolWaiting", since),
+                    lambda: alert_logged(fleet, "GoalGPTPoolWaiting", logged_since),
                     f"GoalGPTPoolWaiting never reached {ALERT_LOG} on mon-1",
                 )
+                queued = api(fleet, "/api/v1/query", query=at_bouncer)["result"][0]["value"][1]
             took = time.monotonic() - started
             report(f"pool waiting alert fired and logged {took:.0f} s after the cut-off")
             # Not 'too many clients': no refusal was counted anywhere in the fleet.
             increase = f"sum(increase(goalgpt_db_too_many_clients_total[{took + 30:.0f}s]))"
             refusals = float(api(fleet, "/api/v1/query", query=increase)["result"][0]["value"][1])
+            refused_by_bouncer = bouncer.refusals_since(fleet, since)
     finally:
         for host in fleet.groups["app"]:
             # The cache misses sent here would weigh on the app's hit rate since start,
@@ -164,10 +173,11 @@ def test_pool_waiting_above_5_fires_on_mon_1_reaches_its_alert_log_and_fails_the
             wait_ready(fleet, host, within_s=120)
 
     assert logged_value(logged) > 5
+    assert float(queued) > 5  # the bouncer's cl_waiting alone is above the trigger
     assert fired[0]["metric"]["severity"] == "warning"
     assert logged["annotations"]["action"] == "Check for connection leaks"
     assert logged["receiver"] == "goalgpt"
-    assert refusals == 0
+    assert (refusals, refused_by_bouncer) == (0, 0)
     output = " ".join(log.read_text().split())
     assert raise_pool.returncode != 0, output[-3000:]
     assert f"{prometheus_url(fleet)} (goalgpt_* series of the app hosts)" in output

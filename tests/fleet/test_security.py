@@ -21,9 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from plugins.filter.goalgpt_flows import goalgpt_flow_allows
+from tests.fleet import bouncer
 from tests.fleet.hosts import client_on, main_pids, on, playbook, report
 from tests.lab.inventory import ssh_argv
 from tests.support.connects import connects
+from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -146,29 +148,61 @@ def test_every_session_of_the_app_the_jobs_and_the_checks_is_tls(fleet):
         ".fetchone())'",
     )
     assert checked.startswith("(True, 'TLSv1."), checked
+    # PgBouncer's server sessions carry the name of the client last served on each.
     sessions = sessions_by_tls(fleet)
-    assert {app for (_, app, _) in sessions} >= {"goalgpt-web"}, sessions
-    assert all(tls == "true" for (_, _, tls) in sessions), sessions
-    # Every connection the server has let in (log_connections): the jobs' ones included.
+    assert sessions and all(tls == "true" for (_, _, tls) in sessions), sessions
+    # Every connection the server has let in (log_connections): PgBouncer's among them.
     log = on(fleet, "db-1", "sudo cat /var/log/postgresql/postgresql-15-main.log")
     authorized = [
         line for line in log.splitlines() if "connection authorized: user=goalgpt" in line
     ]
-    names = {part for line in authorized for part in line.split() if "application_name=" in part}
-    assert {"application_name=goalgpt-web", "application_name=goalgpt-worker"} <= names, names
     plain = [line for line in authorized if "SSL enabled" not in line]
-    assert not plain, plain[:5]
+    assert authorized and not plain, plain[:5]
+    # The web and the jobs reach it through PgBouncer, whose server logins carry no
+    # application_name: its console shows their side of it, TLS too.
+    clients = wait_for(
+        lambda: (
+            {"goalgpt-web", "goalgpt-worker"} <= {n for n, _ in bouncer_clients(fleet)}
+            and bouncer_clients(fleet)
+        ),
+        60,
+        "the web's and a job's clients in PgBouncer",
+    )
+    assert all(tls for _, tls in clients), clients
 
 
-def test_plain_text_with_the_right_password_is_refused(fleet):
+# Python on an app host: (application_name, TLS in use) of PgBouncer's app-role clients.
+SHOW_CLIENTS = (
+    "import os, psycopg\n"
+    'c = psycopg.connect(os.environ["GOALGPT_PGBOUNCER_DSN"].split()[0], autocommit=True)\n'
+    'cur = c.execute("SHOW CLIENTS")\n'
+    "names = [d.name for d in cur.description]\n"
+    "rows = [dict(zip(names, row)) for row in cur.fetchall()]\n"
+    'print(sorted({(r["application_name"], bool(r["tls"])) for r in rows'
+    ' if r["user"] == "goalgpt"}))\n'
+)
+
+
+def bouncer_clients(lab) -> list[tuple[str, bool]]:
+    return ast.literal_eval(on(lab, "app-1", f"sudo {ENV} {PYTHON} -c {shlex.quote(SHOW_CLIENTS)}"))
+
+
+@pytest.mark.parametrize(
+    ("url", "refusal"),
+    [
+        ("GOALGPT_MONITOR_DSN", ("no pg_hba.conf entry", "no encryption")),  # PostgreSQL
+        ("DATABASE_URL", ("SSL required",)),  # PgBouncer, in front of it for the app
+    ],
+)
+def test_plain_text_with_the_right_password_is_refused(fleet, url, refusal):
     refused = on(
         fleet,
         "app-1",
         f"sudo {ENV} {PYTHON} -c 'import os, psycopg\ntry:\n"
-        '    psycopg.connect(os.environ["DATABASE_URL"], sslmode="disable")\n'
+        f'    psycopg.connect(os.environ["{url}"], sslmode="disable")\n'
         "except psycopg.OperationalError as exc:\n    print(exc)'",
     )
-    assert "no pg_hba.conf entry" in refused and "no encryption" in refused, refused
+    assert all(words in refused for words in refusal), refused
 
 
 def test_verify_full_against_a_wrong_host_name_fails(fleet):
@@ -224,13 +258,13 @@ def test_the_workers_and_the_exporters_work_over_tls(fleet):
 # Python on an app host: when the certificate each server presents ends (as the app reads it).
 CERT_ENDS = (
     "from app import config; from app.infra.tls_expiry import endpoints, not_after; "
-    "s = config.load(); "
-    "print({e.name: not_after(e) for e in endpoints("
-    "{'postgres': s.DATABASE_URL, 'redis': s.REDIS_URL, 'queue_redis': s.RQ_REDIS_URL})})"
+    "from app.web.services import _tls_urls; "
+    "print({e.name: not_after(e) for e in endpoints(_tls_urls(config.load()))})"
 )
 SERVER_PIDS = (
     "systemctl show -p MainPID --value postgresql@15-main goalgpt-redis-cache goalgpt-redis-queue"
 )
+BOUNCER_PID = "systemctl show -p MainPID --value goalgpt-pgbouncer"
 
 
 def cert_ends(lab) -> dict[str, float]:
@@ -241,13 +275,16 @@ def cert_ends(lab) -> dict[str, float]:
 def test_tls_yml_renews_every_certificate_and_the_servers_load_it_live(fleet):
     before = cert_ends(fleet)
     pids = {host: on(fleet, host, SERVER_PIDS) for host in ("db-1", "redis-1")}
+    bouncer_pid = on(fleet, "db-1", BOUNCER_PID)
     run = playbook(fleet, "tls.yml", "-e", "goalgpt_tls_renew=true", timeout=600)
     assert run.returncode == 0, run.tail()
     assert run.changed()["db-1"] > 0 and run.changed()["redis-1"] > 0, run.changed()
     after = cert_ends(fleet)
-    assert set(after) == {"postgres", "redis", "queue_redis"}
+    # `postgres` is PgBouncer (DATABASE_URL), `postgres_server` PostgreSQL behind it.
+    assert set(after) == {"postgres", "postgres_server", "redis", "queue_redis"}
     assert all(after[name] > before[name] for name in after), (before, after)
     assert {host: on(fleet, host, SERVER_PIDS) for host in pids} == pids  # no restart
+    assert on(fleet, "db-1", BOUNCER_PID) == bouncer_pid
 
 
 def secrets_of(lab) -> dict[str, str]:
@@ -323,14 +360,10 @@ def test_the_store_is_0600_files_in_a_0700_directory(fleet):
             assert path.stat().st_mode & 0o777 == 0o600, path
 
 
-def db_log_lines(lab) -> list[str]:
-    return on(lab, "db-1", "sudo cat /var/log/postgresql/postgresql-15-main.log").splitlines()
-
-
 def test_the_database_password_rotates_under_traffic_with_no_failed_request(fleet):
     store = fleet.inventory_path.parent / "secrets" / "db_app"
     old = store.read_text().strip()
-    logged = len(db_log_lines(fleet))
+    since = bouncer.now()
     pids = {host: main_pids(fleet, host) for host in fleet.groups["app"]}
     started = time.monotonic()
     with client_on(fleet, misses=True) as client:
@@ -341,9 +374,10 @@ def test_the_database_password_rotates_under_traffic_with_no_failed_request(flee
     assert all(client.served().values()), client.served()
     new = store.read_text().strip()
     assert new != old and not store.with_name("db_app.next").exists()
-    # The web's new workers met the switch: the old password refused, the new one taken.
-    during = db_log_lines(fleet)[logged:]
-    assert any('password authentication failed for user "goalgpt"' in line for line in during)
+    # The web's new workers met the switch at PgBouncer (it took the new verifier right
+    # after PostgreSQL): the old password refused, the next line of the file taken.
+    during = bouncer.journal_since(fleet, since)
+    assert "closing because: SASL authentication failed" in during, during[-2000:]
     # Nothing restarted (the masters kept their PIDs; gunicorn only renewed its workers).
     assert {host: main_pids(fleet, host) for host in fleet.groups["app"]} == pids
     # The server takes the new password only (over TLS, from an app host).

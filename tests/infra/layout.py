@@ -33,6 +33,7 @@ VARIABLES = {
     "cron_service": "goalgpt_workers_cron_service_name",
     "prometheus_port": "prometheus_port",
     "alertmanager_port": "alertmanager_port",
+    "pgbouncer_conf_dir": "pgbouncer_conf_dir",
     "backup_conf_dir": "goalgpt_pgbackrest_conf_dir",
     "backup_stanza": "goalgpt_backup_stanza",
     "backup_repo_user": "pgbackrest_repo_user",
@@ -77,6 +78,7 @@ class Layout:
     cron_service: str
     prometheus_port: int
     alertmanager_port: int
+    pgbouncer_conf_dir: str
     backup_conf_dir: str
     backup_stanza: str
     backup_repo_user: str

@@ -1,6 +1,7 @@
 """The certificates the servers present, as the app meets them (app/infra/tls_expiry.py):
 read from a verified handshake with real PostgreSQL and Redis servers, left out when
-the server cannot be verified, and read again only after the refresh interval."""
+the server cannot be verified, and read again only after the refresh interval; behind
+PgBouncer, PostgreSQL's own too."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import datetime as dt
 import pytest
 from cryptography import x509
 
+from app import config
 from app.infra.tls_expiry import TlsExpiryCollector, endpoints, not_after
+from app.web.services import _tls_urls
 from tests.support.servers import PostgresServer, RedisServer
 
 
@@ -68,3 +71,19 @@ def test_the_servers_are_asked_again_only_after_the_refresh_interval(servers):
     for _ in range(3):
         assert "postgres" in samples(collector)
     assert reads == ["postgres"]
+
+
+def test_behind_pgbouncer_postgresql_s_own_certificate_is_watched_too(servers):
+    pg, redis, _ = servers
+    # DATABASE_URL names the bouncer (here another server's URL stands in for it); the
+    # deployed DATABASE_SERVER_URL names PostgreSQL with no user: a handshake, no login.
+    query = f"sslmode=verify-full&sslrootcert={pg.tls_files.ca}"
+    server_url = f"postgresql://127.0.0.1:{pg.port}/?{query}"
+    urls = {"DATABASE_URL": pg.tls_url(), "REDIS_URL": redis.tls_url}
+    settings = config.load({**urls, "DATABASE_SERVER_URL": server_url})
+    found = endpoints(_tls_urls(settings))
+
+    assert samples(TlsExpiryCollector(found))["postgres_server"] == cert_end(pg.tls_files.cert)
+    assert "postgres_server" not in {e.name for e in endpoints(_tls_urls(config.load({})))}
+    with pytest.raises(config.ConfigError, match="DATABASE_SERVER_URL"):
+        config.load({"DATABASE_SERVER_URL": "redis://127.0.0.1:6379/0"})

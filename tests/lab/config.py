@@ -22,9 +22,10 @@ HOSTS: dict[str, tuple[str, int]] = {
     "redis-1": ("redis", 41),
     "mon-1": ("monitoring", 51),
 }
-# Groups whose hosts also belong to another: the backup repository lives on mon-1
-# (any host but the db host; one more machine would cost every lab run its boot).
-EXTRA_GROUPS: dict[str, tuple[str, ...]] = {"backup": ("mon-1",)}
+# Groups whose hosts also belong to another: PgBouncer runs on the database host, the
+# backup repository lives on mon-1 (any host but the db host; one more machine would
+# cost every lab run its boot).
+EXTRA_GROUPS: dict[str, tuple[str, ...]] = {"pgbouncer": ("db-1",), "backup": ("mon-1",)}
 
 
 class LabError(Exception):

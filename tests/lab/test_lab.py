@@ -92,6 +92,7 @@ def test_inventory_names_every_host_in_its_group_with_its_lab_address(lab: Lab) 
         "app": {"app-1": lab.address("app-1"), "app-2": lab.address("app-2")},
         "workers": {"worker-1": lab.address("worker-1"), "worker-2": lab.address("worker-2")},
         "db": {"db-1": lab.address("db-1")},
+        "pgbouncer": {"db-1": lab.address("db-1")},
         "redis": {"redis-1": lab.address("redis-1")},
         "monitoring": {"mon-1": lab.address("mon-1")},
         "backup": {"mon-1": lab.address("mon-1")},

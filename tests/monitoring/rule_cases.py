@@ -22,23 +22,27 @@ from checks.monitor.triggers import (
     too_many_refusals,
     too_many_waiting,
 )
-from checks.thresholds import Monitor
+from checks.thresholds import Monitor, Thresholds
 
 EVALUATION_INTERVAL_S = 30
 TOO_MANY = "goalgpt_db_too_many_clients_total"
 CACHE = "goalgpt_cache_requests_total"
 ACTIVE = "pg_stat_activity_count"
 WAITING = "goalgpt_db_pool_waiting"
+BOUNCER_WAITING = "pgbouncer_pools_client_waiting_connections"
+USED_CLIENTS = "pgbouncer_lists_used_clients"
+MAX_CLIENT_CONN = "pgbouncer_config_max_client_connections"
 
 Values = list[float | None]  # one per minute; None = no sample (target down)
 
 
-def document(rule_file: str, limits: Monitor, rules: list[dict[str, Any]]) -> dict[str, Any]:
+def document(rule_file: str, limits: Thresholds, rules: list[dict[str, Any]]) -> dict[str, Any]:
     """The whole promtool test file for `rule_file`, rendered from `limits`."""
     by_name = {rule["alert"]: rule for rule in rules}
     tests = []
     for build in (_max_clients, _cache_hit_rate, _active_connections, _pool_waiting):
-        tests += build(limits, by_name)
+        tests += build(limits.monitor, by_name)
+    tests += _client_slots(limits.pgbouncer.client_slots.trigger_above_pct, by_name)
     return {
         "rule_files": [rule_file],
         "evaluation_interval": f"{EVALUATION_INTERVAL_S}s",
@@ -344,23 +348,56 @@ def _pool_waiting(limits: Monitor, rules: dict[str, dict]) -> list[dict]:
             _series(WAITING, [0, total - first, total - first, 0], instance="app-2"),
         ]
 
+    def at_bouncer(total: float, in_pools: float = 0) -> list[dict[str, str]]:
+        """`in_pools` of `total` waiting in app-1's pool, the rest at PgBouncer (cl_waiting)."""
+        pools = _series(WAITING, [0, in_pools, in_pools, 0], instance="app-1")
+        rest = total - in_pools
+        bouncer = _series(BOUNCER_WAITING, [0, rest, rest, 0], instance="db-1", database="goalgpt")
+        return [pools, bouncer]
+
+    def judged(total: float) -> list[dict[str, Any]]:
+        """While `total` waits (60-150 s) the rule does what the monitor's decision says."""
+        while_waiting = [_judged(rule, t, total, fires(total)) for t in (60, 90, 120, 150)]
+        return [_expect(rule, 0, None), *while_waiting, _expect(rule, 180, None)]
+
+    return [
+        _group(f"{edge} waiting over the fleet stays silent", waiting(edge), judged(edge)),
+        _group(f"{edge + 1} waiting over the fleet fire", waiting(edge + 1), judged(edge + 1)),
+        _group(f"{edge} waiting at PgBouncer stays silent", at_bouncer(edge), judged(edge)),
+        _group(f"{edge + 1} waiting at PgBouncer fire", at_bouncer(edge + 1), judged(edge + 1)),
+        _group(
+            f"{edge + 1} waiting over the app pools and PgBouncer fire",
+            at_bouncer(edge + 1, in_pools=math.ceil(edge / 2)),
+            judged(edge + 1),
+        ),
+    ]
+
+
+def _client_slots(trigger_pct: float, rules: dict[str, dict]) -> list[dict]:
+    rule = rules["GoalGPTPgBouncerClientSlotsHigh"]
+    limit = 1000
+    edge = trigger_pct * limit / 100  # clients in use exactly at the threshold
+
+    def used(count: float) -> list[dict[str, str]]:
+        labels = {"instance": "db-1:9127", "host": "db-1"}
+        return [
+            _series(USED_CLIENTS, [0, count, count, 0], **labels),
+            _series(MAX_CLIENT_CONN, [limit] * 4, **labels),
+        ]
+
+    over = 100 * (edge + 1) / limit
+    fires = [_expect(rule, 0, None), _expect(rule, 60, over), _expect(rule, 180, None)]
+    for check in fires[1:2]:
+        check["exp_alerts"][0]["exp_labels"] = {
+            **rule["labels"],
+            "instance": "db-1:9127",
+            "host": "db-1",
+        }
+        annotations = check["exp_alerts"][0]["exp_annotations"]
+        annotations["summary"] = annotations["summary"].replace("{{ $labels.host }}", "db-1")
     return [
         _group(
-            f"{edge} waiting over the fleet stays silent",
-            waiting(edge),
-            [
-                _expect(rule, 0, None),
-                *[_judged(rule, t, edge, fires(edge)) for t in (60, 90, 120, 150)],
-                _expect(rule, 180, None),
-            ],
+            f"{edge:g} of {limit} clients at PgBouncer stay silent", used(edge), _silent(rule, 3)
         ),
-        _group(
-            f"{edge + 1} waiting over the fleet fire",
-            waiting(edge + 1),
-            [
-                _expect(rule, 0, None),
-                _judged(rule, 60, edge + 1, fires(edge + 1)),
-                _expect(rule, 180, None),
-            ],
-        ),
+        _group(f"{edge + 1:g} of {limit} clients at PgBouncer fire", used(edge + 1), fires),
     ]

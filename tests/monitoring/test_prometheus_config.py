@@ -113,6 +113,7 @@ def test_example_fleet_config_passes_promtool_and_scrapes_every_host(tmp_path):
     assert flat == {
         "goalgpt": ["app-1.example.internal:8000", "app-2.example.internal:8000"],
         "postgres": ["db-1.example.internal:9187"],
+        "pgbouncer": ["db-1.example.internal:9127"],
         "redis": ["redis-1.example.internal:9121", "redis-1.example.internal:9122"],
         "backup": ["mon-1.example.internal:9854"],
     }

@@ -25,7 +25,7 @@ def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def write_cases(directory: Path, rules_text: str, limits: thresholds.Monitor) -> Path:
+def write_cases(directory: Path, rules_text: str, limits: thresholds.Thresholds) -> Path:
     """The rule file and the promtool tests for `limits`, side by side in `directory`."""
     (directory / "rules.yml").write_text(rules_text)
     rules = yaml.safe_load(rules_text)["groups"][0]["rules"]
@@ -45,7 +45,7 @@ def test_rendered_rules_pass_promtool_check(tmp_path):
 
 def test_rules_fire_exactly_at_each_thresholds_edge(tmp_path):
     shipped = thresholds.load()
-    write_cases(tmp_path, alert_rules.render(shipped), shipped.monitor)
+    write_cases(tmp_path, alert_rules.render(shipped), shipped)
 
     done = promtool("test", "rules", "rules_test.yml", cwd=tmp_path)
 
@@ -54,7 +54,7 @@ def test_rules_fire_exactly_at_each_thresholds_edge(tmp_path):
 
 def test_cases_cover_every_edge_the_seed_names(tmp_path):
     shipped = thresholds.load()
-    cases = write_cases(tmp_path, alert_rules.render(shipped), shipped.monitor)
+    cases = write_cases(tmp_path, alert_rules.render(shipped), shipped)
 
     names = [group["name"] for group in yaml.safe_load(cases.read_text())["tests"]]
 
@@ -76,6 +76,11 @@ def test_cases_cover_every_edge_the_seed_names(tmp_path):
         "46 active connections for 5 min fire",
         "5 waiting over the fleet stays silent",
         "6 waiting over the fleet fire",
+        "5 waiting at PgBouncer stays silent",
+        "6 waiting at PgBouncer fire",
+        "6 waiting over the app pools and PgBouncer fire",
+        "800 of 1000 clients at PgBouncer stay silent",
+        "801 of 1000 clients at PgBouncer fire",
     ]
 
 
@@ -96,7 +101,7 @@ def test_a_rule_off_by_one_fails_the_cases(
 ):
     shipped = thresholds.load()
     drifted = thresholds.load(thresholds_file(monitor={section: change}))
-    write_cases(tmp_path, alert_rules.render(drifted), shipped.monitor)
+    write_cases(tmp_path, alert_rules.render(drifted), shipped)
 
     done = promtool("test", "rules", "rules_test.yml", cwd=tmp_path)
 
@@ -104,11 +109,38 @@ def test_a_rule_off_by_one_fails_the_cases(
     assert f"name: {failing_case}" in done.stdout + done.stderr
 
 
+def test_client_slots_rule_off_by_one_fails_the_cases(tmp_path, thresholds_file):
+    shipped = thresholds.load()
+    drifted = thresholds.load(
+        thresholds_file(pgbouncer={"client_slots": {"trigger_above_pct": 81}})
+    )
+    write_cases(tmp_path, alert_rules.render(drifted), shipped)
+
+    done = promtool("test", "rules", "rules_test.yml", cwd=tmp_path)
+
+    assert done.returncode != 0
+    assert "name: 801 of 1000 clients at PgBouncer fire" in done.stdout + done.stderr
+
+
+def test_pool_waiting_without_pgbouncers_waiters_fails_the_cases(tmp_path):
+    shipped = thresholds.load()
+    text = alert_rules.render(shipped).replace(
+        f" + ({alert_rules.BOUNCER_WAITING} or vector(0))", ""
+    )
+    assert alert_rules.BOUNCER_WAITING not in text
+    write_cases(tmp_path, text, shipped)
+
+    done = promtool("test", "rules", "rules_test.yml", cwd=tmp_path)
+
+    assert done.returncode != 0
+    assert "name: 6 waiting at PgBouncer fire" in done.stdout + done.stderr
+
+
 def test_unfloored_error_count_fires_on_exactly_three(tmp_path):
     """Why the rule floors increase(): unaligned evaluations extrapolate 3 errors to 3.03."""
     shipped = thresholds.load()
     text = alert_rules.render(shipped).replace("floor(sum(", "(sum(")
-    write_cases(tmp_path, text, shipped.monitor)
+    write_cases(tmp_path, text, shipped)
 
     done = promtool("test", "rules", "rules_test.yml", cwd=tmp_path)
 

@@ -20,6 +20,7 @@ from tests.support.databases import create_database, drop_database
 from tests.support.gunicorn import GunicornServer
 from tests.support.leftovers import remove_scratch, scratch_dir
 from tests.support.paths import REPO
+from tests.support.pgbouncer import PgBouncerServer, create_role
 from tests.support.servers import PostgresServer, RedisServer
 from tests.support.waiting import wait_for
 
@@ -46,6 +47,46 @@ def capacity_pg(start_postgres) -> PostgresServer:
         conn.execute(f"CREATE ROLE nogrant LOGIN PASSWORD '{NOGRANT_PASSWORD}'")
         conn.execute("CREATE TABLE contended (id int)")
     return server
+
+
+# The app role PgBouncer pools on capacity_pg (SCRAM, as the monitor: pass-through).
+POOLED_ROLE, POOLED_PASSWORD = "pooled", "pooled-secret"
+
+
+@pytest.fixture(scope="session")
+def pooled_role(capacity_pg) -> str:
+    create_role(capacity_pg, POOLED_ROLE, POOLED_PASSWORD)
+    return POOLED_ROLE
+
+
+@pytest.fixture(scope="module")
+def capacity_bouncer(capacity_pg, pooled_role) -> Iterator[PgBouncerServer]:
+    """PgBouncer in front of capacity_pg with ONE server connection for the `pooled` role,
+    `monitor` as its stats user, TLS only as deployed: clients beyond the first wait
+    (cl_waiting). Its server
+    connection is gone when the module ends: the probe's tests count every session."""
+    one_server = {"default_pool_size": "1", "max_db_connections": "1"}
+    bouncer = PgBouncerServer(
+        capacity_pg, "postgres", [pooled_role], "monitor", one_server, tls=True
+    ).start()
+    yield bouncer
+    bouncer.stop()
+    wait_for(lambda: not sessions_of(capacity_pg, pooled_role), 30, "PgBouncer's sessions to end")
+
+
+def sessions_of(server: PostgresServer, role: str) -> list[int]:
+    with psycopg.connect(server.url(), autocommit=True) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE usename = %s", [role])
+        return [pid for (pid,) in rows.fetchall()]
+
+
+@pytest.fixture
+def bouncer_urls(capacity_bouncer) -> tuple[str, str]:
+    """(the pooled role's URL, the stats user's console URL) of capacity_bouncer."""
+    return (
+        capacity_bouncer.url(POOLED_ROLE, POOLED_PASSWORD),
+        capacity_bouncer.admin_url(MONITOR_PASSWORD),
+    )
 
 
 @pytest.fixture

@@ -25,7 +25,10 @@ def test_shipped_thresholds_render_the_seeds_four_triggers():
     assert 'result=~"hit|stale"' in rules["GoalGPTCacheHitRateLow"]["expr"]
     assert rules["GoalGPTDbActiveConnectionsHigh"]["for"] == "5m"
     assert rules["GoalGPTDbActiveConnectionsHigh"]["expr"].endswith(" > 45")
-    assert rules["GoalGPTPoolWaiting"]["expr"] == "sum(goalgpt_db_pool_waiting) > 5"
+    assert rules["GoalGPTPoolWaiting"]["expr"] == (
+        "sum(goalgpt_db_pool_waiting)"
+        " + (sum(pgbouncer_pools_client_waiting_connections) or vector(0)) > 5"
+    )
     assert rules["GoalGPTPoolWaiting"]["annotations"]["action"] == "Check for connection leaks"
 
 
@@ -87,7 +90,7 @@ def test_make_alert_rules_writes_the_file(tmp_path):
     )
 
     assert done.returncode == 0, done.stderr
-    assert f"wrote 17 alerting rules to {target}" in done.stdout
+    assert f"wrote 18 alerting rules to {target}" in done.stdout
     assert set(by_name(target.read_text())) == {
         "GoalGPTMaxClientsErrors",
         "GoalGPTCacheHitRateLow",
@@ -97,6 +100,7 @@ def test_make_alert_rules_writes_the_file(tmp_path):
         "GoalGPTQueueRedisEvicts",
         "GoalGPTQueueLong",
         "GoalGPTQueueOldestJobOld",
+        "GoalGPTPgBouncerClientSlotsHigh",
         "GoalGPTPostgresDown",
         "GoalGPTCacheRedisDown",
         "GoalGPTQueueRedisDown",

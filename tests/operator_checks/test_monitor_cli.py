@@ -13,8 +13,10 @@ import sys
 
 import pytest
 
-from tests.support.checks import NOGRANT_PASSWORD
+from app.config import mask_url
+from tests.support.checks import MONITOR_PASSWORD, NOGRANT_PASSWORD
 from tests.support.paths import REPO
+from tests.support.pgbouncer import clients_waiting
 from tests.support.servers import free_port
 
 FAST = ("--interval", "0.3", "--duration", "0.9")  # four samples: t = 0, 0.3, 0.6, 0.9
@@ -99,6 +101,22 @@ def test_pool_waiting_is_summed_over_every_app_host(metrics_server, run_check):
     assert probe.returncode == 1
     assert alerts(probe) == ["pool_waiting"]
     assert summary(probe)["metrics"]["pool_waiting"]["max"] == 7
+
+
+@pytest.mark.parametrize(("waiting", "fired"), [(5, []), (6, ["pool_waiting"])])
+def test_clients_waiting_in_pgbouncer_count_in_the_pool_waiting_queue(
+    bouncer_urls, run_check, waiting, fired
+):
+    pooled_url, console_url = bouncer_urls
+    with clients_waiting(pooled_url, console_url, waiting):
+        probe = run_check("checks.monitor", "--pgbouncer-dsn", console_url, *FAST, "--json")
+
+    assert probe.returncode == (1 if fired else 0), probe.stderr
+    assert alerts(probe) == fired
+    result = summary(probe)
+    assert result["metrics"]["pool_waiting"]["max"] == waiting
+    assert result["sources"] == [f"PgBouncer {mask_url(console_url)} (SHOW POOLS)"]
+    assert MONITOR_PASSWORD not in probe.stdout
 
 
 def five_active_sessions(sessions, thresholds_file, sustained_s: float) -> str:
@@ -215,11 +233,13 @@ def test_a_role_without_pg_monitor_is_refused_up_front(capacity_pg, run_check):
     ("args", "message"),
     [
         (("--interval", "0", "--dsn", "postgresql://x@h/db"), "--interval: 0 must be above 0"),
-        ((), "monitor failed: nothing to monitor: give --metrics-url and/or --dsn"),
+        ((), "monitor failed: nothing to monitor: give --metrics-url, --dsn or --pgbouncer-dsn"),
     ],
 )
 def test_bad_invocations_are_one_line_errors(run_check, args, message):
-    probe = run_check("checks.monitor", *args, GOALGPT_BASE_URL="", DATABASE_URL="")
+    probe = run_check(
+        "checks.monitor", *args, GOALGPT_BASE_URL="", DATABASE_URL="", GOALGPT_PGBOUNCER_DSN=""
+    )
 
     assert probe.returncode == 2
     assert message in probe.stderr

@@ -34,6 +34,14 @@ def test_shipped_file_carries_the_seeds_numbers():
         ({"monitor": {"interval_s": 0}}, "monitor.interval_s must be above 0"),
         ({"capacity": {"max_utilization_pct": 120}}, "max_utilization_pct must be above 0"),
         ({"monitor": {"pool_waiting": {"trigger_above": True}}}, "trigger_above=True must be"),
+        (
+            {"pgbouncer": {"client_slots": {"trigger_above_pct": 100}}},
+            "pgbouncer.client_slots.trigger_above_pct must be above 0 and below 100",
+        ),
+        (
+            {"pgbouncer": {"client_slots": {"trigger_above_pct": 0}}},
+            "pgbouncer.client_slots.trigger_above_pct must be above 0 and below 100",
+        ),
     ],
 )
 def test_bad_values_are_refused_naming_the_key(thresholds_file, changes, message):

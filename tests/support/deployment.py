@@ -73,6 +73,8 @@ class Deployment:
     postgres_exporter_port: int = field(default_factory=free_port)
     redis_exporter_port: int = field(default_factory=free_port)
     redis_queue_exporter_port: int = field(default_factory=free_port)
+    pgbouncer_port: int = field(default_factory=free_port)
+    pgbouncer_exporter_port: int = field(default_factory=free_port)
     backup_exporter_port: int = field(default_factory=free_port)
 
     def __post_init__(self) -> None:
@@ -106,7 +108,7 @@ class Deployment:
         }
         groups = {
             name: {"hosts": {"localhost": {}}}
-            for name in ("db", "redis", "app", "workers", "monitoring", "backup")
+            for name in ("db", "pgbouncer", "redis", "app", "workers", "monitoring", "backup")
         }
         return {"all": {"hosts": {"localhost": host}, "children": groups}}
 
@@ -148,6 +150,8 @@ class Deployment:
             # Never /etc/goalgpt on this machine: another deployment may live there.
             "postgresql_old_password_files": [],
             "goalgpt_tls_dir": f"{root}/etc/tls",
+            "goalgpt_pgbouncer_port": self.pgbouncer_port,
+            "pgbouncer_conf_dir": f"{root}/etc/pgbouncer",
             "redis_cache_port": self.redis_cache_port,
             "redis_queue_port": self.redis_queue_port,
             "redis_conf_dir": f"{root}/etc/redis",
@@ -216,6 +220,10 @@ class Deployment:
             "redis_exporter_conf_dir": f"{root}/etc/redis-exporter",
             "goalgpt_redis_cache_exporter_port": self.redis_exporter_port,
             "goalgpt_redis_queue_exporter_port": self.redis_queue_exporter_port,
+            "goalgpt_pgbouncer_exporter_port": self.pgbouncer_exporter_port,
+            # Never /etc/goalgpt or /opt on this machine (a deployment of its own may be there).
+            "pgbouncer_exporter_conf_dir": f"{root}/etc/pgbouncer-exporter",
+            "pgbouncer_exporter_dir": f"{root}/opt/pgbouncer-exporter",
         }
 
     def playbook(self, name: str, *args: str, timeout: float = 900) -> PlaybookRun:
@@ -240,13 +248,14 @@ class Deployment:
         return (self.secrets_dir / name).read_text().strip()
 
     def role_url(self, role: str) -> str:
-        """The deployed URL of login role app, owner or monitor: DATABASE_URL's server and
-        TLS settings, the role's user and its libpq password file on this host."""
+        """The deployed URL of login role app, owner or monitor on PostgreSQL itself (not
+        through PgBouncer, which DATABASE_URL names): DATABASE_URL's host and TLS settings,
+        the db port, the role's user and its libpq password file on this host."""
         parts = urlsplit(self.env()["DATABASE_URL"])
         query = dict(parse_qsl(parts.query))
         query["passfile"] = query["passfile"].replace("db-app.pgpass", f"db-{role}.pgpass")
         user = {"app": "goalgpt", "owner": "goalgpt_owner", "monitor": "goalgpt_monitor"}[role]
-        netloc = f"{user}@{parts.hostname}:{parts.port}"
+        netloc = f"{user}@{parts.hostname}:{self.pg_port}"
         return urlunsplit(parts._replace(netloc=netloc, query=urlencode(query, safe="/")))
 
     def env(self, path: Path | None = None) -> dict[str, str]:

@@ -3,9 +3,11 @@
 Configured as roles/pgbouncer configures the fleet's: transaction pooling, SCRAM
 against the roles' verifiers copied from pg_authid into auth_file (no plain-text
 password on disk), an empty server_reset_query (never run in transaction mode), a
-stats user for SHOW POOLS. Pool sizes and limits are the caller's, so a test can
-force two clients onto one server connection or run out of client slots. PgBouncer
-refuses to run as root: as root it runs as `postgres`.
+stats user for SHOW POOLS; with `tls`, clients must use TLS (client_tls_sslmode
+require, hostssl) and its URLs verify the certificate (sslmode=verify-full). Pool
+sizes and limits are the caller's, so a test can force two clients onto one server
+connection or run out of client slots. PgBouncer refuses to run as root: as root it
+runs as `postgres`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import os
 import shutil
 import signal
 import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +27,8 @@ import psycopg
 from tests.support.leftovers import remove_scratch, scratch_dir
 from tests.support.processes import start_in_own_group, stop_group
 from tests.support.servers import PostgresServer, _wait_until, free_port
+from tests.support.tls import TlsFiles, server_tls
+from tests.support.waiting import wait_for
 
 BINARY = "/usr/sbin/pgbouncer"
 ADMIN_DATABASE = "pgbouncer"
@@ -58,7 +65,9 @@ class PgBouncerServer:
     users: list[str]
     stats_user: str | None = None
     settings: dict[str, str] = field(default_factory=dict)
+    tls: bool = False
     port: int = 0
+    tls_files: TlsFiles | None = None
     root: Path | None = None
     process: object = None
 
@@ -68,9 +77,12 @@ class PgBouncerServer:
         everyone = [*self.users, *([self.stats_user] if self.stats_user else [])]
         found = verifiers(self.backend, everyone)
         self._write("userlist.txt", "".join(f'"{u}" "{found[u]}"\n' for u in everyone))
-        hba = [f"host {self.dbname} {u} 127.0.0.1/32 scram-sha-256" for u in self.users]
+        kind = "hostssl" if self.tls else "host"
+        hba = [f"{kind} {self.dbname} {u} 127.0.0.1/32 scram-sha-256" for u in self.users]
         if self.stats_user:
-            hba.append(f"host {ADMIN_DATABASE} {self.stats_user} 127.0.0.1/32 scram-sha-256")
+            hba.append(f"{kind} {ADMIN_DATABASE} {self.stats_user} 127.0.0.1/32 scram-sha-256")
+        if self.tls:
+            self.tls_files = server_tls(self.root / "tls", "pgbouncer", owner="postgres")
         self._write("hba.conf", "\n".join(hba) + "\n")
         self._write("pgbouncer.ini", self._ini())
         log = self.root / "pgbouncer.out"
@@ -96,28 +108,60 @@ class PgBouncerServer:
             "logfile": str(self.root / "pgbouncer.log"),
             "pidfile": str(self.root / "pgbouncer.pid"),
             **({"stats_users": self.stats_user} if self.stats_user else {}),
+            **self._tls_settings(),
             **self.settings,
         }
         database = f"{self.dbname} = host=127.0.0.1 port={self.backend.port} dbname={self.dbname}"
         lines = ["[databases]", database, "[pgbouncer]"]
         return "\n".join(lines + [f"{k} = {v}" for k, v in settings.items()]) + "\n"
 
+    def _tls_settings(self) -> dict[str, str]:
+        if not self.tls_files:
+            return {}
+        return {
+            "client_tls_sslmode": "require",
+            "client_tls_key_file": str(self.tls_files.key),
+            "client_tls_cert_file": str(self.tls_files.cert),
+        }
+
+    def _query(self) -> str:
+        if not self.tls_files:
+            return ""
+        return f"?sslmode=verify-full&sslrootcert={self.tls_files.ca}"
+
     def _write(self, name: str, text: str) -> None:
-        path = self.root / name
+        # A new file renamed over the old one, as Ansible's copy does: PgBouncer rereads
+        # auth_file only when its inode, size or mtime (seconds) changed.
+        path = self.root / f".{name}.new"
         path.write_text(text)
         path.chmod(0o600)
         if os.geteuid() == 0:
             shutil.chown(path, "postgres", "postgres")
+        path.replace(self.root / name)
+
+    def take_verifiers(self, reload: bool = True) -> None:
+        """What roles/pgbouncer's rotate does first: auth_file from pg_authid again, then
+        (unless the caller does it) a reload (SIGHUP)."""
+        everyone = [*self.users, *([self.stats_user] if self.stats_user else [])]
+        found = verifiers(self.backend, everyone)
+        self._write("userlist.txt", "".join(f'"{u}" "{found[u]}"\n' for u in everyone))
+        if reload:
+            os.kill(self.pid, signal.SIGHUP)
+
+    @property
+    def pid(self) -> int:
+        return int((self.root / "pgbouncer.pid").read_text())
 
     def _listens(self) -> bool:
         with socket.socket() as sock:
             return sock.connect_ex(("127.0.0.1", self.port)) == 0
 
     def url(self, user: str, password: str) -> str:
-        return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{self.dbname}"
+        return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{self.dbname}{self._query()}"
 
     def admin_url(self, password: str) -> str:
-        return f"postgresql://{self.stats_user}:{password}@127.0.0.1:{self.port}/{ADMIN_DATABASE}"
+        host = f"127.0.0.1:{self.port}"
+        return f"postgresql://{self.stats_user}:{password}@{host}/{ADMIN_DATABASE}{self._query()}"
 
     def log_text(self) -> str:
         return (self.root / "pgbouncer.log").read_text()
@@ -127,3 +171,44 @@ class PgBouncerServer:
         stop_group(self.process, signal.SIGTERM, timeout=10)
         if self.root:
             remove_scratch(self.root)
+
+
+def client_waiting(admin_url: str) -> int:
+    """cl_waiting over the bouncer's pools (its console's own left out)."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        cur = conn.execute("SHOW POOLS")
+        names = [c.name for c in cur.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    return sum(r["cl_waiting"] for r in rows if r["database"] != ADMIN_DATABASE)
+
+
+@contextmanager
+def clients_waiting(url: str, admin_url: str, count: int) -> Iterator[None]:
+    """`count` clients waiting in a bouncer whose pool has ONE server connection: a first
+    client holds it in an open transaction, the others each send a query. They stay
+    waiting (seen in SHOW POOLS) until the block ends, then all finish."""
+    holder = psycopg.connect(url, autocommit=True, prepare_threshold=None)
+    holder.execute("BEGIN")
+    holder.execute("SELECT 1")
+    done: list[BaseException | None] = []
+
+    def wait_in_line() -> None:
+        try:
+            with psycopg.connect(url, autocommit=True, prepare_threshold=None) as conn:
+                conn.execute("SELECT 1")
+            done.append(None)
+        except BaseException as exc:  # reported to the test below
+            done.append(exc)
+
+    threads = [threading.Thread(target=wait_in_line) for _ in range(count)]
+    try:
+        for thread in threads:
+            thread.start()
+        wait_for(lambda: client_waiting(admin_url) == count, 10, f"{count} clients waiting")
+        yield
+    finally:
+        holder.execute("COMMIT")
+        holder.close()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert done == [None] * count, done
