@@ -104,7 +104,8 @@ def test_directories_and_their_missing_parents_get_the_attributes_in_one_run(tmp
     first = dirs(tmp_path, wanted, mode="0750", owner="nobody")
     again = dirs(tmp_path, wanted, mode="0750", owner="nobody")
     assert first["changed"] and not again["changed"] and again["created"] == []
-    assert first["created"] == [str(tmp_path / p) for p in ("opt", "deep", "deep/er", "deep/er/bin")]
+    made = ("opt", "deep", "deep/er", "deep/er/bin")
+    assert first["created"] == [str(tmp_path / p) for p in made]
     for made in map(Path, first["created"]):
         assert (mode_of(made), made.owner()) == ("0o750", "nobody")
 
