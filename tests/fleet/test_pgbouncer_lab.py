@@ -4,7 +4,8 @@ max_client_conn exceeded on purpose is counted by the app and fires MaxClients o
 mon-1; SIGKILLed, systemd brings it back and the app recovers without a deploy; a fleet
 of four times the lab's web processes, above max_connections, is refused by the demand
 check without PgBouncer and deploys and serves a burst of misses with it.
-Runs after test_monitoring.py (file order); what a test bends it puts back."""
+Runs after test_monitoring.py (file order); what a test bends it puts back, but the
+bigger fleet, which runs after every other lab test (worker_groups.RUN_LAST)."""
 
 from __future__ import annotations
 
@@ -161,21 +162,16 @@ def test_a_fleet_above_max_connections_needs_pgbouncer_and_serves_a_burst_throug
     direct = playbook(
         fleet, "fleet_demand.yml", *FOUR_TIMES, "-e", "goalgpt_pgbouncer_enabled=false"
     )
-    try:
-        started = time.monotonic()
-        deployed = deploy(fleet.inventory_path, *FOUR_TIMES)
-        report(f"deploy of 4x the web processes: {time.monotonic() - started:.0f} s")
-        assert deployed.run.returncode == 0, deployed.run.tail()
-        processes = [web_processes(fleet, host) for host in fleet.groups["app"]]
-        counted, since = app_refusals(fleet), bouncer.now()
-        statuses = distinct_misses(fleet, BURST)
-        counted = app_refusals(fleet) - counted
-        refused = bouncer.refusals_since(fleet, since)
-    finally:
-        started = time.monotonic()
-        back = deploy(fleet.inventory_path)
-        report(f"deploy back to the lab's fleet: {time.monotonic() - started:.0f} s")
-    assert back.run.returncode == 0, back.run.tail()
+    # Runs last (tests/support/worker_groups.RUN_LAST): the bigger fleet stays deployed.
+    started = time.monotonic()
+    deployed = deploy(fleet.inventory_path, *FOUR_TIMES)
+    report(f"deploy of 4x the web processes: {time.monotonic() - started:.0f} s")
+    assert deployed.run.returncode == 0, deployed.run.tail()
+    processes = [web_processes(fleet, host) for host in fleet.groups["app"]]
+    counted, since = app_refusals(fleet), bouncer.now()
+    statuses = distinct_misses(fleet, BURST)
+    counted = app_refusals(fleet) - counted
+    refused = bouncer.refusals_since(fleet, since)
 
     assert direct.returncode != 0
     refusal = " ".join(direct.output.split())

@@ -17,6 +17,12 @@ SHARED_FIXTURES = {
 # The lab's own tests look at the bare lab (HTTP and SSH between its hosts): they run
 # before the fleet is deployed onto it, whose firewall drops what they send.
 RUN_FIRST = ("tests/lab/",)
+# Tests that leave the lab's fleet deployed otherwise (a valid fleet, not a broken one):
+# they run after every other test of their worker, so none needs a deploy back.
+RUN_LAST = (
+    "tests/fleet/test_pgbouncer_lab.py::"
+    "test_a_fleet_above_max_connections_needs_pgbouncer_and_serves_a_burst_through_it",
+)
 
 
 def group_of(nodeid: str) -> str | None:
@@ -37,8 +43,11 @@ def misplaced(nodeid: str, fixturenames: list[str]) -> str | None:
 
 
 def run_order(nodeid: str) -> int:
-    """A sort key: 0 for the tests that must run before the others of their worker."""
-    return 0 if nodeid.startswith(RUN_FIRST) else 1
+    """A sort key: 0 for the tests that must run before the others of their worker, 2
+    for those that must run after them, 1 for the rest."""
+    if nodeid.startswith(RUN_FIRST):
+        return 0
+    return 2 if nodeid.startswith(RUN_LAST) else 1
 
 
 class OneWorkerPerSharedFixture(LoadScopeScheduling):

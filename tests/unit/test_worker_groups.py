@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.worker_groups import OneWorkerPerSharedFixture, group_of, misplaced, run_order
+from tests.support.worker_groups import (
+    RUN_LAST,
+    OneWorkerPerSharedFixture,
+    group_of,
+    misplaced,
+    run_order,
+)
 
 
 @pytest.mark.parametrize(
@@ -52,4 +58,20 @@ def test_the_bare_lab_is_tested_before_the_fleet_is_deployed_onto_it() -> None:
         "tests/fleet/test_fleet.py::test_first",
         "tests/unit/test_a.py::t",
         "tests/fleet/test_security.py::test_b",
+    ]
+
+
+def test_a_test_that_leaves_the_fleet_changed_runs_after_every_other() -> None:
+    (last,) = RUN_LAST
+    collected = [
+        "tests/fleet/test_fleet.py::test_first",
+        last,
+        "tests/fleet/test_security.py::test_b",
+        "tests/lab/test_lab.py::test_b",
+    ]
+    assert sorted(collected, key=run_order) == [
+        "tests/lab/test_lab.py::test_b",
+        "tests/fleet/test_fleet.py::test_first",
+        "tests/fleet/test_security.py::test_b",
+        last,
     ]
