@@ -50,6 +50,18 @@ def journal_since(lab: Lab, since: float) -> str:
     return sudo(lab, HOST, f"journalctl -u {UNIT} --no-pager -o cat --since @{int(since)}")
 
 
+def app_logins_since(lab: Lab, since: float) -> dict[str, set[str]]:
+    """The app role's logins to PgBouncer since `since`: client address -> the TLS each
+    used ("no" without), from lines such as "C-0x...: goalgpt/goalgpt@10.213.9.21:40312
+    login attempt: db=goalgpt user=goalgpt tls=TLSv1.3/TLS_AES_256_GCM_SHA384"."""
+    logins: dict[str, set[str]] = {}
+    for line in journal_since(lab, since).splitlines():
+        if "login attempt:" in line and "goalgpt/goalgpt@" in line:
+            address = line.split("goalgpt/goalgpt@")[1].split(":")[0]
+            logins.setdefault(address, set()).add(line.rsplit("tls=", 1)[1].split("/")[0])
+    return logins
+
+
 def refusals_since(lab: Lab, since: float) -> int:
     """Clients PgBouncer refused or threw out since `since`, from its own log."""
     lines = journal_since(lab, since).splitlines()
