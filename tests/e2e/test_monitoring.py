@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -53,8 +55,12 @@ def test_every_target_is_scraped_and_up(first_deploy, deployment: Deployment):
 
     active = wait_for(all_up, "a target stayed down")
     jobs = sorted(t["labels"]["job"] for t in active)
-    # One redis exporter per instance: the cache and the queues; the backup exporter.
-    assert jobs == ["alertmanager", "backup", "goalgpt", "postgres", "prometheus", "redis", "redis"]
+    # One redis exporter per instance: the cache and the queues; the backup exporter;
+    # PgBouncer's.
+    assert jobs == [
+        "alertmanager", "backup", "goalgpt", "pgbouncer", "postgres", "prometheus", "redis",
+        "redis",
+    ]  # fmt: skip
 
 
 def test_the_rendered_rules_are_loaded(first_deploy, deployment: Deployment):
@@ -97,34 +103,25 @@ def test_history_report_has_all_four_metrics(first_deploy, deployment: Deploymen
 
 
 @contextmanager
-def web_pool_starved(database_url: str) -> Iterator[None]:
-    """The web app's pools can get no connection: their sessions are ended and every
-    slot the app role may use is held here, so requests queue in the pools."""
-    admin = psycopg.connect(database_url, autocommit=True)  # kept: the slots fill up
+def bouncer_pool_held(database_url: str, count: int) -> Iterator[None]:
+    """Every server connection PgBouncer may open for the app (`count`, its
+    max_db_connections) held here in an open transaction: the web's queries queue in
+    PgBouncer (cl_waiting), past its query_wait_timeout too (refusals: forgotten below)."""
     held: list[psycopg.Connection] = []
     try:
-        for _ in range(5):  # the pools may win a freed slot back: repeat until they hold none
-            ended = admin.execute(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE application_name = 'goalgpt-web'"
-            ).fetchone()[0]
-            held += hold_every_free_slot(database_url)
-            if not ended:
-                break
+        for _ in range(count):
+            held.append(psycopg.connect(database_url, prepare_threshold=None, connect_timeout=5))
+            held[-1].execute("SELECT 1")  # a transaction opens: it keeps its server connection
         yield
     finally:
-        for conn in [*held, admin]:
+        for conn in held:
             conn.close()
 
 
-def hold_every_free_slot(database_url: str) -> list[psycopg.Connection]:
-    held = []
-    while len(held) < 500:
-        try:
-            held.append(psycopg.connect(database_url, autocommit=True, connect_timeout=5))
-        except psycopg.OperationalError:
-            return held
-    raise AssertionError("PostgreSQL never refused: cannot starve the pool")
+def bouncer_server_limit(deployment: Deployment) -> int:
+    """max_db_connections of the deployed pgbouncer.ini."""
+    ini = Path(deployment.variables()["pgbouncer_conf_dir"]) / "pgbouncer.ini"
+    return int(re.search(r"^max_db_connections = (\d+)$", ini.read_text(), re.M)[1])
 
 
 def alert_logged(deployment: Deployment, name: str, since: str = "") -> dict | None:
@@ -139,7 +136,7 @@ def test_pool_waiting_above_5_fires_and_reaches_the_alert_log(first_deploy, depl
     started = utc_stamp()  # an alert logged before is not this test's
 
     with (
-        web_pool_starved(deployment.env()["DATABASE_URL"]),
+        bouncer_pool_held(deployment.env()["DATABASE_URL"], bouncer_server_limit(deployment)),
         concurrent_requests(deployment.base_url, clients=12),
     ):
         firing = wait_for(lambda: api(deployment, query)["result"], "the alert never fired")
@@ -157,8 +154,9 @@ def test_pool_waiting_above_5_fires_and_reaches_the_alert_log(first_deploy, depl
 
 
 def forget_the_refusals(deployment: Deployment) -> None:
-    """Put the deployment back: the starving made the web pools and the jobs count
-    refusals, and the smoke gate of every later deploy would refuse for an hour."""
+    """Put the deployment back: the held pool made the web and the jobs count PgBouncer's
+    query_wait_timeout refusals, and the smoke gate of every later deploy would refuse for
+    an hour."""
     queues = redis_client.client(deployment.env()["RQ_REDIS_URL"], connect_timeout_s=5)
     queues.delete(keys.DB_REFUSALS_RECENT)
     restarted = deployment.supervisorctl("restart", "goalgpt-web")

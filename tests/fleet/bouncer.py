@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fleet.hosts import on, sudo
 from tests.lab import Lab
+from tests.support.pgbouncer import logins
 from tests.support.waiting import wait_for
 
 HOST = "db-1"  # the lab's pgbouncer group
@@ -51,15 +52,12 @@ def journal_since(lab: Lab, since: float) -> str:
 
 
 def app_logins_since(lab: Lab, since: float) -> dict[str, set[str]]:
-    """The app role's logins to PgBouncer since `since`: client address -> the TLS each
-    used ("no" without), from lines such as "C-0x...: goalgpt/goalgpt@10.213.9.21:40312
-    login attempt: db=goalgpt user=goalgpt tls=TLSv1.3/TLS_AES_256_GCM_SHA384"."""
-    logins: dict[str, set[str]] = {}
-    for line in journal_since(lab, since).splitlines():
-        if "login attempt:" in line and "goalgpt/goalgpt@" in line:
-            address = line.split("goalgpt/goalgpt@")[1].split(":")[0]
-            logins.setdefault(address, set()).add(line.rsplit("tls=", 1)[1].split("/")[0])
-    return logins
+    """The app role's logins to PgBouncer since `since`: client address -> the TLS
+    versions they used ("no" without)."""
+    found: dict[str, set[str]] = {}
+    for address, tls in logins(journal_since(lab, since)):
+        found.setdefault(address, set()).add(tls)
+    return found
 
 
 def refusals_since(lab: Lab, since: float) -> int:

@@ -212,3 +212,15 @@ def clients_waiting(url: str, admin_url: str, count: int) -> Iterator[None]:
         for thread in threads:
             thread.join(timeout=30)
     assert done == [None] * count, done
+
+
+def logins(log: str, user: str = "goalgpt") -> list[tuple[str, str]]:
+    """(client address, TLS version or "no") of each login of `user` in PgBouncer's log,
+    from lines such as "C-0x...: goalgpt/goalgpt@10.213.9.21:40312 login attempt:
+    db=goalgpt user=goalgpt tls=TLSv1.3/TLS_AES_256_GCM_SHA384"."""
+    marker = f"/{user}@"
+    return [
+        (line.split(marker)[1].split(":")[0], line.rsplit("tls=", 1)[1].split("/")[0])
+        for line in log.splitlines()
+        if "login attempt:" in line and marker in line
+    ]
