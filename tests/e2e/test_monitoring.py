@@ -28,7 +28,7 @@ from tests.support.checks import (
     utc_stamp,
 )
 from tests.support.deployment import Deployment
-from tests.support.traffic import concurrent_requests
+from tests.support.traffic import senders
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -103,18 +103,31 @@ def test_history_report_has_all_four_metrics(first_deploy, deployment: Deploymen
 
 
 @contextmanager
-def bouncer_pool_held(database_url: str, count: int) -> Iterator[None]:
-    """Every server connection PgBouncer may open for the app (`count`, its
-    max_db_connections) held here in an open transaction: the web's queries queue in
-    PgBouncer (cl_waiting), past its query_wait_timeout too (refusals: forgotten below)."""
-    held: list[psycopg.Connection] = []
+def queue_in_pgbouncer(database_url: str, held: int, waiting: int) -> Iterator[None]:
+    """`held` clients each keep one of PgBouncer's server connections in an open
+    transaction (all it may open: its max_db_connections) and `waiting` more send a query
+    again and again: they queue in PgBouncer (cl_waiting). The web is left its threads,
+    so Prometheus keeps scraping it (every 2 s, a 2 s timeout)."""
+
+    def wait_in_line(stop: threading.Event, _: int) -> None:
+        while not stop.is_set():
+            try:  # thrown out after query_wait_timeout: back in line
+                with psycopg.connect(database_url, prepare_threshold=None) as conn:
+                    conn.execute("SELECT 1")
+            except psycopg.OperationalError:
+                pass
+
+    holders: list[psycopg.Connection] = []
     try:
-        for _ in range(count):
-            held.append(psycopg.connect(database_url, prepare_threshold=None, connect_timeout=5))
-            held[-1].execute("SELECT 1")  # a transaction opens: it keeps its server connection
-        yield
+        for _ in range(held):
+            holders.append(psycopg.connect(database_url, prepare_threshold=None))
+            holders[-1].execute("SELECT 1")  # a transaction opens: it keeps its server connection
+        with senders(wait_in_line, range(waiting), join_s=30):
+            yield
+            for conn in holders:  # the waiters' queries get through, and they stop
+                conn.close()
     finally:
-        for conn in held:
+        for conn in holders:
             conn.close()
 
 
@@ -135,10 +148,8 @@ def test_pool_waiting_above_5_fires_and_reaches_the_alert_log(first_deploy, depl
     query = '/api/v1/query?query=ALERTS{alertname="GoalGPTPoolWaiting",alertstate="firing"}'
     started = utc_stamp()  # an alert logged before is not this test's
 
-    with (
-        bouncer_pool_held(deployment.env()["DATABASE_URL"], bouncer_server_limit(deployment)),
-        concurrent_requests(deployment.base_url, clients=12),
-    ):
+    url, held = deployment.env()["DATABASE_URL"], bouncer_server_limit(deployment)
+    with queue_in_pgbouncer(url, held, waiting=10):
         firing = wait_for(lambda: api(deployment, query)["result"], "the alert never fired")
         logged = wait_for(
             lambda: alert_logged(deployment, "GoalGPTPoolWaiting", started), "no alert in the log"
@@ -154,7 +165,7 @@ def test_pool_waiting_above_5_fires_and_reaches_the_alert_log(first_deploy, depl
 
 
 def forget_the_refusals(deployment: Deployment) -> None:
-    """Put the deployment back: the held pool made the web and the jobs count PgBouncer's
+    """Put the deployment back: the held pool made the jobs (and the web) count PgBouncer's
     query_wait_timeout refusals, and the smoke gate of every later deploy would refuse for
     an hour."""
     queues = redis_client.client(deployment.env()["RQ_REDIS_URL"], connect_timeout_s=5)
