@@ -61,6 +61,11 @@ def test_every_target_is_scraped_and_up(first_deploy, deployment: Deployment):
         "alertmanager", "backup", "goalgpt", "pgbouncer", "postgres", "prometheus", "redis",
         "redis",
     ]  # fmt: skip
+    # A target up is not enough: the PgBouncer exporter answers pgbouncer_up 0 when it
+    # cannot log in to the console (under supervisord it once could not: root's HOME).
+    query = "/api/v1/query?query=pgbouncer_up"
+    answered = wait_for(lambda: api(deployment, query)["result"], "no pgbouncer_up sample")
+    assert [sample["value"][1] for sample in answered] == ["1"]
 
 
 def test_the_rendered_rules_are_loaded(first_deploy, deployment: Deployment):
