@@ -7,7 +7,7 @@ from __future__ import annotations
 import configparser
 
 from tests.infra.layout import Layout
-from tests.infra.test_services import needs
+from tests.infra.test_services import listening_addresses, needs
 
 
 def settings(host, layout: Layout) -> dict[str, str]:
@@ -21,14 +21,7 @@ def settings(host, layout: Layout) -> dict[str, str]:
 def test_pgbouncer_pools_transactions_on_its_service_address_only(host, layout):
     needs(layout, "pgbouncer")
     ini = settings(host, layout)
-    port = f":{ini['listen_port']}"
-    listening = {
-        socket.removeprefix("tcp://").removesuffix(port)
-        for socket in host.socket.get_listening_sockets()
-        if socket.startswith("tcp://") and socket.endswith(port)
-    }
-
-    assert listening == {layout.service_address}
+    assert listening_addresses(host, ini["listen_port"]) == {layout.service_address}
     assert (ini["pool_mode"], ini["auth_type"], ini["server_reset_query"]) == (
         "transaction",
         "hba",

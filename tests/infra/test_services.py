@@ -79,15 +79,19 @@ def test_the_web_port_listens(host, layout):
     assert host.socket(f"tcp://{layout.web_bind}:{layout.web_port}").is_listening
 
 
+def listening_addresses(host, port: int | str) -> set[str]:
+    """The addresses the host listens on with TCP port `port`."""
+    suffix = f":{port}"
+    return {
+        socket.removeprefix("tcp://").removesuffix(suffix)
+        for socket in host.socket.get_listening_sockets()
+        if socket.startswith("tcp://") and socket.endswith(suffix)
+    }
+
+
 def test_postgresql_listens_on_its_service_address_only(host, layout):
     needs(layout, "db")
-    port = f":{layout.postgresql_port}"
-    listening = {
-        socket.removeprefix("tcp://").removesuffix(port)
-        for socket in host.socket.get_listening_sockets()
-        if socket.startswith("tcp://") and socket.endswith(port)
-    }
-    assert listening == {layout.service_address}
+    assert listening_addresses(host, layout.postgresql_port) == {layout.service_address}
 
 
 def test_env_file_is_private_to_the_service_user(host, layout):
