@@ -62,10 +62,10 @@ def ensure(module: AnsibleModule, path: str, created: list[str]) -> bool:
         module.fail_json(msg=f"{path} exists and is not a directory")
     new = missing(path)
     created.extend(new)
-    if module.check_mode:
-        return bool(new) or module.set_fs_attributes_if_different(
-            module.load_file_common_arguments(module.params, path=path), False
-        )
+    # In check mode a missing directory is a change; on an existing one the loop below
+    # runs as usual: set_fs_attributes_if_different only reports in check mode.
+    if new and module.check_mode:
+        return True
     changed = False
     for directory in new or [path]:
         if new:
