@@ -22,6 +22,13 @@ from tests.lab.procs import container_inits, find_processes, kill_all, wait_gone
 from tests.lab.shell import sh
 
 REBOOT_STATUS = 133
+# Where nspawn keeps per-machine mounts; a SIGKILLed nspawn leaves them behind, and the
+# next start of the same machine refuses to remove them ("Attempted to remove disk file
+# system under ..."), so the lab clears them itself before every start.
+NSPAWN_RUNTIME_DIRS = (
+    Path("/run/systemd/nspawn/propagate"),
+    Path("/run/systemd/nspawn/unix-export"),
+)
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 _SUPERVISOR = """\
@@ -134,6 +141,7 @@ class Host:
         """Boot the host under its supervisor loop (returns at once; see wait_running)."""
         if self.nspawn_pids():
             return
+        self._clear_nspawn_leftovers()
         self._stop_flag.unlink(missing_ok=True)
         console = (self.dir / "console.log").open("a")
         nspawn = [
@@ -160,6 +168,13 @@ class Host:
             stderr=subprocess.STDOUT,
             check=True,
         )
+
+    def _clear_nspawn_leftovers(self) -> None:
+        for base in NSPAWN_RUNTIME_DIRS:
+            leftover = base / self.machine
+            unmount_under(leftover)
+            if leftover.exists():
+                sh(["rm", "-rf", "--one-file-system", str(leftover)])
 
     @property
     def _marker(self) -> str:
@@ -224,7 +239,7 @@ class Host:
             return "no console log"
         return " | ".join(line.strip() for line in lines[-3:])
 
-    def stop(self, timeout: float = 30) -> None:
+    def stop(self, timeout: float = 60) -> None:
         """Power the host off cleanly (SIGTERM to nspawn), then make sure it is gone."""
         if self.dir.is_dir():
             self._stop_flag.touch()
@@ -243,6 +258,7 @@ class Host:
             raise LabError(f"{self.name}: processes {left} survived SIGKILL")
         for group in lab_cgroups(self.config.name):
             remove_cgroup(group / self.name)
+        self._clear_nspawn_leftovers()
 
     def remove(self) -> None:
         """Kill the host, unmount its overlay and delete its directory."""
