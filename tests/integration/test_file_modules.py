@@ -126,3 +126,23 @@ def test_a_relative_path_or_a_file_in_the_way_is_one_clear_error(tmp_path: Path)
     in_the_way = dirs(tmp_path, [tmp_path / "file"], mode="0755")
     assert relative["msg"] == "paths must be absolute: etc/x"
     assert in_the_way["msg"] == f"{tmp_path}/file exists and is not a directory"
+
+
+def test_an_item_with_attributes_of_its_own_gets_them_the_others_the_tasks(tmp_path: Path):
+    shared, own = tmp_path / "conf", tmp_path / "data"
+    items = [str(shared), {"path": str(own), "owner": "nobody", "mode": "0700"}]
+    first = run(tmp_path, "goalgpt_dirs", paths=items, mode="0755", owner="root")
+    again = run(tmp_path, "goalgpt_dirs", paths=items, mode="0755", owner="root")
+    assert first["changed"] and not again["changed"]
+    assert (mode_of(shared), shared.owner()) == ("0o755", "root")
+    assert (mode_of(own), own.owner()) == ("0o700", "nobody")
+    os.chmod(own, 0o750)
+    assert run(tmp_path, "goalgpt_dirs", paths=items, mode="0755", owner="root")["changed"]
+    assert mode_of(own) == "0o700"
+
+
+def test_an_item_that_is_neither_a_path_nor_a_dict_of_one_is_one_clear_error(tmp_path: Path):
+    for item in ({"owner": "root"}, {"path": str(tmp_path / "x"), "size": 1}, 3):
+        failed = run(tmp_path, "goalgpt_dirs", paths=[item], mode="0755")
+        assert failed["msg"].startswith("an item of paths is a path or a dict of path,"), item
+        assert not (tmp_path / "x").exists()
