@@ -74,7 +74,7 @@ demo-data: venv ## load sample matches and predictions into the deployment of $(
 alert-rules: venv ## render Prometheus alerting rules from checks/thresholds.yml to $(ALERT_RULES)
 	$(BIN)/python -m checks.alert_rules --output $(ALERT_RULES)
 
-config-docs: venv ## regenerate docs/configuration.md from the settings in app/config.py
+config-docs: venv ## regenerate docs/configuration.md from the settings in app/config/schema.py
 	$(BIN)/python -m app.config --markdown > docs/configuration.md
 
 clean: ## remove the virtualenv and caches

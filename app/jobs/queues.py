@@ -28,7 +28,7 @@ UPDATE_TIMEOUT_S = 60
 @dataclass(frozen=True)
 class ScheduledJob:
     """A job `rq cron` runs; its timeout and cron string are the settings
-    `<settings>_TIMEOUT_MS` and `<settings>_CRON` (app/config.py)."""
+    `<settings>_TIMEOUT_MS` and `<settings>_CRON` (app/config/schema.py)."""
 
     name: str
     func: Callable[..., Any]

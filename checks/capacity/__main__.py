@@ -134,7 +134,7 @@ def _fleet(args: argparse.Namespace) -> tuple[demand.Fleet, tuple[budget.Bouncer
 
 
 def _env_pool_max() -> int | None:
-    """DB_MAX_CONNECTIONS when set (raise_pool writes it to the env file), within app/config's
+    """DB_MAX_CONNECTIONS when set (raise_pool writes it to the env file), within app.config's
     range. Only this variable: the probe never needs the app's DATABASE_URL."""
     text = os.environ.get("DB_MAX_CONNECTIONS")
     if not text:

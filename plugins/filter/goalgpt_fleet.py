@@ -2,7 +2,7 @@
 
 One formula for the probe, the deploy and raise_pool: this filter only turns the
 inventory's per-host settings into the formula's input, taking every default
-from app/config.py (the app's own settings), never from a copy.
+from app/config/schema.py (the app's own settings), never from a copy.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""docs/configuration.md is generated from the settings' own metadata (app/config.py)."""
+"""docs/configuration.md is generated from the settings' own metadata (app/config/schema.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The roles' defaults agree with the app's: a deploy without overrides runs the app's defaults.
 
-Ansible cannot read app/config.py, so a role that writes a setting to the env file
+Ansible cannot read app/config/schema.py, so a role that writes a setting to the env file
 carries its own default; this test is what keeps the two from drifting.
 """
 

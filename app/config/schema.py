@@ -1,35 +1,18 @@
-"""One validated configuration for the web app, the jobs and the operator tools.
+"""The settings: each variable's type, default, range, help and section.
 
-The Python form of the seed's JOB_CONFIG plus the app settings. Every value can
-be overridden from the environment; a bad value stops start-up with one line
-naming the variable, the value and the allowed range. `python -m app.config`
-prints the summary (secrets masked), `--json` for machines.
+One declaration per setting (`setting(...)`); the loader, the summary and
+docs/configuration.md all read their facts from here.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import logging
-import os
-import sys
-from collections.abc import Mapping
 from typing import Any, cast
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from croniter import croniter
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from app import cli
-
-log = logging.getLogger(__name__)
-
-
-class ConfigError(ValueError):
-    """A configuration value is unusable; the message is one line for the operator."""
-
 
 # Sections of the summary (the seed's JOB_CONFIG groups), printed in the order of the fields.
 APP = "APP"
@@ -348,86 +331,9 @@ EXTREME_ABOVE: dict[str, tuple[float, str]] = {
     "MATCH_MINUTE_TIMEOUT_MS": (300_000, "a hung tick blocks the next ones for over 5 minutes"),
 }
 
-SECRET_FIELDS = ("DATABASE_URL", "REDIS_URL", "RQ_REDIS_URL")
 
-
-def load(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read the configuration from `environ` (default: the process environment).
-
-    Raises ConfigError with a one-line message on the first bad value, and logs a
-    warning for every extreme one.
-    """
-    env = dict(os.environ if environ is None else environ)
-    known = {name: env[name] for name in Settings.model_fields if name in env}
-    try:
-        settings = Settings.model_validate(known)
-    except ValidationError as exc:
-        raise ConfigError(_one_line(exc, known)) from None
-    for warning in extreme_warnings(settings):
-        log.warning(warning)
-    return settings
-
-
-def _one_line(exc: ValidationError, given: Mapping[str, str]) -> str:
-    error = exc.errors()[0]
-    name = str(error["loc"][0])
-    value = given.get(name, "")
-    return f"invalid {name}={value!r}: must be {allowed_range(name, error)}"
-
-
-def allowed_range(name: str, error: Mapping[str, Any] | None = None) -> str:
-    """Describe in words what values `name` accepts."""
-    field = Settings.model_fields[name]
-    kind = {int: "a whole number", float: "a number"}.get(field.annotation)
-    if kind is None:
-        message = str((error or {}).get("msg", "a valid value"))
-        return message.removeprefix("Value error, ")
-    bounds = {}
-    for metadata in field.metadata:
-        for attr in ("ge", "gt", "le"):
-            if getattr(metadata, attr, None) is not None:
-                bounds[attr] = getattr(metadata, attr)
-    low = f"above {_number(bounds['gt'])}" if "gt" in bounds else f"from {_number(bounds['ge'])}"
-    return f"{kind} {low} to {_number(bounds['le'])}"
-
-
-def _number(value: float) -> str:
-    return str(value) if isinstance(value, int) else f"{value:g}"
-
-
-def extreme_warnings(settings: Settings) -> list[str]:
-    """Warnings for values inside the allowed range but outside the usual one."""
-    warnings = []
-    for name, (limit, why) in EXTREME_ABOVE.items():
-        value = getattr(settings, name)
-        if value > limit:
-            warnings.append(f"{name}={value} is above {limit}: {why}")
-    return warnings
-
-
-def mask_url(url: str) -> str:
-    """The URL with any password replaced by ***."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-def summary(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Every setting by its variable name, grouped as the seed's JOB_CONFIG, secrets masked."""
-    values = settings.model_dump()
-    for name in SECRET_FIELDS:
-        values[name] = mask_url(values[name])
-    sections: dict[str, dict[str, Any]] = {}
-    for name, field in Settings.model_fields.items():
-        sections.setdefault(_extra(field)["section"], {})[name] = values[name]
-    # Derived, not a variable: what a tick really does (the batch capped by the limit).
-    sections[MATCH_MINUTE]["EFFECTIVE_UPDATES_PER_TICK"] = settings.updates_per_tick
-    return sections
-
-
-def _extra(field: FieldInfo) -> dict[str, str]:
+def extra(field: FieldInfo) -> dict[str, str]:
+    """The field's `section` and `accepts` (in words), as `setting` declared them."""
     return cast(dict[str, str], field.json_schema_extra)
 
 
@@ -441,89 +347,16 @@ def bounds(name: str) -> dict[str, float]:
     return found
 
 
-def markdown() -> str:
-    """docs/configuration.md: every setting's variable, default, range and meaning."""
-    lines = [
-        "# Configuration",
-        "",
-        "<!-- Generated from app/config.py by `make config-docs`; edit the settings there. -->",
-        "",
-        "Every variable the web app, the jobs and the operator tools read from the "
-        "environment (on a deployed host: the env file `/etc/goalgpt/goalgpt.env`). "
-        "A bad value stops start-up with one line naming it; `python -m app.config` "
-        "prints the effective values (secrets masked), grouped in these sections.",
-    ]
-    section = ""
-    for name, field in Settings.model_fields.items():
-        if _extra(field)["section"] != section:
-            section = _extra(field)["section"]
-            lines += ["", f"## {section}", "", "| variable | default | range | meaning |"]
-            lines.append("| --- | --- | --- | --- |")
-        lines.append(
-            f"| `{name}` | {_default_text(field.default)} | {_range_text(name)} "
-            f"| {field.description} |"
-        )
-    return "\n".join(lines) + "\n"
+def number_text(value: float) -> str:
+    """A bound or default as the operator reads it: 5 for 5.0, 0.5 as is."""
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
-def _default_text(value: Any) -> str:
-    return f"`{value}`" if isinstance(value, str) else _number(value)
-
-
-def _range_text(name: str) -> str:
-    found = bounds(name)
-    if not found:
-        return _extra(Settings.model_fields[name])["accepts"]
-    low = f">{_number(found['gt'])}" if "gt" in found else _number(found["ge"])
-    return f"{low} to {_number(found['le'])}"
-
-
-def format_summary(settings: Settings) -> str:
-    lines = []
-    for section, values in summary(settings).items():
-        lines.append(f"[{section}]")
-        lines.extend(f"  {key} = {value}" for key, value in values.items())
-    warnings = extreme_warnings(settings)
-    if warnings:
-        lines.append("[WARNINGS]")
-        lines.extend(f"  {w}" for w in warnings)
-    return "\n".join(lines)
-
-
-def load_or_exit(environ: Mapping[str, str] | None = None) -> Settings:
-    """`load` for entry points: a bad value prints one line and exits with status 2."""
-    try:
-        return load(environ)
-    except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m app.config",
-        description="Print the effective configuration (secrets masked). "
-        "Exit 0 when valid, 2 when a value is invalid.",
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
-    parser.add_argument(
-        "--markdown",
-        action="store_true",
-        help="print the reference table of every setting (docs/configuration.md) and exit",
-    )
-    args = parser.parse_args(argv)
-    if args.markdown:
-        print(markdown(), end="")
-        return 0
-    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
-    settings = load_or_exit()
-    if args.json:
-        data = summary(settings) | {"warnings": extreme_warnings(settings)}
-        print(json.dumps(data, indent=2))
-    else:
-        print(format_summary(settings))
-    return 0
-
-
-if __name__ == "__main__":
-    cli.run(main)
+def extreme_warnings(settings: Settings) -> list[str]:
+    """Warnings for values inside the allowed range but outside the usual one."""
+    warnings = []
+    for name, (limit, why) in EXTREME_ABOVE.items():
+        value = getattr(settings, name)
+        if value > limit:
+            warnings.append(f"{name}={value} is above {limit}: {why}")
+    return warnings
