@@ -7,12 +7,13 @@ out-of-range key raises ThresholdsError with one line naming it.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 DEFAULT_PATH = Path(__file__).with_name("thresholds.yml")
 
@@ -21,135 +22,143 @@ class ThresholdsError(ValueError):
     """The thresholds file is unusable; the message is one line for the operator."""
 
 
-@dataclass(frozen=True)
-class Capacity:
-    slow_query_s: float
-    max_slow_queries: int
-    max_lock_waits: int
-    max_utilization_pct: float
-    headroom_connections: int
-    pool_max_cap: int
+def _kind(kind: type, words: str) -> BeforeValidator:
+    """Only a YAML value of this kind: no "5" for a number, no 2.5 or true for a whole one."""
+
+    def check(raw: Any) -> Any:
+        if kind is str:
+            ok = isinstance(raw, str)
+        elif isinstance(raw, bool) or not isinstance(raw, int | float):
+            ok = False
+        else:
+            ok = kind is float or float(raw).is_integer()
+        if not ok:
+            raise PydanticCustomError("wrong_kind", words)
+        return kind(raw)
+
+    return BeforeValidator(check)
 
 
-@dataclass(frozen=True)
-class MaxClientsErrors:
-    target: int
-    trigger_above: int
-    window_s: float
-    action: str
+Whole = Annotated[int, _kind(int, "a whole number")]
+Number = Annotated[float, _kind(float, "a number")]
+Text = Annotated[str, _kind(str, "text")]
 
 
-@dataclass(frozen=True)
-class CacheHitRate:
-    target_above_pct: float
-    trigger_below_pct: float
-    window_s: float
-    min_requests: int
-    action: str
+class _Section(BaseModel):
+    """A mapping of the file: every key required, none unknown, read-only."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-@dataclass(frozen=True)
-class DbActiveConnections:
-    target_below: int
-    trigger_above: int
-    sustained_s: float
-    action: str
+class Capacity(_Section):
+    slow_query_s: Number = Field(gt=0)
+    max_slow_queries: Whole = Field(ge=0)
+    max_lock_waits: Whole = Field(ge=0)
+    max_utilization_pct: Number = Field(gt=0, le=100)
+    headroom_connections: Whole = Field(ge=0)
+    pool_max_cap: Whole = Field(ge=1)
 
 
-@dataclass(frozen=True)
-class PoolWaiting:
-    target: int
-    trigger_above: int
-    action: str
+class MaxClientsErrors(_Section):
+    target: Whole
+    trigger_above: Whole
+    window_s: Number = Field(gt=0)
+    action: Text
 
 
-@dataclass(frozen=True)
-class Monitor:
-    interval_s: float
-    duration_s: float
+class CacheHitRate(_Section):
+    target_above_pct: Number
+    trigger_below_pct: Number = Field(ge=0, le=100)
+    window_s: Number = Field(gt=0)
+    min_requests: Whole = Field(ge=1)
+    action: Text
+
+
+class DbActiveConnections(_Section):
+    target_below: Whole
+    trigger_above: Whole
+    sustained_s: Number = Field(ge=0)
+    action: Text
+
+
+class PoolWaiting(_Section):
+    target: Whole
+    trigger_above: Whole
+    action: Text
+
+
+class Monitor(_Section):
+    interval_s: Number = Field(gt=0)
+    duration_s: Number = Field(gt=0)
     max_clients_errors: MaxClientsErrors
     cache_hit_rate: CacheHitRate
     db_active_connections: DbActiveConnections
     pool_waiting: PoolWaiting
 
 
-@dataclass(frozen=True)
-class QueueRedisMemory:
-    trigger_above_pct: float
-    action: str
+class QueueRedisMemory(_Section):
+    trigger_above_pct: Number = Field(gt=0, lt=100)
+    action: Text
 
 
-@dataclass(frozen=True)
-class QueueLength:
-    trigger_above: int
-    action: str
+class QueueLength(_Section):
+    trigger_above: Whole = Field(ge=0)
+    action: Text
 
 
-@dataclass(frozen=True)
-class OldestJobAge:
-    trigger_above_s: float
-    action: str
+class OldestJobAge(_Section):
+    trigger_above_s: Number = Field(gt=0)
+    action: Text
 
 
-@dataclass(frozen=True)
-class Queues:
+class Queues(_Section):
     queue_redis_memory: QueueRedisMemory
     queue_length: QueueLength
     oldest_job_age: OldestJobAge
 
 
-@dataclass(frozen=True)
-class Scheduler:
-    trigger_above_s: float
+class Scheduler(_Section):
+    trigger_above_s: Number = Field(gt=0)
 
 
-@dataclass(frozen=True)
-class Dependencies:
-    down_for_s: float
+class Dependencies(_Section):
+    down_for_s: Number = Field(ge=0)
     scheduler: Scheduler
 
 
-@dataclass(frozen=True)
-class LastGoodBackup:
-    trigger_above_s: float
+class LastGoodBackup(_Section):
+    trigger_above_s: Number = Field(gt=0)
 
 
-@dataclass(frozen=True)
-class ArchiveFailures:
-    trigger_above: int
-    window_s: float
+class ArchiveFailures(_Section):
+    trigger_above: Whole = Field(ge=0)
+    window_s: Number = Field(gt=0)
 
 
-@dataclass(frozen=True)
-class Backups:
+class Backups(_Section):
     last_good_backup: LastGoodBackup
     archive_failures: ArchiveFailures
 
 
-@dataclass(frozen=True)
-class CertExpiry:
-    trigger_below_days: float
-    action: str
+class CertExpiry(_Section):
+    trigger_below_days: Number = Field(gt=0)
+    action: Text
 
 
-@dataclass(frozen=True)
-class ClientSlots:
-    trigger_above_pct: float
-    action: str
+class ClientSlots(_Section):
+    trigger_above_pct: Number = Field(gt=0, lt=100)
+    action: Text
 
 
-@dataclass(frozen=True)
-class Pgbouncer:
+class Pgbouncer(_Section):
     client_slots: ClientSlots
 
 
-@dataclass(frozen=True)
-class Tls:
+class Tls(_Section):
     cert_expiry: CertExpiry
 
 
-@dataclass(frozen=True)
-class Thresholds:
+class Thresholds(_Section):
     capacity: Capacity
     monitor: Monitor
     queues: Queues
@@ -157,9 +166,6 @@ class Thresholds:
     dependencies: Dependencies
     backups: Backups
     tls: Tls
-
-
-T = TypeVar("T")
 
 
 def load(path: str | Path | None = None) -> Thresholds:
@@ -172,104 +178,61 @@ def load(path: str | Path | None = None) -> Thresholds:
     except yaml.YAMLError as exc:
         first = str(exc).splitlines()[0]
         raise ThresholdsError(f"thresholds file {path} is not valid YAML: {first}") from None
-    thresholds = _build(Thresholds, data, "")
-    _check_ranges(thresholds)
-    return thresholds
+    return _validate(Thresholds, data, ())
 
 
 def monitor_from(data: Any) -> Monitor:
-    """The monitor's section from its dict form (`dataclasses.asdict`), as a run records it."""
-    return _build(Monitor, data, "monitor.")
+    """The monitor's section from its dict form (`model_dump()`), as a run records it."""
+    return _validate(Monitor, data, ("monitor",))
 
 
-def _build(cls: type[T], data: Any, where: str) -> T:
-    if not isinstance(data, dict):
-        raise ThresholdsError(f"thresholds: {where or 'the file'} must be a mapping")
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ThresholdsError(f"thresholds: unknown key {where}{unknown[0]}")
-    values = {}
-    for name, field in fields.items():
-        key = f"{where}{name}"
-        if name not in data:
-            raise ThresholdsError(f"thresholds: missing key {key}")
-        values[name] = _value(field.type, data[name], key)
-    return cls(**values)
+_RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
 
 
-def _value(type_name: Any, raw: Any, key: str) -> Any:
-    kinds = {"int": int, "float": float, "str": str}
-    if type_name in kinds:
-        kind = kinds[type_name]
-        ok = isinstance(raw, str) if kind is str else _is_number(raw, integral=kind is int)
-        if not ok:
-            raise ThresholdsError(f"thresholds: {key}={raw!r} must be {_describe(kind)}")
-        return kind(raw)
-    return _build(globals()[type_name], raw, f"{key}.")
+M = TypeVar("M", bound=BaseModel)
 
 
-def _is_number(raw: Any, integral: bool) -> bool:
-    if isinstance(raw, bool) or not isinstance(raw, int | float):
-        return False
-    return not integral or float(raw).is_integer()
+def _validate(model: type[M], data: Any, where: tuple[str, ...]) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        # A value's range is judged only once the file's shape is right, as an operator
+        # fixes a file: first what is missing or misspelt, then what is out of range.
+        errors = sorted(exc.errors(), key=lambda e: e["type"] in _RANGE_ERRORS)
+        raise ThresholdsError(_one_line(model, errors[0], where)) from None
 
 
-def _describe(kind: type) -> str:
-    return {int: "a whole number", float: "a number", str: "text"}[kind]
+def _one_line(model: type[BaseModel], error: ErrorDetails, where: tuple[str, ...]) -> str:
+    key = ".".join(map(str, (*where, *error["loc"])))
+    kind = error["type"]
+    if kind == "missing":
+        return f"thresholds: missing key {key}"
+    if kind in ("extra_forbidden", "invalid_key"):
+        return f"thresholds: unknown key {key}"
+    if kind == "wrong_kind":
+        return f"thresholds: {key}={error['input']!r} must be {error['msg']}"
+    if kind in _RANGE_ERRORS:
+        return f"thresholds: {key} must be {_allowed(_field(model, error['loc']))}"
+    return f"thresholds: {key or 'the file'} must be a mapping"
 
 
-def _check_ranges(t: Thresholds) -> None:
-    c, m, q, d, b = t.capacity, t.monitor, t.queues, t.dependencies, t.backups
-    rules = [
-        ("capacity.slow_query_s", c.slow_query_s > 0, "above 0"),
-        ("capacity.max_slow_queries", c.max_slow_queries >= 0, "0 or more"),
-        ("capacity.max_lock_waits", c.max_lock_waits >= 0, "0 or more"),
-        ("capacity.max_utilization_pct", 0 < c.max_utilization_pct <= 100, "above 0, at most 100"),
-        ("capacity.headroom_connections", c.headroom_connections >= 0, "0 or more"),
-        ("capacity.pool_max_cap", c.pool_max_cap >= 1, "1 or more"),
-        ("monitor.interval_s", m.interval_s > 0, "above 0"),
-        ("monitor.duration_s", m.duration_s > 0, "above 0"),
-        ("monitor.max_clients_errors.window_s", m.max_clients_errors.window_s > 0, "above 0"),
-        ("monitor.cache_hit_rate.window_s", m.cache_hit_rate.window_s > 0, "above 0"),
-        ("monitor.cache_hit_rate.min_requests", m.cache_hit_rate.min_requests >= 1, "1 or more"),
-        (
-            "monitor.cache_hit_rate.trigger_below_pct",
-            0 <= m.cache_hit_rate.trigger_below_pct <= 100,
-            "from 0 to 100",
-        ),
-        (
-            "monitor.db_active_connections.sustained_s",
-            m.db_active_connections.sustained_s >= 0,
-            "0 or more",
-        ),
-        (
-            "queues.queue_redis_memory.trigger_above_pct",
-            0 < q.queue_redis_memory.trigger_above_pct < 100,
-            "above 0 and below 100",
-        ),
-        ("queues.queue_length.trigger_above", q.queue_length.trigger_above >= 0, "0 or more"),
-        ("queues.oldest_job_age.trigger_above_s", q.oldest_job_age.trigger_above_s > 0, "above 0"),
-        (
-            "pgbouncer.client_slots.trigger_above_pct",
-            0 < t.pgbouncer.client_slots.trigger_above_pct < 100,
-            "above 0 and below 100",
-        ),
-        ("dependencies.down_for_s", d.down_for_s >= 0, "0 or more"),
-        ("dependencies.scheduler.trigger_above_s", d.scheduler.trigger_above_s > 0, "above 0"),
-        (
-            "backups.last_good_backup.trigger_above_s",
-            b.last_good_backup.trigger_above_s > 0,
-            "above 0",
-        ),
-        (
-            "backups.archive_failures.trigger_above",
-            b.archive_failures.trigger_above >= 0,
-            "0 or more",
-        ),
-        ("backups.archive_failures.window_s", b.archive_failures.window_s > 0, "above 0"),
-        ("tls.cert_expiry.trigger_below_days", t.tls.cert_expiry.trigger_below_days > 0, "above 0"),
-    ]
-    for key, ok, allowed in rules:
-        if not ok:
-            raise ThresholdsError(f"thresholds: {key} must be {allowed}")
+def _field(model: type[BaseModel], loc: tuple[int | str, ...]) -> FieldInfo:
+    *sections, name = loc
+    for section in sections:
+        model = model.model_fields[str(section)].annotation  # type: ignore[assignment]
+    return model.model_fields[str(name)]
+
+
+def _allowed(field: FieldInfo) -> str:
+    """A field's declared range in the operator's words."""
+    b = {
+        attr: getattr(m, attr)
+        for m in field.metadata
+        for attr in ("gt", "ge", "lt", "le")
+        if getattr(m, attr, None) is not None
+    }
+    if "lt" in b:
+        return f"above {b['gt']} and below {b['lt']}"
+    if "le" not in b:
+        return f"above {b['gt']}" if "gt" in b else f"{b['ge']} or more"
+    return f"above {b['gt']}, at most {b['le']}" if "gt" in b else f"from {b['ge']} to {b['le']}"

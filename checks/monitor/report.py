@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -163,7 +162,7 @@ class Summary:
                 for m, t in triggers.items()
                 if t.fired
             ],
-            "thresholds": dataclasses.asdict(self.limits),
+            "thresholds": self.limits.model_dump(),
         }
 
     def text(self, triggers: dict[str, Trigger], totals: dict[str, float]) -> str:
