@@ -1,4 +1,4 @@
-"""What the monitor prints: live alert lines in the seed's words, and the final summary."""
+"""What the monitor prints: live alert lines in the triggers' words, and the final summary."""
 
 from __future__ import annotations
 

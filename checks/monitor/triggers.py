@@ -1,4 +1,4 @@
-"""Turn samples into the seed's four readings and decide which triggers fire.
+"""Turn samples into the four pool-health readings and decide which triggers fire.
 
 One decision function per threshold (`too_many_refusals`, `hit_rate_pct` with
 `hit_rate_low`, `too_many_active`, `too_many_waiting`): the monitor, raise_pool's
@@ -29,7 +29,7 @@ METRICS = ("max_clients_errors", "cache_hit_rate", "db_active_connections", "poo
 
 
 def too_many_refusals(count: float | None, t: MaxClientsErrors) -> bool:
-    """The seed's "> 3 in 1 hour": `count` refusals for lack of a slot in the window."""
+    """The trigger's "> 3 in 1 hour": `count` refusals for lack of a slot in the window."""
     return count is not None and count > t.trigger_above
 
 
@@ -41,17 +41,17 @@ def hit_rate_pct(hits: float, requests: float, t: CacheHitRate) -> float | None:
 
 
 def hit_rate_low(rate_pct: float | None, t: CacheHitRate) -> bool:
-    """The seed's "< 50 %"."""
+    """The trigger's "< 50 %"."""
     return rate_pct is not None and rate_pct < t.trigger_below_pct
 
 
 def too_many_active(active: float | None, t: DbActiveConnections) -> bool:
-    """The seed's "> 45" active connections, at one moment (`Sustained` adds "for 5 min+")."""
+    """The trigger's "> 45" active connections, at one moment (`Sustained` adds "for 5 min+")."""
     return active is not None and active > t.trigger_above
 
 
 def too_many_waiting(waiting: float | None, t: PoolWaiting) -> bool:
-    """The seed's "> 5 requests" waiting for a pooled connection."""
+    """The trigger's "> 5 requests" waiting for a pooled connection."""
     return waiting is not None and waiting > t.trigger_above
 
 
