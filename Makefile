@@ -52,8 +52,9 @@ mutation: venv servers ## mutation testing of the decision core (~25 min), from 
 	$(BIN)/mutmut run --max-children 2
 	$(BIN)/python scripts/mutation_report.py
 
-lint: venv ## ruff, yamllint and ansible-lint
+lint: venv ## ruff, lint-imports (which layer may import which), yamllint and ansible-lint
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-logo
 	$(BIN)/ruff format --check .
 	$(BIN)/yamllint -s .
 	$(BIN)/ansible-lint
@@ -78,4 +79,4 @@ config-docs: venv ## regenerate docs/configuration.md from the settings in app/c
 	$(BIN)/python -m app.config --markdown > docs/configuration.md
 
 clean: ## remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis mutants
+	rm -rf $(VENV) .pytest_cache .ruff_cache .import_linter_cache .hypothesis mutants

@@ -1,9 +1,15 @@
-"""Prometheus metrics of the web service, safe under gunicorn's worker processes.
+"""Prometheus metrics of the web process, safe under gunicorn's worker processes.
+
+The web process's own: `app.web`, its cache (`app.cache`) and gunicorn's hooks
+(`app.gunicorn_conf`) import it, nothing else (the lint's protected contract).
 
 With PROMETHEUS_MULTIPROC_DIR set (before this module is imported), every process
-writes its values to files in that directory and `render()` sums them, so one
-scrape counts every worker. Gauges use `livesum`: the pool gauges of a worker
-that died disappear with it (gunicorn's `child_exit` hook marks it dead).
+writes its values to files in that directory and `render()` merges them, so one
+scrape counts every worker: counters, the histogram and the refusals of the last hour
+are summed. Each pool gauge is one series per worker (`liveall`, labelled `pid`), since
+each worker has its own pool: a host's `goalgpt_db_pool_max` reads DB_MAX_CONNECTIONS
+once per worker, never their sum (sum() them for the host). A worker that died takes
+its live gauges with it (gunicorn's `child_exit` hook marks it dead).
 """
 
 from __future__ import annotations
@@ -49,18 +55,20 @@ SINGLEFLIGHT = Counter(
     ["level", "outcome"],
 )
 DB_POOL_SIZE = Gauge(
-    names.DB_POOL_SIZE, "Connections open in the pool.", multiprocess_mode="livesum"
+    names.DB_POOL_SIZE, "Connections open in the pool.", multiprocess_mode="liveall"
 )
 DB_POOL_AVAILABLE = Gauge(
-    names.DB_POOL_AVAILABLE, "Idle connections in the pool.", multiprocess_mode="livesum"
+    names.DB_POOL_AVAILABLE, "Idle connections in the pool.", multiprocess_mode="liveall"
 )
 DB_POOL_WAITING = Gauge(
     names.DB_POOL_WAITING,
     "Requests waiting for a pooled connection.",
-    multiprocess_mode="livesum",
+    multiprocess_mode="liveall",
 )
 DB_POOL_MAX = Gauge(
-    names.DB_POOL_MAX, "Largest size the pool may reach.", multiprocess_mode="livesum"
+    names.DB_POOL_MAX,
+    "Largest size the pool may reach (DB_MAX_CONNECTIONS).",
+    multiprocess_mode="liveall",
 )
 DB_TOO_MANY_CLIENTS = Counter(
     names.DB_TOO_MANY_CLIENTS_TOTAL,

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 PAYLOAD = ("app", "checks", "pyproject.toml", "constraints.txt")
-# Caches tools write beside the code (ruff writes one beside each nested ruff.toml).
+# Caches tools write beside the code.
 SKIP = ("__pycache__", ".pyc", ".ruff_cache")
 # What the gate host gets besides the service venv: the smoke gate's test runner.
 TOOLS = ("pytest",)

@@ -59,8 +59,9 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def connect_reason(exc: BaseException) -> str:
-    """The line of a libpq error that says why, without libpq's prefixes (the checks' form).
+def connect_reason(exc: BaseException | str) -> str:
+    """The line of a libpq error (or of its text) that says why, without libpq's prefixes
+    (the checks' form).
 
     libpq reports each address it tried, then hints: the last "failed:" line says why.
     """

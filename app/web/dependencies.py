@@ -18,8 +18,8 @@ from prometheus_client.registry import Collector
 
 from app import metrics
 from app.infra import queue_redis
-from app.infra.database import Database
 from app.infra.errors import DatabaseUnavailable
+from app.web.database import Database
 
 OK = "ok"
 REQUIRED = ("postgres",)

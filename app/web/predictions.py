@@ -6,7 +6,7 @@ from flask import Blueprint, Response, request
 
 from app.cache import cache_key
 from app.cache.shared import Loader
-from app.infra.database import Database
+from app.web.database import Database
 from app.web.params import MatchedQuery, parse_matched
 from app.web.query import fetch_matched
 from app.web.services import services

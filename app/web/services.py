@@ -12,13 +12,13 @@ from app.cache import SharedCache
 from app.config import Settings
 from app.infra import redis_client
 from app.infra.clock import SYSTEM, Clock
-from app.infra.database import Database
 from app.infra.fleet_registry import FleetRegistryCollector
 from app.infra.job_stats import JobStatsCollector
 from app.infra.names import WEB
 from app.infra.queue_metrics import QueueMetricsCollector
 from app.infra.tls_expiry import TlsExpiryCollector, endpoints
 from app.web import dependencies
+from app.web.database import Database
 from app.web.dependencies import DependencyCollector
 
 # /readyz and /metrics wait at most this long for the database.

@@ -14,7 +14,7 @@ import redis
 
 from tests.support.gunicorn import GunicornServer
 from tests.support.predictions import key_of, subscribers, while_predictions_locked
-from tests.support.prometheus import sample_value
+from tests.support.prometheus import sample_value, values_by
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -118,6 +118,12 @@ def test_metrics_count_every_worker(server):
     assert sample_value(text, "goalgpt_db_pool_max") == WORKERS * POOL_MAX
 
 
+def test_each_worker_reports_its_own_pool_max_not_the_hosts_sum(server):
+    pools = values_by(scrape(server), "goalgpt_db_pool_max", "pid")
+
+    assert pools == {str(pid): POOL_MAX for pid in server.worker_pids()}
+
+
 def test_a_dead_workers_pool_gauges_leave_the_sum(server):
     victim = min(server.worker_pids())
     os.kill(victim, signal.SIGKILL)
@@ -126,4 +132,6 @@ def test_a_dead_workers_pool_gauges_leave_the_sum(server):
         20,
         "gunicorn to replace the killed worker",
     )
-    assert sample_value(scrape(server), "goalgpt_db_pool_max") == WORKERS * POOL_MAX
+    text = scrape(server)
+    assert sample_value(text, "goalgpt_db_pool_max") == WORKERS * POOL_MAX
+    assert str(victim) not in values_by(text, "goalgpt_db_pool_max", "pid")

@@ -93,7 +93,7 @@ class GunicornServer:
 
     def worker_pids(self) -> set[int]:
         """Workers that built their app (each writes pool gauges within a second)."""
-        return {int(p.stem.rsplit("_", 1)[1]) for p in self.metrics_dir.glob("gauge_livesum_*.db")}
+        return {int(p.stem.rsplit("_", 1)[1]) for p in self.metrics_dir.glob("gauge_liveall_*.db")}
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S

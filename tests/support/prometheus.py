@@ -27,6 +27,16 @@ def sample_value(text: str, name: str, **labels: str) -> float:
     return total
 
 
+def values_by(text: str, name: str, label: str) -> dict[str, float]:
+    """The samples called `name`, keyed by their `label` (one series per process: `pid`)."""
+    return {
+        sample.labels.get(label, ""): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    }
+
+
 class PrometheusServer:
     """Debian's Prometheus on a free loopback port, storage in a temporary directory.
 
