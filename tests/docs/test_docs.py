@@ -275,3 +275,27 @@ def test_every_module_and_name_of_ours_named_exists():
         }
     )
     assert not missing, "\n".join(missing)
+
+
+def role_readmes() -> list[Path]:
+    return sorted((REPO / "roles").glob("*/README.md"))
+
+
+def flowing(page: Path) -> str:
+    """The page's text with its line breaks and indents as single spaces."""
+    return " ".join(page.read_text().split())
+
+
+def test_every_page_naming_db_max_connections_says_it_is_the_per_process_pool_max():
+    """Not PostgreSQL's max_connections: both are "max connections" to someone new."""
+    setting = re.compile(r"(?<!JOB_)DB_MAX_CONNECTIONS")
+    vague = [
+        page.relative_to(REPO).as_posix()
+        for page in [*PAGES, *role_readmes()]
+        if setting.search(text := flowing(page))
+        and not ("per-process pool max" in text and "PostgreSQL's `max_connections`" in text)
+    ]
+    assert not vague, "say `DB_MAX_CONNECTIONS` is the per-process pool max, not " + (
+        "PostgreSQL's `max_connections`:\n" + "\n".join(vague)
+    )
+
