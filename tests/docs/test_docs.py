@@ -306,3 +306,15 @@ def test_the_readme_names_every_ansible_module_and_plugin_of_ours():
     unnamed = sorted(path.stem for path in ours if f"`{path.stem}`" not in readme)
     assert len(ours) >= 10
     assert not unnamed, "README.md's map of the repository does not name:\n" + "\n".join(unnamed)
+
+
+def test_make_help_prints_the_inventory_it_would_use():
+    shown = subprocess.run(
+        ["make", "--no-print-directory", "help", "INVENTORY=inventory/example"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "$(" not in shown
+    assert "deploy everything to inventory/example" in shown
