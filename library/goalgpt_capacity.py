@@ -201,9 +201,7 @@ def main() -> None:
         report = json.loads(last_line(done.stdout))
     except ValueError:
         report = None
-    if done.returncode not in (EXIT_SAFE, EXIT_NOT_SAFE, EXIT_ABOVE) or not isinstance(
-        report, dict
-    ):
+    if done.returncode not in VERDICT_EXITS or not isinstance(report, dict):
         reason = last_line(done.stderr) or last_line(done.stdout) or f"exit {done.returncode}"
         module.fail_json(
             msg=f"the capacity probe could not check: {reason}",
