@@ -63,9 +63,9 @@ EXAMPLES = r"""
     pool_max: 60
   register: probe
 
-- name: Refuse when not safe
+- name: Refuse when not safe, or above the recommendation (the message says why)
   ansible.builtin.fail:
-    msg: "{{ probe.probe_warnings }}"
+    msg: "{{ probe.verdict }}: {{ probe.message or probe.probe_warnings | join(' | ') }}"
   when: not probe.safe
 """
 
