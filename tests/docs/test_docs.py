@@ -295,9 +295,8 @@ def test_every_page_naming_db_max_connections_says_it_is_the_per_process_pool_ma
         if setting.search(text := flowing(page))
         and not ("per-process pool max" in text and "PostgreSQL's `max_connections`" in text)
     ]
-    assert not vague, "say `DB_MAX_CONNECTIONS` is the per-process pool max, not " + (
-        "PostgreSQL's `max_connections`:\n" + "\n".join(vague)
-    )
+    why = "say `DB_MAX_CONNECTIONS` is the per-process pool max, not PostgreSQL's `max_connections`"
+    assert not vague, why + ":\n" + "\n".join(vague)
 
 
 def test_the_readme_names_every_ansible_module_and_plugin_of_ours():
