@@ -19,7 +19,9 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 .PHONY: help venv servers lab-tools lab-up lab-down test lint format deploy check demo-data alert-rules config-docs flows-docs mutation clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) \
+		| sed -e 's|$$(INVENTORY)|$(INVENTORY)|g' -e 's|$$(ALERT_RULES)|$(ALERT_RULES)|g' \
+		| awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -63,7 +65,7 @@ format: venv ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-deploy: venv ## deploy everything to $(INVENTORY) (localhost by default); more options in DEPLOY_ARGS
+deploy: venv ## deploy everything to $(INVENTORY) (INVENTORY=DIR for another); more options in DEPLOY_ARGS
 	$(BIN)/ansible-playbook playbooks/deploy.yml -i $(INVENTORY) $(DEPLOY_ARGS)
 
 check: venv ## smoke gate against the deployment of $(INVENTORY), every app host, nothing to export

@@ -2,10 +2,10 @@
 
 Side by side on one throwaway PostgreSQL with ROWS matches, a writer updating
 rows in a loop and a reader holding ts_matches for READER_HOLDS_S:
-  naive   the seed's way: a plain ALTER TABLE, no lock_timeout
+  naive   a plain ALTER TABLE, no lock_timeout (the original service's script)
   ours    `app.migrations.apply` (lock_timeout + retries, then CREATE INDEX CONCURRENTLY)
 Prints the writer's longest wait for each, their ratio, and the time each
-migration step took on ROWS rows (the figures the README runbook quotes).
+migration step took on ROWS rows (the figures docs/migrations.md quotes).
 
     .venv/bin/python bench/migration_writer_wait.py [--rows 1000000] [--hold 3]
 """

@@ -63,9 +63,9 @@ EXAMPLES = r"""
     pool_max: 60
   register: probe
 
-- name: Refuse when not safe
+- name: Refuse when not safe, or above the recommendation (the message says why)
   ansible.builtin.fail:
-    msg: "{{ probe.probe_warnings }}"
+    msg: "{{ probe.verdict }}: {{ probe.message or probe.probe_warnings | join(' | ') }}"
   when: not probe.safe
 """
 
@@ -201,9 +201,7 @@ def main() -> None:
         report = json.loads(last_line(done.stdout))
     except ValueError:
         report = None
-    if done.returncode not in (EXIT_SAFE, EXIT_NOT_SAFE, EXIT_ABOVE) or not isinstance(
-        report, dict
-    ):
+    if done.returncode not in VERDICT_EXITS or not isinstance(report, dict):
         reason = last_line(done.stderr) or last_line(done.stdout) or f"exit {done.returncode}"
         module.fail_json(
             msg=f"the capacity probe could not check: {reason}",

@@ -67,7 +67,8 @@ class Settings(BaseSettings):
     DB_MAX_CONNECTIONS: int = setting(
         APP,
         50,
-        "pool max per web process (raise_pool.yml changes it)",
+        "the per-process pool max: connections one web process may hold, not PostgreSQL's "
+        "`max_connections` (raise_pool.yml changes it)",
         ge=1,
         le=500,
     )

@@ -1,4 +1,4 @@
-"""The rq worker command line, defined once: the role runs it, the README shows it.
+"""The rq worker command line, defined once: the role runs it, docs/jobs.md shows it.
 
 The service runs it behind `python -m app.jobs.wait_for_queue` (`service_argv`): a
 worker started while the queue Redis is down waits for it instead of exiting.
@@ -11,7 +11,7 @@ The flags bound how long a job abandoned by a killed worker stays "started":
 its heartbeat expires JOB_MONITORING_INTERVAL_S + WORKER_HEARTBEAT_GRACE_S
 (app/config.py, 15 s) after the kill, and an idle worker runs RQ's maintenance
 (which fails or retries such jobs) every max(MAINTENANCE_INTERVAL_S, WORKER_TTL_S - 15)
-seconds: at most 5 + 15 + 20 = 40 s, inside the minute the README promises.
+seconds: at most 5 + 15 + 20 = 40 s (docs/jobs.md, "Failure behaviour").
 WORKER_TTL_S also bounds how long a worker stays unregistered after the queue
 Redis lost its keys: it heartbeats (and registers again) every WORKER_TTL_S - 15 s.
 """

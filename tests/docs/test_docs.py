@@ -275,3 +275,46 @@ def test_every_module_and_name_of_ours_named_exists():
         }
     )
     assert not missing, "\n".join(missing)
+
+
+def role_readmes() -> list[Path]:
+    return sorted((REPO / "roles").glob("*/README.md"))
+
+
+def flowing(page: Path) -> str:
+    """The page's text with its line breaks and indents as single spaces."""
+    return " ".join(page.read_text().split())
+
+
+def test_every_page_naming_db_max_connections_says_it_is_the_per_process_pool_max():
+    """Not PostgreSQL's max_connections: both are "max connections" to someone new."""
+    setting = re.compile(r"(?<!JOB_)DB_MAX_CONNECTIONS")
+    vague = [
+        page.relative_to(REPO).as_posix()
+        for page in [*PAGES, *role_readmes()]
+        if setting.search(text := flowing(page))
+        and not ("per-process pool max" in text and "PostgreSQL's `max_connections`" in text)
+    ]
+    why = "say `DB_MAX_CONNECTIONS` is the per-process pool max, not PostgreSQL's `max_connections`"
+    assert not vague, why + ":\n" + "\n".join(vague)
+
+
+def test_the_readme_names_every_role_ansible_module_and_plugin_of_ours():
+    readme = (REPO / "README.md").read_text()
+    roles = [path.parent for path in (REPO / "roles").glob("*/tasks")]
+    ours = [*roles, *(REPO / "library").glob("*.py"), *(REPO / "plugins").glob("*/*.py")]
+    unnamed = sorted(path.stem for path in ours if f"`{path.stem}`" not in readme)
+    assert len(ours) >= 25
+    assert not unnamed, "README.md's map of the repository does not name:\n" + "\n".join(unnamed)
+
+
+def test_make_help_prints_the_inventory_it_would_use():
+    shown = subprocess.run(
+        ["make", "--no-print-directory", "help", "INVENTORY=inventory/example"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "$(" not in shown
+    assert "deploy everything to inventory/example" in shown
