@@ -78,7 +78,7 @@ DB_TOO_MANY_CLIENTS = Counter(
 )
 DB_TOO_MANY_CLIENTS_LAST_HOUR = Gauge(
     names.DB_TOO_MANY_CLIENTS_LAST_HOUR,
-    "Refusals for lack of connection slots in the last hour (the seed's MaxClients window), "
+    "Refusals for lack of connection slots in the last hour (the MaxClients trigger's window), "
     "summed over the live processes.",
     multiprocess_mode="livesum",
 )

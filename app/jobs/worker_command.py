@@ -9,7 +9,7 @@ import nothing but the standard library).
 
 The flags bound how long a job abandoned by a killed worker stays "started":
 its heartbeat expires JOB_MONITORING_INTERVAL_S + WORKER_HEARTBEAT_GRACE_S
-(app/config.py, 15 s) after the kill, and an idle worker runs RQ's maintenance
+(app/config/schema.py, 15 s) after the kill, and an idle worker runs RQ's maintenance
 (which fails or retries such jobs) every max(MAINTENANCE_INTERVAL_S, WORKER_TTL_S - 15)
 seconds: at most 5 + 15 + 20 = 40 s (docs/jobs.md, "Failure behaviour").
 WORKER_TTL_S also bounds how long a worker stays unregistered after the queue
