@@ -181,7 +181,10 @@ class Host:
         return f"{self.machine}-supervisor"
 
     def supervisor_pids(self) -> list[int]:
-        return [p.pid for p in find_processes() if self._marker in p.argv[:4]]
+        # The marker is bash's $0 (argv[3]); until `setsid -f` has exec'd bash, the
+        # forked child still shows setsid's argv (marker at argv[5]). Both count: a
+        # host that start() just launched is never taken for one that stopped.
+        return [p.pid for p in find_processes() if self._marker in p.argv[:6]]
 
     def nspawn_pids(self) -> list[int]:
         flag = f"--machine={self.machine}"
