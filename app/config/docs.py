@@ -12,7 +12,8 @@ def markdown() -> str:
     lines = [
         "# Configuration",
         "",
-        "<!-- Generated from app/config/schema.py by `make config-docs`; edit the settings there. -->",
+        "<!-- Generated from app/config/schema.py by `make config-docs`; "
+        "edit the settings there. -->",
         "",
         "Every variable the web app, the jobs and the operator tools read from the "
         "environment (on a deployed host: the env file `/etc/goalgpt/goalgpt.env`). "
