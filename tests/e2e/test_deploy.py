@@ -37,7 +37,7 @@ def test_deploy_from_nothing_succeeds(first_deploy: PlaybookRun):
 def test_testinfra_suite_passes_against_the_deployment(first_deploy, deployment: Deployment):
     assert first_deploy.returncode == 0
     done = pytest_run(
-        "tests/infra",
+        "tests/deployed",
         "--hosts=ansible://app",
         f"--ansible-inventory={deployment.inventory}",
     )

@@ -52,7 +52,7 @@ def test_testinfra_checks_every_host(first_fleet_deploy, lab, tmp_path):
             "-q",
             "-p",
             "no:cacheprovider",
-            "tests/infra",
+            "tests/deployed",
             "--hosts=ansible://all",
             f"--ansible-inventory={lab.inventory_path}",
             "--sudo",

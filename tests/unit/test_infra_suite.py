@@ -1,4 +1,4 @@
-"""Which hosts each testinfra test runs on, read from tests/infra's source (the fleet test
+"""Which hosts each testinfra test runs on, read from tests/deployed's source (the fleet test
 counts the lab's testinfra run against it)."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from tests.support.infra_suite import (
 )
 from tests.support.paths import REPO
 
-INFRA = "tests.infra"
+INFRA = "tests.deployed"
 
 
 def test_the_suite_says_where_each_test_runs() -> None:
