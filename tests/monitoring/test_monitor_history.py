@@ -15,7 +15,7 @@ import time
 import pytest
 
 from tests.monitoring.story import Story
-from tests.operator_checks.metrics_server import ScriptedMetricsServer
+from tests.support.metrics_server import ScriptedMetricsServer
 from tests.support.paths import REPO
 from tests.support.prometheus import PrometheusServer
 

@@ -24,8 +24,8 @@ import pytest
 
 from checks import thresholds
 from tests.monitoring.story import Story
-from tests.operator_checks.metrics_server import ScriptedMetricsServer
 from tests.support import report_page
+from tests.support.metrics_server import ScriptedMetricsServer
 from tests.support.paths import REPO
 from tests.support.prometheus import PrometheusServer, openmetrics
 

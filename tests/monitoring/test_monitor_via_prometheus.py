@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import Gauge
 
-from tests.operator_checks.metrics_server import ScriptedMetricsServer
+from tests.support.metrics_server import ScriptedMetricsServer
 from tests.support.paths import REPO
 from tests.support.prometheus import PrometheusServer
 from tests.support.waiting import wait_for
