@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 
@@ -19,8 +17,8 @@ from tests.support.databases import create_database, drop_database
 from tests.support.gunicorn import GunicornServer
 from tests.support.leftovers import remove_scratch, scratch_dir
 from tests.support.metrics_server import ScriptedMetricsServer, Step
-from tests.support.paths import REPO
 from tests.support.pgbouncer import PgBouncerServer, create_role
+from tests.support.processes import run_module
 from tests.support.servers import PostgresServer, RedisServer
 from tests.support.started import stopped_at_end
 from tests.support.waiting import wait_for
@@ -114,14 +112,7 @@ def run_check() -> Callable[..., Probe]:
 
     def run(module: str, *args: str, timeout: float = 60, **env: str) -> Probe:
         environ = {**os.environ, "DB_MAX_CONNECTIONS": "50", **env}
-        done = subprocess.run(
-            [sys.executable, "-m", module, *args],
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-            env=environ,
-            timeout=timeout,
-        )
+        done = run_module(module, *args, env=environ, timeout=timeout)
         return Probe(done.returncode, done.stdout, done.stderr)
 
     return run
