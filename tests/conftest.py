@@ -1,4 +1,5 @@
-"""Fixtures that own real servers: PostgreSQL and Redis started for this run."""
+"""Fixtures that own real servers and processes: PostgreSQL, Redis and rq started for this
+run."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import redis
 from tests.support.checks import write_thresholds
 from tests.support.databases import create_database, drop_database
 from tests.support.leftovers import reap
+from tests.support.rq_worker import RQProcess, rq_processes
 from tests.support.servers import PostgresServer, RedisServer
+from tests.support.started import stopped_at_end
 from tests.support.worker_groups import OneWorkerPerSharedFixture, misplaced, run_order
 
 if TYPE_CHECKING:
@@ -56,16 +59,12 @@ def pg_server() -> Iterator[PostgresServer]:
 @pytest.fixture(scope="session")
 def start_postgres() -> Iterator[Callable[..., PostgresServer]]:
     """Start an extra PostgreSQL with its own settings, e.g. a tiny max_connections."""
-    started: list[PostgresServer] = []
 
     def start(max_connections: int = 100, **settings: str) -> PostgresServer:
-        server = PostgresServer(max_connections=max_connections, settings=settings).start()
-        started.append(server)
-        return server
+        return PostgresServer(max_connections=max_connections, settings=settings).start()
 
-    yield start
-    for server in started:
-        server.stop()
+    with stopped_at_end(start) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +102,13 @@ def redis_url(redis_server: RedisServer) -> str:
     """The shared Redis, emptied for this test."""
     redis.Redis.from_url(redis_server.url).flushall()
     return redis_server.url
+
+
+@pytest.fixture
+def rq() -> Iterator[Callable[..., RQProcess]]:
+    """Start `rq` processes (rq_worker.RQProcess); all stopped after the test."""
+    with rq_processes() as start:
+        yield start
 
 
 @pytest.fixture(scope="session")

@@ -11,8 +11,6 @@ number of `53300 FATAL` lines; the app's counters must equal it.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +24,7 @@ from app.infra import job_stats as stats
 from app.migrations import apply
 from tests.support.gunicorn import GunicornServer
 from tests.support.predictions import seed
+from tests.support.processes import run_module
 from tests.support.prometheus import sample_value
 from tests.support.servers import PostgresServer
 
@@ -140,11 +139,11 @@ def test_a_job_process_counts_every_refusal_the_server_logs(small_pg, redis_url)
             "POOL_TIMEOUT_S": str(POOL_TIMEOUT_S),
             "JOB_RETRY_MAX": "0",
         }
-        done = subprocess.run(
-            [sys.executable, "-m", "app.jobs", "run", "match_minute"],
+        done = run_module(
+            "app.jobs",
+            "run",
+            "match_minute",
             env=env,
-            capture_output=True,
-            text=True,
             timeout=60,  # the job gives up after POOL_TIMEOUT_S: it never hangs
         )
         logged = refusals_in_server_log(small_pg) - logged_before

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.deployment import REPO, Deployment, PlaybookRun
+from tests.support.deployment import Deployment, PlaybookRun
+from tests.support.processes import run_module
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -19,14 +20,7 @@ def pytest_run(*args: str, env: dict[str, str] | None = None) -> subprocess.Comp
     """pytest in a child process, with this venv's tools (ansible-inventory) on PATH."""
     env = dict(env or os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_module("pytest", "-q", "-p", "no:cacheprovider", *args, env=env, timeout=600)
 
 
 def test_deploy_from_nothing_succeeds(first_deploy: PlaybookRun):
@@ -37,7 +31,7 @@ def test_deploy_from_nothing_succeeds(first_deploy: PlaybookRun):
 def test_testinfra_suite_passes_against_the_deployment(first_deploy, deployment: Deployment):
     assert first_deploy.returncode == 0
     done = pytest_run(
-        "tests/infra",
+        "tests/deployed",
         "--hosts=ansible://app",
         f"--ansible-inventory={deployment.inventory}",
     )

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from urllib.parse import parse_qsl, urlsplit
 
 import psycopg
 import pytest
 from psycopg import errors
 
-from tests.support.deployment import REPO, Deployment, PlaybookRun
+from tests.support.deployment import Deployment, PlaybookRun
+from tests.support.processes import run_module
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -114,14 +113,7 @@ def test_the_monitor_role_sees_every_session_but_reads_and_writes_nothing(urls):
 
 def test_the_monitor_role_runs_the_capacity_probe(urls):
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "GOALGPT_MONITOR_DSN")}
-    done = subprocess.run(
-        [sys.executable, "-m", "checks.capacity", "--dsn", urls["monitor"], "--json"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_module("checks.capacity", "--dsn", urls["monitor"], "--json", env=env, timeout=60)
     assert done.returncode in (0, 1), done.stderr
     assert "safe" in json.loads(done.stdout)
 

@@ -7,7 +7,6 @@ host puts it back."""
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -19,8 +18,8 @@ import pytest
 
 from tests.fleet.hosts import on, report, status_of, url, wait_ready
 from tests.support import infra_suite
-from tests.support.deployment import REPO
 from tests.support.fleet_deploy import TimedRun
+from tests.support.processes import run_module
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -44,24 +43,17 @@ def test_testinfra_checks_every_host(first_fleet_deploy, lab, tmp_path):
     assert first_fleet_deploy.run.returncode == 0
     report_xml = tmp_path / "testinfra.xml"
     env = os.environ | {"PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "tests/infra",
-            "--hosts=ansible://all",
-            f"--ansible-inventory={lab.inventory_path}",
-            "--sudo",
-            f"--junitxml={report_xml}",
-        ],
-        cwd=REPO,
+    done = run_module(
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "tests/deployed",
+        "--hosts=ansible://all",
+        f"--ansible-inventory={lab.inventory_path}",
+        "--sudo",
+        f"--junitxml={report_xml}",
         env=env,
-        capture_output=True,
-        text=True,
         timeout=900,
     )
     assert done.returncode == 0, done.stdout[-5000:]

@@ -3,20 +3,15 @@
 import json
 import os
 import subprocess
-import sys
 
 import psycopg
 
 from app import migrations
+from tests.support.processes import run_module
 
 
 def _cli(*args: str, dsn: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "app.migrations", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "DATABASE_URL": dsn},
-    )
+    return run_module("app.migrations", *args, env={**os.environ, "DATABASE_URL": dsn})
 
 
 def _tables(dsn: str) -> set[str]:
@@ -76,8 +71,6 @@ def test_unreachable_database_is_one_line_exit_2():
 
 def test_no_database_given_is_one_line_exit_2():
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    result = subprocess.run(
-        [sys.executable, "-m", "app.migrations", "status"], capture_output=True, text=True, env=env
-    )
+    result = run_module("app.migrations", "status", env=env)
     assert result.returncode == 2
     assert "set DATABASE_URL" in result.stderr

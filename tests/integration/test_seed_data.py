@@ -1,14 +1,13 @@
 """The data generator: counts, live matches, determinism, all-or-nothing."""
 
 import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 
 import psycopg
 import pytest
 
 from app import seed_data
+from tests.support.processes import run_module
 
 NOW = datetime(2026, 5, 1, 18, 0, tzinfo=UTC)
 
@@ -87,30 +86,19 @@ def test_a_failed_load_writes_nothing(empty_schema):
 
 def test_cli_reports_progress_and_rejects_bad_input(empty_schema):
     env = {**os.environ, "DATABASE_URL": empty_schema}
-    ok = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "app.seed_data",
-            "--matches",
-            "20",
-            "--predictions",
-            "50",
-            "--live",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
+    ok = run_module(
+        "app.seed_data",
+        "--matches",
+        "20",
+        "--predictions",
+        "50",
+        "--live",
+        "2",
         env=env,
     )
     assert ok.returncode == 0, ok.stderr
     assert "predictions: 50 rows" in ok.stderr
-    bad = subprocess.run(
-        [sys.executable, "-m", "app.seed_data", "--matches", "-1"],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
+    bad = run_module("app.seed_data", "--matches", "-1", env=env)
     assert bad.returncode == 2
     assert "must be 0 or more" in bad.stderr
     assert "Traceback" not in bad.stderr

@@ -1,4 +1,4 @@
-"""Fixtures for the job tests: a migrated database, settings, match rows, rq processes."""
+"""Fixtures for the job tests: a migrated database, settings, match rows."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import pytest
 
 from app import config
 from app.jobs.context import JobContext, job_context
-from tests.support.rq_worker import RQProcess, rq_processes
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +58,3 @@ def make_ctx(make_env) -> Iterator[Callable[..., JobContext]]:
     yield make
     for manager in opened:
         manager.__exit__(None, None, None)
-
-
-@pytest.fixture
-def rq() -> Iterator[Callable[..., RQProcess]]:
-    with rq_processes() as start:
-        yield start

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 
 import psycopg
 import redis
@@ -17,19 +16,13 @@ from app.infra.names import QUEUE_MAINTENANCE
 from app.jobs import match_minute
 from tests.jobs.matches import add_long_over_match, match_rows
 from tests.support.paths import REPO
+from tests.support.processes import module_argv, run_module
 from tests.support.servers import free_port
 from tests.support.waiting import wait_for
 
 
 def _jobs_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "app.jobs", *args],
-        env={**os.environ, **env},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_module("app.jobs", *args, env={**os.environ, **env}, timeout=60)
 
 
 def test_run_executes_one_job_now_and_prints_its_summary_as_json(db, make_env):
@@ -83,7 +76,7 @@ def test_ctrl_c_during_a_run_is_one_line_exit_130_and_frees_the_fleet_lock(make_
     connection = redis.Redis.from_url(redis_url)
     lock = keys.JOB_LOCK.format(match_minute.JOB)
     run = subprocess.Popen(
-        [sys.executable, "-m", "app.jobs", "run", match_minute.JOB],
+        module_argv("app.jobs", "run", match_minute.JOB),
         env={**os.environ, **make_env(dead, POOL_TIMEOUT_S="30")},
         cwd=REPO,
         stderr=subprocess.PIPE,

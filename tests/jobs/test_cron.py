@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import psycopg
 import redis
@@ -14,7 +12,7 @@ from app import config
 from app.infra.names import QUEUE_LIVE, QUEUE_MAINTENANCE
 from app.jobs import cron
 from tests.jobs.matches import add_long_over_match, match_rows
-from tests.support.paths import REPO
+from tests.support.processes import run_module
 from tests.support.rq_worker import worker_argv
 from tests.support.waiting import wait_for
 
@@ -73,14 +71,7 @@ def test_a_real_scheduler_process_publishes_the_configured_schedule(db, make_env
 
 def test_the_scheduler_stops_with_one_line_naming_a_bad_cron_value(db, make_env):
     env = make_env(db, MATCH_WATCHDOG_CRON="every five minutes")
-    done = subprocess.run(
-        [sys.executable, "-m", "app.jobs.cron"],
-        env={**os.environ, **env},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_module("app.jobs.cron", env={**os.environ, **env}, timeout=60)
     assert done.returncode == 2
     errors = [line for line in done.stderr.splitlines() if line.startswith("config error")]
     assert errors == [

@@ -17,6 +17,7 @@ import yaml
 from tests.lab import Lab, LabError
 from tests.lab.config import HOSTS
 from tests.lab.procs import find_processes, kill_all
+from tests.support.processes import run_module
 
 pytestmark = pytest.mark.lab
 
@@ -244,20 +245,8 @@ def test_down_leaves_nothing_even_after_a_killed_run(lab: Lab, tmp_path: Path) -
 
 def test_the_cli_reports_status_and_refuses_an_unknown_host(lab: Lab) -> None:
     env = {**os.environ, "GOALGPT_LAB_ID": str(lab.config.lab_id)}
-    status = subprocess.run(
-        [sys.executable, "-m", "tests.lab", "status", "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+    status = run_module("tests.lab", "status", "--json", env=env, check=False)
     assert status.returncode == 0, status.stderr
     assert {h["state"] for h in json.loads(status.stdout).values()} == {"running"}
-    bad = subprocess.run(
-        [sys.executable, "-m", "tests.lab", "reboot", "web-9"],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
+    bad = run_module("tests.lab", "reboot", "web-9", env=env, check=False)
     assert bad.returncode == 2 and "invalid choice" in bad.stderr

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -13,6 +12,7 @@ import psycopg
 
 from app.migrations.guard import APPLICATION_NAME
 from tests.support.paths import REPO
+from tests.support.processes import module_argv, run_module
 from tests.support.waiting import wait_for
 
 HALF_STATS = {
@@ -29,20 +29,13 @@ def _env(dsn: str, settings: dict[str, str]) -> dict[str, str]:
 
 def run_cli(*args: str, dsn: str, **settings: str) -> subprocess.CompletedProcess:
     """`python -m app.migrations ARGS` with DATABASE_URL=dsn and extra environment."""
-    return subprocess.run(
-        [sys.executable, "-m", "app.migrations", *args],
-        capture_output=True,
-        text=True,
-        env=_env(dsn, settings),
-        cwd=REPO,
-        timeout=300,
-    )
+    return run_module("app.migrations", *args, env=_env(dsn, settings), timeout=300)
 
 
 def start_cli(*args: str, dsn: str, **settings: str) -> subprocess.Popen:
     """The same, started in the background; the caller waits for or kills it."""
     return subprocess.Popen(
-        [sys.executable, "-m", "app.migrations", *args],
+        module_argv("app.migrations", *args),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

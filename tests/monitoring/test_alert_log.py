@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.paths import REPO
+from tests.support.processes import module_argv, run_module
 from tests.support.servers import free_port
 
 PAYLOAD = {
@@ -42,7 +42,7 @@ def receiver(tmp_path: Path) -> Iterator[tuple[str, Path, subprocess.Popen]]:
     log = tmp_path / "alerts.jsonl"
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "checks.alert_log", "--listen", f"127.0.0.1:{port}", "--log", log],
+        module_argv("checks.alert_log", "--listen", f"127.0.0.1:{port}", "--log", log),
         cwd=REPO,
         stderr=subprocess.PIPE,
         text=True,
@@ -102,19 +102,12 @@ def test_sigterm_stops_it_with_exit_0(receiver):
 
 
 def test_an_unwritable_log_is_one_line_and_exit_2(tmp_path):
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "checks.alert_log",
-            "--listen",
-            f"127.0.0.1:{free_port()}",
-            "--log",
-            str(tmp_path / "missing" / "alerts.jsonl"),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
+    done = run_module(
+        "checks.alert_log",
+        "--listen",
+        f"127.0.0.1:{free_port()}",
+        "--log",
+        str(tmp_path / "missing" / "alerts.jsonl"),
         timeout=30,
     )
 

@@ -9,27 +9,20 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 
 import pytest
 
 from tests.monitoring.story import Story
-from tests.operator_checks.metrics_server import ScriptedMetricsServer
-from tests.support.paths import REPO
+from tests.support.metrics_server import ScriptedMetricsServer
+from tests.support.processes import run_module
 from tests.support.prometheus import PrometheusServer
 
 pytestmark = pytest.mark.slow
 
 
 def monitor(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "checks.monitor", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_module("checks.monitor", *args, timeout=120)
 
 
 def report(done: subprocess.CompletedProcess[str]) -> tuple[list[dict], dict]:

@@ -13,7 +13,6 @@ import json
 import math
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,9 +23,10 @@ import pytest
 
 from checks import thresholds
 from tests.monitoring.story import Story
-from tests.operator_checks.metrics_server import ScriptedMetricsServer
 from tests.support import report_page
+from tests.support.metrics_server import ScriptedMetricsServer
 from tests.support.paths import REPO
+from tests.support.processes import module_argv
 from tests.support.prometheus import PrometheusServer, openmetrics
 
 pytestmark = pytest.mark.slow
@@ -87,7 +87,7 @@ def flat(spans: list[tuple[float, float]]) -> list[float]:
 
 def monitor(*args: str, wrapper: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*wrapper, sys.executable, "-m", "checks.monitor", *args],
+        [*wrapper, *module_argv("checks.monitor", *args)],
         cwd=REPO,
         capture_output=True,
         text=True,

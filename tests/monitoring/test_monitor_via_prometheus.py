@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -15,8 +14,9 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import Gauge
 
-from tests.operator_checks.metrics_server import ScriptedMetricsServer
+from tests.support.metrics_server import ScriptedMetricsServer
 from tests.support.paths import REPO
+from tests.support.processes import module_argv
 from tests.support.prometheus import PrometheusServer
 from tests.support.waiting import wait_for
 
@@ -54,7 +54,7 @@ def scraped() -> Iterator[Scraped]:
 
 
 def watch(url: str, seconds: int) -> subprocess.Popen[str]:
-    argv = [sys.executable, "-m", "checks.monitor", "--prometheus-url", url]
+    argv = module_argv("checks.monitor", "--prometheus-url", url)
     argv += ["--duration", str(seconds), "--interval", "1", "--json"]
     return subprocess.Popen(
         argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

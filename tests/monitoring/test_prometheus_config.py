@@ -16,6 +16,7 @@ import yaml
 
 from checks import alert_rules, thresholds
 from tests.support.paths import REPO
+from tests.support.processes import run_module
 
 pytestmark = pytest.mark.skipif(
     shutil.which("promtool") is None, reason="promtool missing: run `make servers`"
@@ -53,18 +54,8 @@ def render(inventory: Path, out: Path) -> dict[str, list[dict]]:
     """prometheus.yml and the targets under `out`; returns the targets by job."""
     for sub in ("rules", "targets"):
         (out / sub).mkdir(parents=True)
-    rules = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "checks.alert_rules",
-            "--output",
-            str(out / "rules" / "goalgpt.yml"),
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
+    rules = run_module(
+        "checks.alert_rules", "--output", str(out / "rules" / "goalgpt.yml"), check=True
     )
     assert rules.returncode == 0
     # The playbooks' group_vars (goalgpt_service_address...) as for playbooks/deploy.yml.

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 
@@ -13,15 +11,16 @@ import psycopg
 import pytest
 
 from app.migrations import apply
-from tests.operator_checks.metrics_server import ScriptedMetricsServer, Step
 from tests.operator_checks.pgsessions import Sessions, with_monitor_role
 from tests.support.checks import MONITOR_PASSWORD, NOGRANT_PASSWORD, Probe
 from tests.support.databases import create_database, drop_database
 from tests.support.gunicorn import GunicornServer
 from tests.support.leftovers import remove_scratch, scratch_dir
-from tests.support.paths import REPO
+from tests.support.metrics_server import ScriptedMetricsServer, Step
 from tests.support.pgbouncer import PgBouncerServer, create_role
+from tests.support.processes import run_module
 from tests.support.servers import PostgresServer, RedisServer
+from tests.support.started import stopped_at_end
 from tests.support.waiting import wait_for
 
 # The superuser keeps trust (the harness needs it); every other role needs its password.
@@ -113,14 +112,7 @@ def run_check() -> Callable[..., Probe]:
 
     def run(module: str, *args: str, timeout: float = 60, **env: str) -> Probe:
         environ = {**os.environ, "DB_MAX_CONNECTIONS": "50", **env}
-        done = subprocess.run(
-            [sys.executable, "-m", module, *args],
-            capture_output=True,
-            text=True,
-            cwd=REPO,
-            env=environ,
-            timeout=timeout,
-        )
+        done = run_module(module, *args, env=environ, timeout=timeout)
         return Probe(done.returncode, done.stdout, done.stderr)
 
     return run
@@ -128,17 +120,14 @@ def run_check() -> Callable[..., Probe]:
 
 @pytest.fixture
 def metrics_server() -> Iterator[Callable[..., ScriptedMetricsServer]]:
-    """Start scripted /metrics servers (see metrics_server.py); all stopped afterwards."""
-    started: list[ScriptedMetricsServer] = []
+    """Start scripted /metrics servers (tests/support/metrics_server.py); all stopped
+    afterwards."""
 
     def start(*steps: Step) -> ScriptedMetricsServer:
-        server = ScriptedMetricsServer(steps).start()
-        started.append(server)
-        return server
+        return ScriptedMetricsServer(steps).start()
 
-    yield start
-    for server in started:
-        server.stop()
+    with stopped_at_end(start) as started:
+        yield started
 
 
 @pytest.fixture(scope="session")
@@ -184,7 +173,6 @@ def live_redis() -> Iterator[RedisServer]:
 @pytest.fixture(scope="module")
 def start_app() -> Iterator[Callable[..., GunicornServer]]:
     """Start the real service under gunicorn (one worker: its gauges are always fresh)."""
-    started: list[GunicornServer] = []
 
     def start(database_url: str, redis_url: str, **env: str) -> GunicornServer:
         settings = {
@@ -193,10 +181,7 @@ def start_app() -> Iterator[Callable[..., GunicornServer]]:
             "RQ_REDIS_URL": redis_url,
             **env,
         }
-        server = GunicornServer(settings, workers=1, threads=16).start()
-        started.append(server)
-        return server
+        return GunicornServer(settings, workers=1, threads=16).start()
 
-    yield start
-    for server in started:
-        server.stop()
+    with stopped_at_end(start) as started:
+        yield started

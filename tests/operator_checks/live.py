@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -15,6 +14,7 @@ import psycopg
 from tests.support.checks import Probe
 from tests.support.gunicorn import get
 from tests.support.paths import REPO
+from tests.support.processes import module_argv
 from tests.support.prometheus import sample_value
 
 
@@ -25,7 +25,7 @@ def monitor_during(action: Callable[[], None], *args: str) -> Probe:
     the condition holds, so every later sample sees it.
     """
     monitor = subprocess.Popen(
-        [sys.executable, "-m", "checks.monitor", *args, "--json"],
+        module_argv("checks.monitor", *args, "--json"),
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -7,12 +7,12 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 
 import pytest
 
 from app.cli import BROKEN_PIPE_EXIT, INTERRUPTED_EXIT
 from tests.support.paths import REPO
+from tests.support.processes import module_argv, run_module
 
 # The default `make deploy`: 2 web processes (4 threads + 2 refreshes, pool 50), 2 workers.
 DEPLOYED_FLEET = {
@@ -151,12 +151,12 @@ def test_a_closed_pipe_ends_every_checks_cli_with_141_and_no_traceback(monitor_u
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", *argv, "--dsn", monitor_url],
+        done = run_module(
+            *argv,
+            "--dsn",
+            monitor_url,
             stdout=write_end,
             stderr=subprocess.PIPE,
-            text=True,
-            cwd=REPO,
             env=os.environ | {"DB_MAX_CONNECTIONS": "50"},
             timeout=60,
         )
@@ -192,7 +192,7 @@ def test_ctrl_c_ends_the_capacity_probe_with_130_and_one_line():
         # No TLS or GSS negotiation first: the startup message, with the user, comes first.
         dsn = f"postgresql://{PROBE_USER}@127.0.0.1:{port}/postgres?sslmode=disable&gssencmode=disable"
         probe = subprocess.Popen(
-            [sys.executable, "-m", "checks.capacity", "--dsn", dsn],
+            module_argv("checks.capacity", "--dsn", dsn),
             cwd=REPO,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 
 import pytest
 
@@ -17,6 +16,7 @@ from app.config import mask_url
 from tests.support.checks import MONITOR_PASSWORD, NOGRANT_PASSWORD
 from tests.support.paths import REPO
 from tests.support.pgbouncer import clients_waiting
+from tests.support.processes import module_argv
 from tests.support.servers import free_port
 
 FAST = ("--interval", "0.3", "--duration", "0.9")  # four samples: t = 0, 0.3, 0.6, 0.9
@@ -170,9 +170,7 @@ def test_a_short_spike_of_active_connections_does_not_fire(
 def test_a_signal_stops_the_monitor_with_its_summary(metrics_server, sig):
     app = metrics_server()
     monitor = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
+        module_argv(
             "checks.monitor",
             "--metrics-url",
             app.url,
@@ -181,7 +179,7 @@ def test_a_signal_stops_the_monitor_with_its_summary(metrics_server, sig):
             "--duration",
             "600",
             "--json",
-        ],
+        ),
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -8,23 +8,24 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 
 import pytest
 
 from tests.support.databases import create_database, drop_database
-from tests.support.paths import REPO
+from tests.support.processes import run_module
 from tests.support.servers import free_port
 
 
 def run_gate(*args: str, **env: str) -> tuple[subprocess.CompletedProcess, float]:
     started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "checks/", "-v", "-p", "no:cacheprovider", *args],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
+    done = run_module(
+        "pytest",
+        "checks/",
+        "-v",
+        "-p",
+        "no:cacheprovider",
+        *args,
         timeout=120,
         env={**os.environ, **env},
     )

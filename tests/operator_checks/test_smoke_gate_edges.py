@@ -1,7 +1,7 @@
 """The smoke gate (`pytest checks/`) on both sides of each of the seed's four numbers.
 
 The gate runs as an operator runs it, against a /metrics that says exactly the numbers
-(real prometheus_client text, tests/operator_checks/metrics_server.py) and a PostgreSQL
+(real prometheus_client text, tests/support/metrics_server.py) and a PostgreSQL
 with exactly that many active sessions: 3 / 4 too-many-clients errors in the last hour
 (the web's and the jobs' summed), a 50 / 49.9 % cache hit rate (stale counts as a hit),
 5 / 6 requests waiting for a connection, 45 / 46 active connections.
@@ -13,8 +13,8 @@ import re
 
 import pytest
 
-from tests.operator_checks.metrics_server import AppMetrics
 from tests.operator_checks.test_smoke_gate import run_gate
+from tests.support.metrics_server import AppMetrics
 
 pytestmark = pytest.mark.slow
 

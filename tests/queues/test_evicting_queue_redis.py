@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import pytest
 from rq import Queue
 
 from app.infra.names import QUEUE_LIVE, QUEUE_MAINTENANCE
-from tests.support.paths import REPO
+from tests.support.processes import run_module
 from tests.support.queues import CACHE_CONFIG, job_env
 from tests.support.rq_worker import worker_argv
 
@@ -18,14 +17,8 @@ EVICTING = {"maxmemory": "64mb", "maxmemory-policy": "allkeys-lru"}
 
 
 def run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, *argv],
-        env={**os.environ, **env},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    """`python -m argv` with the test's servers in the environment."""
+    return run_module(*argv, env={**os.environ, **env}, timeout=60)
 
 
 def refusal(who: str, port: int) -> str:
@@ -46,7 +39,7 @@ def evicting(start_redis):
 
 def test_a_worker_refuses_to_start_on_an_allkeys_lru_queue_redis_with_one_line(evicting):
     queues, env = evicting
-    done = run(["-m", "rq.cli", *worker_argv(queues.url, [QUEUE_LIVE])], env)
+    done = run(["rq.cli", *worker_argv(queues.url, [QUEUE_LIVE])], env)
 
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [refusal("rq worker", queues.port)]
@@ -56,7 +49,7 @@ def test_a_worker_refuses_to_start_on_an_allkeys_lru_queue_redis_with_one_line(e
 
 def test_rq_cron_refuses_to_start_on_an_allkeys_lru_queue_redis(evicting):
     queues, env = evicting
-    done = run(["-m", "app.jobs.cron"], env)
+    done = run(["app.jobs.cron"], env)
 
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [refusal("rq cron", queues.port)]
@@ -65,7 +58,7 @@ def test_rq_cron_refuses_to_start_on_an_allkeys_lru_queue_redis(evicting):
 
 def test_a_worker_waiting_for_its_queue_redis_refuses_an_allkeys_lru_one(evicting):
     queues, env = evicting
-    done = run(["-m", "app.jobs.wait_for_queue", "rq", "worker", QUEUE_LIVE], env)
+    done = run(["app.jobs.wait_for_queue", "rq", "worker", QUEUE_LIVE], env)
 
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [refusal("rq worker", queues.port)]
@@ -73,7 +66,7 @@ def test_a_worker_waiting_for_its_queue_redis_refuses_an_allkeys_lru_one(evictin
 
 def test_enqueueing_refuses_an_allkeys_lru_queue_redis_and_queues_nothing(evicting):
     queues, env = evicting
-    done = run(["-m", "app.jobs", "enqueue", "watchdog"], env)
+    done = run(["app.jobs", "enqueue", "watchdog"], env)
 
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
@@ -87,7 +80,7 @@ def test_a_worker_says_so_in_one_line_when_the_queue_redis_is_unreachable(start_
     queues = start_redis({"maxmemory-policy": "noeviction"}, password="queue-secret")
     env = job_env(cache, queues)
     queues.stop()
-    done = run(["-m", "rq.cli", *worker_argv(queues.url, [QUEUE_LIVE])], env)
+    done = run(["rq.cli", *worker_argv(queues.url, [QUEUE_LIVE])], env)
 
     assert done.returncode == 1
     assert "Traceback" not in done.stderr

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 
 from rq import Queue
@@ -13,7 +11,7 @@ from rq.job import Job
 from app.infra.names import QUEUE_MAINTENANCE
 from app.jobs import worker_command
 from tests.queues.jobs import RAN
-from tests.support.paths import REPO
+from tests.support.processes import run_module
 from tests.support.queues import CACHE_CONFIG, QUEUE_CONFIG, job_env
 from tests.support.rq_worker import worker_argv
 from tests.support.waiting import wait_for
@@ -48,13 +46,7 @@ def deployed_worker(url: str) -> list[str]:
 
 def rq_info_workers(url: str) -> int:
     """The worker count `rq info` prints ("2 workers, 2 queues")."""
-    done = subprocess.run(
-        [sys.executable, "-m", "rq.cli", "info", "--url", url, "--only-workers"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    done = run_module("rq.cli", "info", "--url", url, "--only-workers", timeout=30)
     found = re.search(r"^(\d+) workers?,", done.stdout, re.M)
     assert found, done.stdout + done.stderr
     return int(found[1])

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
 from app import config
 from app.web import close_app, create_app
-from tests.support.paths import REPO
+from tests.support.processes import run_module
 from tests.support.queues import CACHE_CONFIG, QUEUE_CONFIG, job_env
 
 URL = "/api/predictions/matched?limit=3"
@@ -23,14 +22,7 @@ def servers(start_redis):
 
 
 def dependency_check(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "checks.dependencies", *args],
-        env={**os.environ, **env},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_module("checks.dependencies", *args, env={**os.environ, **env}, timeout=60)
 
 
 def test_cache_redis_down_readyz_200_degraded_api_200_and_the_gate_fails_naming_redis(

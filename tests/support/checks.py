@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +12,7 @@ import yaml
 
 from checks.alert_log import STAMP as ALERT_LOG_STAMP
 from checks.thresholds import DEFAULT_PATH
-from tests.support.paths import REPO
+from tests.support.processes import run_module
 
 # Passwords of the probe tests' roles: `monitor` (pg_monitor) and `nogrant` (no grant).
 MONITOR_PASSWORD = "monitor-secret"
@@ -54,13 +52,7 @@ def history_report(prometheus_url: str, *options: str) -> dict:
     """`python -m checks.monitor --prometheus-url URL --since 10m --json` (and `options`):
     the summary it ends with. Exit 0 or 1 (a trigger fired) are both a report."""
     argv = ["--prometheus-url", prometheus_url, "--since", "10m", *options, "--json"]
-    done = subprocess.run(
-        [sys.executable, "-m", "checks.monitor", *argv],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run_module("checks.monitor", *argv, timeout=120)
     assert done.returncode in (0, 1), done.stderr
     return json.loads(done.stdout.splitlines()[-1])
 

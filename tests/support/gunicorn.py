@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -21,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.leftovers import remove_scratch, scratch_dir
-from tests.support.processes import start_in_own_group, stop_group
+from tests.support.processes import module_argv, start_in_own_group, stop_group
 from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -77,7 +76,7 @@ class GunicornServer:
             "GUNICORN_THREADS": str(self.threads),
             "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir),
         }
-        argv = [sys.executable, "-m", "gunicorn", "-c", "app/gunicorn_conf.py", self.app]
+        argv = module_argv("gunicorn", "-c", "app/gunicorn_conf.py", self.app)
         self.process = start_in_own_group(argv, self.log_path, cwd=ROOT, env=env)
         self._wait_ready()
         return self

@@ -1,4 +1,4 @@
-"""Which hosts each testinfra test of tests/infra runs on, read from the suite's source.
+"""Which hosts each testinfra test of tests/deployed runs on, read from the suite's source.
 
 A test runs on a host that is in one of its groups and skips elsewhere with "not in group
 A or B": through a `needs(layout, "A", "B")` call in its body, a fixture of its module it
@@ -18,7 +18,7 @@ from xml.etree import ElementTree
 
 from tests.support.paths import REPO
 
-SUITE = REPO / "tests" / "infra"
+SUITE = REPO / "tests" / "deployed"
 ROLE_SKIP = re.compile(r"^not in group (\w+(?: or \w+)*)$")
 HOST_ID = re.compile(r"\[.*\bansible://([a-z]+-\d+)")  # testinfra's id of the host, e.g. app-1
 
@@ -91,7 +91,7 @@ def judge(run: Outcomes, host_groups: Mapping[str, Iterable[str]]) -> Judged:
     return judged
 
 
-def required_groups(suite: Path = SUITE, package: str = "tests.infra") -> dict[str, Conditions]:
+def required_groups(suite: Path = SUITE, package: str = "tests.deployed") -> dict[str, Conditions]:
     """'<package>.<module>.<test>' -> the conditions a host must meet to run it."""
     found: dict[str, Conditions] = {}
     for path in sorted(suite.glob("test_*.py")):

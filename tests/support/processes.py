@@ -1,14 +1,32 @@
-"""Servers that tests run as child processes: each started in a process group of its
-own, its output appended to a log file, and stopped with the whole group."""
+"""Child processes of tests: `python -m` commands run as an operator runs them, and
+servers, each started in a process group of its own, its output appended to a log file,
+and stopped with the whole group."""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from tests.support.paths import REPO
+
+
+def module_argv(module: str, *args: str) -> list[str]:
+    """`python -m module args` with this test run's interpreter (the venv's)."""
+    return [sys.executable, "-m", module, *args]
+
+
+def run_module(module: str, *args: str, **options: Any) -> subprocess.CompletedProcess[str]:
+    """`python -m module args` from the repository, its output captured as text unless
+    `options` route it (stdout=..., stderr=...); `options` go to subprocess.run (env,
+    timeout, cwd...)."""
+    if not options.keys() & {"stdout", "stderr"}:
+        options.setdefault("capture_output", True)
+    return subprocess.run(module_argv(module, *args), **({"cwd": REPO, "text": True} | options))
 
 
 def start_in_own_group(argv: Sequence[str], log: Path, **options: Any) -> subprocess.Popen:

@@ -4,6 +4,7 @@ and the facts every role shares (playbooks/group_vars/all/)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -12,6 +13,8 @@ from tests.support.paths import REPO
 
 # A default that is only another variable: `redis_cache_port: "{{ goalgpt_redis_cache_port }}"`.
 ALIAS = re.compile(r"^\{\{\s*(\w+)\s*\}\}$")
+# A variable named in a value: `goalgpt_base_current: "{{ goalgpt_base_home }}/current"`.
+REFERENCE = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 
 def role_defaults(*, rendered_only: bool = False) -> dict[str, Any]:
@@ -29,6 +32,12 @@ def shared_vars(*, rendered_only: bool = False) -> dict[str, Any]:
     """playbooks/group_vars/all/*.yml merged; `rendered_only` as for role_defaults."""
     found = _merged("playbooks/group_vars/all/*.yml")
     return _rendered(found) if rendered_only else found
+
+
+def resolved(name: str, variables: Mapping[str, Any]) -> str:
+    """`name`'s value with every variable it names replaced by that one's (resolved) value,
+    as Ansible renders a path a role derives from another: `{{ goalgpt_base_home }}/current`."""
+    return REFERENCE.sub(lambda named: resolved(named[1], variables), str(variables[name]))
 
 
 def _merged(pattern: str) -> dict[str, Any]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -19,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.paths import REPO
-from tests.support.processes import start_in_own_group
+from tests.support.processes import module_argv, start_in_own_group
 
 STOP_TIMEOUT_S = 15.0
 
@@ -36,7 +35,7 @@ class RQProcess:
 
     def start(self) -> RQProcess:
         self.process = start_in_own_group(
-            [sys.executable, "-m", self.module, *self.argv],
+            module_argv(self.module, *self.argv),
             self.log_path,
             env={**os.environ, **self.env},
             cwd=REPO,

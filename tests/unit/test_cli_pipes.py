@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import pytest
 
 from app.cli import BROKEN_PIPE_EXIT
-from tests.support.paths import REPO
+from tests.support.processes import run_module
 
 
 def run_into_closed_pipe(*argv: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -17,14 +16,8 @@ def run_into_closed_pipe(*argv: str, env: dict[str, str]) -> subprocess.Complete
     read_end, write_end = os.pipe()
     os.close(read_end)  # every write now fails with EPIPE, like `| head` after its lines
     try:
-        return subprocess.run(
-            [sys.executable, "-m", *argv],
-            stdout=write_end,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=REPO,
-            env=os.environ | env,
-            timeout=60,
+        return run_module(
+            *argv, stdout=write_end, stderr=subprocess.PIPE, env=os.environ | env, timeout=60
         )
     finally:
         os.close(write_end)

@@ -2,8 +2,6 @@
 
 import json
 import logging
-import subprocess
-import sys
 
 import pytest
 from hypothesis import given
@@ -11,6 +9,7 @@ from hypothesis import strategies as st
 
 from app import config
 from app.config import ConfigError, Settings
+from tests.support.processes import run_module
 
 NUMERIC = {
     # name: (a good value, a value above the range, an extreme but allowed value or None)
@@ -168,12 +167,7 @@ def test_summary_masks_passwords():
 
 
 def _run_cli(*args, env=None):
-    return subprocess.run(
-        [sys.executable, "-m", "app.config", *args],
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin", **(env or {})},
-    )
+    return run_module("app.config", *args, env={"PATH": "/usr/bin:/bin", **(env or {})})
 
 
 def test_cli_prints_json_for_machines():

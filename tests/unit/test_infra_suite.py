@@ -1,10 +1,8 @@
-"""Which hosts each testinfra test runs on, read from tests/infra's source (the fleet test
+"""Which hosts each testinfra test runs on, read from tests/deployed's source (the fleet test
 counts the lab's testinfra run against it)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,9 +15,9 @@ from tests.support.infra_suite import (
     runs_on,
     skipped_for,
 )
-from tests.support.paths import REPO
+from tests.support.processes import run_module
 
-INFRA = "tests.infra"
+INFRA = "tests.deployed"
 
 
 def test_the_suite_says_where_each_test_runs() -> None:
@@ -131,12 +129,13 @@ def test_a_test_skipped_on_a_host_of_its_group_is_named(tmp_path: Path) -> None:
 def test_a_suite_that_skipped_everywhere_with_exit_0_is_refused(tmp_path: Path) -> None:
     # What the lab's testinfra run could do before: every test skipped, pytest exits 0.
     report_xml = tmp_path / "all-skipped.xml"
-    pytest_argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-    done = subprocess.run(
-        [*pytest_argv, str(SUITE), f"--junitxml={report_xml}"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
+    done = run_module(
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        str(SUITE),
+        f"--junitxml={report_xml}",
         timeout=300,
     )
     assert done.returncode == 0, done.stdout[-2000:]

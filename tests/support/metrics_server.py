@@ -13,23 +13,28 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
+from app.infra import metric_names as names
+
 
 class AppMetrics:
-    """The app's metric names (the common contract), in a registry of their own."""
+    """The app's metrics under its names (app/infra/metric_names.py), in a registry of
+    their own (prometheus_client takes a counter's name with its `_total`)."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.too_many_clients = Counter(
-            "goalgpt_db_too_many_clients", "refusals", ["source"], registry=self.registry
+            names.DB_TOO_MANY_CLIENTS_TOTAL, "refusals", ["source"], registry=self.registry
         )
-        self.cache = Counter("goalgpt_cache_requests", "cache", ["result"], registry=self.registry)
-        self.pool_waiting = Gauge("goalgpt_db_pool_waiting", "waiting", registry=self.registry)
-        self.pool_max = Gauge("goalgpt_db_pool_max", "max", registry=self.registry)
+        self.cache = Counter(
+            names.CACHE_REQUESTS_TOTAL, "cache", ["result"], registry=self.registry
+        )
+        self.pool_waiting = Gauge(names.DB_POOL_WAITING, "waiting", registry=self.registry)
+        self.pool_max = Gauge(names.DB_POOL_MAX, "max", registry=self.registry)
         self.refusals_last_hour = Gauge(
-            "goalgpt_db_too_many_clients_last_hour", "last hour", registry=self.registry
+            names.DB_TOO_MANY_CLIENTS_LAST_HOUR, "last hour", registry=self.registry
         )
         self.job_refusals_last_hour = Gauge(
-            "goalgpt_job_db_too_many_clients_last_hour", "jobs' last hour", registry=self.registry
+            names.JOB_TOO_MANY_CLIENTS_LAST_HOUR, "jobs' last hour", registry=self.registry
         )
         self.too_many_clients.labels("connect")
         for result in ("hit", "miss", "stale"):

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from checks import alert_rules, thresholds
-from tests.infra import http
-from tests.infra.layout import Layout
+from tests.deployed import http
+from tests.deployed.layout import Layout
 
 
 @pytest.fixture(scope="module")

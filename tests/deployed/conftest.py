@@ -1,4 +1,4 @@
-"""testinfra suite for a deployed GoalGPT: `pytest tests/infra --hosts=ansible://app
+"""testinfra suite for a deployed GoalGPT: `pytest tests/deployed --hosts=ansible://app
 --ansible-inventory=inventory/local` (any inventory; run it as root or with sudo rights).
 
 The layout (paths, ports, service user) is read from the inventory's variables,
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pytest
 import testinfra
 
-from tests.infra.layout import Layout
+from tests.deployed.layout import Layout
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -24,7 +24,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         reason="needs a deployment: --hosts=ansible://app --ansible-inventory=..."
     )
     for item in items:
-        if item.path.is_relative_to(config.rootpath / "tests" / "infra"):
+        if item.path.is_relative_to(config.rootpath / "tests" / "deployed"):
             item.add_marker(skip)
 
 

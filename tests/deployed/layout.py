@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from tests.support.roles import role_defaults, shared_vars
+from tests.support.roles import resolved, role_defaults, shared_vars
 
 # Layout field -> the inventory variable that sets it (its default: the role's).
 VARIABLES = {
@@ -38,6 +38,15 @@ VARIABLES = {
     "backup_stanza": "goalgpt_backup_stanza",
     "backup_repo_user": "pgbackrest_repo_user",
     "backup_service": "pgbackrest_backup_service_name",
+}
+# Layout field -> the variable of the path the roles derive from others (goalgpt_base's
+# release layout, the fleet's CA): read from them, as a deploy renders it.
+PATHS = {
+    "current": "goalgpt_base_current",
+    "releases": "goalgpt_base_releases_dir",
+    "venv": "goalgpt_base_venv",
+    "env_file": "goalgpt_base_env_file",
+    "ca_file": "goalgpt_tls_ca_file",
 }
 WHOLE_NUMBERS = (
     "web_port",
@@ -83,6 +92,11 @@ class Layout:
     backup_stanza: str
     backup_repo_user: str
     backup_service: str
+    current: str
+    releases: str
+    venv: str
+    env_file: str
+    ca_file: str
 
     @classmethod
     def from_variables(cls, found: Mapping[str, Any]) -> Layout:
@@ -92,35 +106,21 @@ class Layout:
         given = {field: variables[var] for field, var in VARIABLES.items() if var in variables}
         for field in WHOLE_NUMBERS:
             given[field] = int(given[field])
+        unrendered = role_defaults() | shared_vars() | dict(found)
+        given |= {field: resolved(var, unrendered) for field, var in PATHS.items()}
         given["service_address"] = _service_address(found)
         if "{{" in str(given.get("web_bind", "{{")):
             given["web_bind"] = given["service_address"]
         return cls(groups=tuple(found.get("group_names", ())), **given)
 
     @property
-    def ca_file(self) -> str:
-        """The fleet's CA certificate (group_vars/all/tls.yml's goalgpt_tls_ca_file)."""
-        return f"{self.tls_dir}/ca.crt"
-
-    @property
-    def env_file(self) -> str:
-        return f"{self.config_dir}/goalgpt.env"
-
-    @property
     def env_wrapper(self) -> str:
+        # No variable names it: roles/goalgpt_base/tasks/env.yml writes it there.
         return f"{self.home}/bin/goalgpt-env"
 
     @property
-    def current(self) -> str:
-        return f"{self.home}/current"
-
-    @property
-    def releases(self) -> str:
-        return f"{self.home}/releases"
-
-    @property
     def python(self) -> str:
-        return f"{self.current}/venv/bin/python"
+        return f"{self.venv}/bin/python"
 
     @property
     def base_url(self) -> str:

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.infra import http
-from tests.infra.layout import Layout
+from tests.deployed import http
+from tests.deployed.layout import Layout
 
 CRON = "-m app.jobs.cron"  # the fleet's one rq cron (roles/goalgpt_workers)
 

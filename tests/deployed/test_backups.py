@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.infra.layout import Layout
+from tests.deployed.layout import Layout
 
 RUNBOOK = "docs/runbooks/backup-failing.md"
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import configparser
 
-from tests.infra.layout import Layout
-from tests.infra.test_services import listening_addresses, needs
+from tests.deployed.layout import Layout
+from tests.deployed.test_services import listening_addresses, needs
 
 
 def settings(host, layout: Layout) -> dict[str, str]:

@@ -8,8 +8,8 @@ import posixpath
 
 import pytest
 
-from tests.infra.layout import Layout
-from tests.infra.test_services import environ, processes
+from tests.deployed.layout import Layout
+from tests.deployed.test_services import environ, processes
 
 TOOLS = ("pytest", "ruff", "ansiblelint", "ansible", "testinfra", "hypothesis")
 

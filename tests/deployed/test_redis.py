@@ -11,7 +11,7 @@ import shlex
 
 import pytest
 
-from tests.infra.layout import Layout
+from tests.deployed.layout import Layout
 
 # The contract the app checks (app/infra/queue_redis.py) and the role writes.
 INSTANCES = {
