@@ -17,28 +17,12 @@ SHARED_FIXTURES = {
 # The lab's own tests look at the bare lab (HTTP and SSH between its hosts): they run
 # before the fleet is deployed onto it, whose firewall drops what they send.
 RUN_FIRST = ("tests/lab/",)
-# The lab's worker is the run's longest. Its tests that mostly wait (an alert's `for:`,
-# a watch window, an outage of a minute) run early, while the other workers keep the
-# CPU busy; those that deploy or restore run late, once the other workers are done and
-# the CPU is theirs. test_fleet.py comes first: its second deploy must follow the first.
-RUN_EARLY = (
-    "tests/fleet/test_fleet.py::",
-    "tests/fleet/test_monitoring.py::",
-    "tests/fleet/test_resilience_lab.py::",
-    "tests/fleet/test_restore_lab.py::test_wal_archiving_broken",
-)
-RUN_LATE = (
-    "tests/fleet/test_release_lab.py::",
-    "tests/fleet/test_restore_lab.py::test_restore_drill",
-)
 # Tests that leave the lab's fleet deployed otherwise (a valid fleet, not a broken one):
 # they run after every other test of their worker, so none needs a deploy back.
 RUN_LAST = (
     "tests/fleet/test_pgbouncer_lab.py::"
     "test_a_fleet_above_max_connections_needs_pgbouncer_and_serves_a_burst_through_it",
 )
-# In this order, each test of a worker after those of the groups before it.
-RUN_ORDER = (RUN_FIRST, RUN_EARLY, (), RUN_LATE, RUN_LAST)
 
 
 def group_of(nodeid: str) -> str | None:
@@ -59,12 +43,11 @@ def misplaced(nodeid: str, fixturenames: list[str]) -> str | None:
 
 
 def run_order(nodeid: str) -> int:
-    """A sort key: the index in RUN_ORDER of the group the test is in (the empty one,
-    2, for every test in none of them)."""
-    for rank, group in enumerate(RUN_ORDER):
-        if group and nodeid.startswith(group):
-            return rank
-    return RUN_ORDER.index(())
+    """A sort key: 0 for the tests that must run before the others of their worker, 2
+    for those that must run after them, 1 for the rest."""
+    if nodeid.startswith(RUN_FIRST):
+        return 0
+    return 2 if nodeid.startswith(RUN_LAST) else 1
 
 
 class OneWorkerPerSharedFixture(LoadScopeScheduling):

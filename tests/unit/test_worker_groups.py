@@ -75,26 +75,3 @@ def test_a_test_that_leaves_the_fleet_changed_runs_after_every_other() -> None:
         "tests/fleet/test_security.py::test_b",
         last,
     ]
-
-
-def test_the_lab_tests_that_wait_run_early_and_those_that_deploy_late() -> None:
-    collected = [
-        "tests/fleet/test_fleet.py::test_first",
-        "tests/fleet/test_release_lab.py::test_rollout",
-        "tests/fleet/test_restore_lab.py::test_wal_archiving_broken_fires",
-        "tests/fleet/test_restore_lab.py::test_restore_drill_refuses",
-        "tests/fleet/test_security.py::test_b",
-        "tests/fleet/test_monitoring.py::test_c",
-        "tests/lab/test_lab.py::test_d",
-        RUN_LAST[0],
-    ]
-    assert sorted(collected, key=run_order) == [
-        "tests/lab/test_lab.py::test_d",
-        "tests/fleet/test_fleet.py::test_first",
-        "tests/fleet/test_restore_lab.py::test_wal_archiving_broken_fires",
-        "tests/fleet/test_monitoring.py::test_c",
-        "tests/fleet/test_security.py::test_b",
-        "tests/fleet/test_release_lab.py::test_rollout",
-        "tests/fleet/test_restore_lab.py::test_restore_drill_refuses",
-        RUN_LAST[0],
-    ]
