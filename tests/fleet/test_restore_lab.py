@@ -26,6 +26,7 @@ import pytest
 
 from tests.fleet.hosts import firing, main_pids, playbook, report, rule_annotations, sudo, url
 from tests.support.gunicorn import get
+from tests.support.roles import role_defaults
 from tests.support.waiting import wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -34,12 +35,11 @@ DB = "db-1"
 DRILL = "restore_drill"  # a database of its own: the app's schema stays as migrations made it
 DATA_DIR = "/var/lib/postgresql/15/main"  # roles/postgresql, the lab inventory leaves it
 PGBACKREST = "pgbackrest --config-path=/etc/pgbackrest --stanza=goalgpt"
-ARCHIVE_TIMEOUT_S = 60  # roles/postgresql's postgresql_archive_timeout_s
 ARCHIVE_SLACK_S = 10  # the last segment's archive-push, and the clocks of two hosts
-# archive-push retries a refused connection to the repository host this long before it
-# fails (pgBackRest 2.x defaults, measured: `pgbackrest info` against a closed TLS port
-# fails after 120 s).
-CONNECT_RETRY_S = 120
+# archive-push retries a refused connection to the repository host for twice its
+# io-timeout before it fails (pgBackRest 2.45, measured: `pgbackrest info --io-timeout=5`
+# against a closed TLS port fails after 10 s).
+CONNECT_RETRY_S = 2 * role_defaults()["pgbackrest_archive_push_io_timeout_s"]
 
 
 @pytest.fixture(scope="module")
@@ -149,6 +149,11 @@ def start_writer(lab) -> None:
     wait_for(lambda: int(psql(lab, "SELECT count(*) FROM ticks")) > 0, 30, "the writer", 1)
 
 
+def archive_timeout_s(lab) -> int:
+    """db-1's archive_timeout as the server has it (the RPO's bound)."""
+    return int(psql(lab, "SELECT setting FROM pg_settings WHERE name = 'archive_timeout'"))
+
+
 def written_for_s(lab) -> float:
     return float(psql(lab, "SELECT extract(epoch FROM max(at) - min(at)) FROM ticks"))
 
@@ -188,8 +193,9 @@ def test_restore_drill_refuses_a_healthy_cluster_then_latest_and_a_point_in_time
     psql(lab, "INSERT INTO rows SELECT generate_series(51, 100)")
     start_writer(lab)  # ticks: made after T
     refused(lab)
+    rpo_s = archive_timeout_s(lab)
     # Writing for longer than archive_timeout, or the bound below could not fail.
-    wait_for(lambda: written_for_s(lab) > ARCHIVE_TIMEOUT_S + 15, 150, "a longer write", 2)
+    wait_for(lambda: written_for_s(lab) > rpo_s + 15, rpo_s + 90, "a longer write", 2)
     lost_at = power_loss_and_disk_lost(lab)
 
     latest_s = restored(lab)
@@ -201,9 +207,9 @@ def test_restore_drill_refuses_a_healthy_cluster_then_latest_and_a_point_in_time
     lost_s = lost_at - float(newest)
     report(f"restore.yml latest after a power loss (lab, small database): {latest_s:.0f} s")
     report(f"latest restore after a power loss under writes: the last {lost_s:.1f} s lost")
-    assert int(count) > ARCHIVE_TIMEOUT_S  # rows from more than a whole timeout were written
+    assert int(count) > rpo_s  # rows from more than a whole timeout were written
     assert int(gaps) == 0  # every row up to the newest kept one is back
-    assert lost_s <= ARCHIVE_TIMEOUT_S + ARCHIVE_SLACK_S
+    assert lost_s <= rpo_s + ARCHIVE_SLACK_S
     assert psql(lab, "SELECT min(id), max(id), count(*) FROM rows") == "1|100|100"
 
     to_time_s = restored(lab, "-e", f"restore_target='{target}'", "-e", "restore_overwrite=true")

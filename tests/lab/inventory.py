@@ -74,6 +74,9 @@ def write_inventory(config: LabConfig) -> None:
                 "ansible_python_interpreter": "/usr/bin/python3",
                 "goalgpt_firewall_controller_networks": [f"{config.gateway}/32"],
                 "goalgpt_firewall_client_networks": [f"{config.gateway}/32"],
+                # The restore drill writes for longer than one archive_timeout (its RPO
+                # bound): half of production's keeps that wait short.
+                "postgresql_archive_timeout_s": 30,
             },
             "children": groups,
         }
