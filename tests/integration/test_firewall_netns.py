@@ -1,7 +1,8 @@
 """The firewall of inventory/local, asked for (goalgpt_firewall_enabled=true), loaded by
 playbooks/firewall.yml into a network namespace this test makes, never into the
 machine's own: from another namespace only the web port answers, from inside every
-port answers over loopback, and a second run changes nothing. The same role and
+port answers over loopback, a second run changes nothing, and a third one puts back
+a rule changed by hand. The same role and
 table as on the fleet (tests/fleet/test_security.py tests those)."""
 
 from __future__ import annotations
@@ -137,6 +138,17 @@ def test_asked_for_on_one_box_it_lets_in_loopback_and_the_web_port_only(namespac
     again = firewall(namespaces)
     assert again.returncode == 0, again.tail()
     assert again.changed() == {"localhost": 0}, again.changed_tasks()
+
+    # A rule added by hand is drift: the next run loads the ruleset again.
+    nft = ["ip", "netns", "exec", namespaces.box, "nft"]
+    hand_made = [*nft, "add", "rule", "inet", "goalgpt", "input", "tcp", "dport", "22", "accept"]
+    subprocess.run(hand_made, check=True, capture_output=True)
+    assert reachable(namespaces, namespaces.client, BOX)[22]
+    back = firewall(namespaces)
+    assert back.returncode == 0, back.tail()
+    (reloaded,) = back.changed_tasks()  # the ruleset file is as it was: only the load
+    assert "Load it when it or the loaded table changed" in reloaded, reloaded
+    assert reachable(namespaces, namespaces.client, BOX) == from_outside
 
 
 def test_without_asking_the_firewall_of_one_box_stays_off(namespaces):
