@@ -14,8 +14,7 @@ description:
     table drifted from the record (someone changed it by hand), then records the
     digest of the table as now loaded.
   - With I(boot_unit), enables that systemd unit (C(nftables)) when it is not enabled.
-  - What the role did in five module runs (list, read the record, load, list, record)
-    and one C(systemd_service); on a host where nothing changed it is one module run.
+  - On a host where nothing changed it is one module run that changes nothing.
   - Check mode reports what it would do and changes nothing.
 options:
   nft:
@@ -80,7 +79,8 @@ def listing(module: AnsibleModule) -> str | None:
     host, and icmpv6 would list as 58, then as ipv6-icmp)."""
     nft, table = module.params["nft"], module.params["table"]
     rc, out, _ = module.run_command([*nft, "-n", "list", "table", "inet", table])
-    # The digest of the command module's stdout, as the role recorded it before.
+    # Stripped as the command module strips stdout: records the role's earlier tasks
+    # wrote from it stay valid, so the first run after an upgrade loads nothing.
     return out.rstrip("\r\n") if rc == 0 else None
 
 
