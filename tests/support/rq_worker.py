@@ -70,8 +70,9 @@ class RQProcess:
             return []
 
     def kill_hard(self) -> list[int]:
-        """SIGKILL the process and its children at once, as a crashed host would."""
-        victims = [*self.children(), self.pid]
+        """SIGKILL the process and its children, as a crashed host would: the worker
+        first, so it never sees its work horse die (it would mark the job failed)."""
+        victims = [self.pid, *self.children()]
         for pid in victims:
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
