@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -48,4 +48,20 @@ def concurrent_requests(
                     failures.append(f"{url}: {exc}")
 
     with senders(send, [n + 10_000 for n in range(clients)], join_s=40):
+        yield
+
+
+@contextmanager
+def cached_requests(base_url: str, clients: int, user_id: int = 1) -> Iterator[None]:
+    """`clients` threads asking for one user_id again and again, each every 50 ms: cache
+    hits, which keep the app's hit rate up while other traffic misses."""
+    url = f"{base_url}/api/predictions/matched?user_id={user_id}"
+    urllib.request.urlopen(url, timeout=30).read()  # stored before the hits begin
+
+    def send(stop: threading.Event, _: None) -> None:
+        while not stop.wait(0.05):
+            with suppress(OSError):  # a lost hit only lowers the rate the test reads
+                urllib.request.urlopen(url, timeout=30).read()
+
+    with senders(send, [None] * clients, join_s=40):
         yield
