@@ -9,6 +9,7 @@ from checks.capacity.budget import (
     DIRECT_SESSIONS,
     SERVER,
     Bouncer,
+    bouncer_as_dict,
     bouncers_from,
     check,
     direct_sessions,
@@ -106,3 +107,157 @@ def test_bouncers_are_read_from_the_fleet_file_and_a_bad_one_is_one_line():
     assert bouncers_from({}) == ()
     with pytest.raises(FleetError, match="bouncer pool_size must be a whole number >= 1, not 0"):
         bouncers_from({"bouncers": [{"pool_size": 0, "reserve": 0, "max_client_conn": 1}]})
+
+
+SHARES = " + ".join(
+    [
+        *(f"2 web x 6 on {h}" for h in ("app-1", "app-2")),
+        *(f"2 workers x 2 on {h}" for h in ("worker-1", "worker-2")),
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("usable", "line"),
+    [
+        (
+            32,
+            "server side (PostgreSQL): 32 within 32 (the fleet's pools on PostgreSQL's usable"
+            " slots: the fleet can hold 32 connections at once but PostgreSQL has 32 usable"
+            f" slots ({SHARES}))",
+        ),
+        (
+            31,
+            "server side (PostgreSQL): 32 above 31 (the fleet's pools on PostgreSQL's usable"
+            " slots: the fleet can hold 32 connections at once but PostgreSQL has 31 usable"
+            f" slots ({SHARES})); fix: raise max_connections (postgresql_max_connections), or"
+            " lower the web pool (goalgpt_base_db_max_connections) to 5 or less, or fewer web"
+            " threads or processes, or fewer worker processes (goalgpt_workers_count) or"
+            " JOB_DB_MAX_CONNECTIONS, or put PgBouncer in front (a pgbouncer group in the"
+            " inventory)",
+        ),
+    ],
+)
+def test_the_direct_layer_says_its_numbers_and_only_when_over_the_fix(usable, line):
+    (layer,) = check(LAB, usable, MAX, HEADROOM)
+
+    assert layer.line() == line
+
+
+@pytest.mark.parametrize(
+    ("pool_size", "line"),
+    [
+        (
+            66,
+            "server side (PostgreSQL): 77 within 77 (PgBouncer's pools 71 + 6 direct sessions;"
+            " max_connections 100 - 23 headroom)",
+        ),
+        (
+            67,
+            "server side (PostgreSQL): 78 above 77 (PgBouncer's pools 72 + 6 direct sessions;"
+            " max_connections 100 - 23 headroom); fix: lower pgbouncer_default_pool_size or"
+            " pgbouncer_reserve_pool_size, or raise max_connections (postgresql_max_connections)",
+        ),
+    ],
+)
+def test_the_server_layer_through_pgbouncer_says_its_numbers(pool_size, line):
+    server, _ = check(LAB, MAX - RESERVED, MAX, HEADROOM, (bouncer(pool_size=pool_size),))
+
+    assert server.line() == line
+
+
+@pytest.mark.parametrize(
+    ("host", "max_client_conn", "line"),
+    [
+        (
+            "db-1",
+            32,
+            "client side (PgBouncer): 32 within 32 (the fleet's pools; max_client_conn on db-1)",
+        ),
+        (
+            "",
+            31,
+            "client side (PgBouncer): 32 above 31 (the fleet's pools; max_client_conn on ?);"
+            " fix: raise pgbouncer_max_client_conn, or fewer processes or threads",
+        ),
+    ],
+)
+def test_the_client_layer_names_the_tightest_bouncer(host, max_client_conn, line):
+    gate = Bouncer(host, 20, 5, max_client_conn)
+
+    _, client = check(LAB, MAX - RESERVED, MAX, HEADROOM, (gate,))
+
+    assert client.line() == line
+
+
+def test_a_layer_and_a_bouncer_as_the_probe_and_the_fleet_file_write_them():
+    server, client = check(LAB, MAX - RESERVED, MAX, HEADROOM, (bouncer(max_client_conn=31),))
+
+    assert server.as_dict() == {"name": SERVER, "demand": 31, "budget": 77}
+    assert client.as_dict() == {"name": CLIENT, "demand": 32, "budget": 31}
+    assert bouncer_as_dict(Bouncer("db-1", 20, 5, 1000, pairs=2)) == {
+        "host": "db-1",
+        "pool_size": 20,
+        "reserve": 5,
+        "max_client_conn": 1000,
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "read"),
+    [
+        ("pool_size", 1, 1),
+        ("pool_size", " 7 ", 7),
+        ("reserve", 0, 0),
+        ("max_client_conn", 1, 1),
+    ],
+)
+def test_a_bouncers_numbers_at_their_least(name, value, read):
+    given = {"pool_size": 20, "reserve": 5, "max_client_conn": 1000} | {name: value}
+
+    (read_back,) = bouncers_from({"bouncers": [given]})
+
+    assert getattr(read_back, name) == read
+    assert read_back.host == ""
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "least"),
+    [
+        ("pool_size", 0, 1),
+        ("reserve", -1, 0),
+        ("max_client_conn", 0, 1),
+        ("reserve", True, 0),
+        ("reserve", "5a", 0),
+        ("reserve", None, 0),
+    ],
+)
+def test_a_bouncers_number_below_its_least_or_not_whole_is_one_line(name, value, least):
+    given = {"pool_size": 20, "reserve": 5, "max_client_conn": 1000} | {name: value}
+
+    with pytest.raises(FleetError) as refused:
+        bouncers_from({"bouncers": [given]})
+
+    assert str(refused.value) == f"bouncer {name} must be a whole number >= {least}, not {value!r}"
+
+
+@pytest.mark.parametrize("bouncers", [None, []])
+def test_no_bouncers_is_a_direct_fleet(bouncers):
+    assert bouncers_from({"bouncers": bouncers}) == ()
+
+
+@pytest.mark.parametrize("bouncers", [5, ["db-1"]])
+def test_bouncers_that_are_not_a_list_of_mappings_are_one_line(bouncers):
+    with pytest.raises(FleetError, match=r"^not a list of bouncers: "):
+        bouncers_from({"bouncers": bouncers})
+
+
+def test_the_largest_fleets_grow_the_first_web_group_alone_and_may_hold_no_process():
+    first, second = (
+        WebGroup(2, 50, threads=t, refreshes=2, host=h) for t, h in ((4, "a"), (8, "b"))
+    )
+    mixed = Fleet(web=(first, second), workers=LAB.workers)
+
+    # 17 usable slots: 8 for the workers, then 6 per process of the first group (10 of
+    # the second); the bouncer's 25 + 6 direct sessions never fit in 20.
+    assert largest_fleets(mixed, 20, 3, 0, bouncer()) == {"direct": 1, "through PgBouncer": 0}
