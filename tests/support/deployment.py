@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -320,13 +321,22 @@ def run_playbook(
         *args,
     ]
     env = os.environ | {"ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_NOCOLOR": "1"}
-    done = subprocess.run(
+    # A session of its own: Linux's autogroup scheduler gives each session an equal
+    # share of the CPU, so the run no longer splits one share with every other test of
+    # its pytest session (the lab's hosts already boot in sessions of their own). Its
+    # forked workers die with it when the test is stopped or times out.
+    with subprocess.Popen(
         argv,
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        timeout=timeout,
-    )
-    return PlaybookRun(done.returncode, done.stdout)
+        start_new_session=True,
+    ) as run:
+        try:
+            output, _ = run.communicate(timeout=timeout)
+        except BaseException:
+            os.killpg(run.pid, signal.SIGKILL)
+            raise
+    return PlaybookRun(run.returncode, output)
