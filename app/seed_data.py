@@ -276,6 +276,14 @@ def _timestamp(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+# The rows to generate: option, default, what it counts.
+_COUNTS = (
+    ("--matches", 10_000, "matches to create"),
+    ("--predictions", 100_000, "predictions to create"),
+    ("--live", 50, "matches in play now, minute behind the clock"),
+)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m app.seed_data",
@@ -287,24 +295,10 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("DATABASE_URL"),
         help="postgresql:// URL, or - to read it from stdin (default: $DATABASE_URL)",
     )
-    parser.add_argument(
-        "--matches",
-        type=cli.whole_number(0),
-        default=10_000,
-        help="matches to create (default 10000)",
-    )
-    parser.add_argument(
-        "--predictions",
-        type=cli.whole_number(0),
-        default=100_000,
-        help="predictions to create (default 100000)",
-    )
-    parser.add_argument(
-        "--live",
-        type=cli.whole_number(0),
-        default=50,
-        help="matches in play now, minute behind the clock (default 50)",
-    )
+    for option, default, what in _COUNTS:
+        parser.add_argument(
+            option, type=cli.whole_number(0), default=default, help=f"{what} (default {default})"
+        )
     parser.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     parser.add_argument(
         "--now",
