@@ -13,6 +13,7 @@ fails them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from checks.monitor.triggers import (
@@ -118,14 +119,21 @@ def _both_sides(what: str, at_edge: bool, past_it: bool) -> None:
         raise ValueError(f"{what}: the edge case must stay silent and the next one fire")
 
 
+def _decision(what: str, decide: Callable[[float, Any], bool], t: Any) -> Callable[[float], bool]:
+    """The monitor's `decide` against threshold `t`, checked to stay silent at its
+    trigger_above and to fire one past it."""
+
+    def fires(value: float) -> bool:
+        return decide(value, t)
+
+    _both_sides(what, fires(t.trigger_above), fires(t.trigger_above + 1))
+    return fires
+
+
 def _max_clients(limits: Monitor, rules: dict[str, dict]) -> list[dict]:
     rule = rules["GoalGPTMaxClientsErrors"]
     at_most = limits.max_clients_errors.trigger_above
-
-    def fires(count: int) -> bool:
-        return too_many_refusals(count, limits.max_clients_errors)
-
-    _both_sides("max_clients_errors", fires(at_most), fires(at_most + 1))
+    fires = _decision("max_clients_errors", too_many_refusals, limits.max_clients_errors)
     window = _minutes(limits.max_clients_errors.window_s, "max_clients_errors.window_s")
     length = window + 20
     first = 5  # the first error's minute
@@ -293,9 +301,7 @@ def _active_connections(limits: Monitor, rules: dict[str, dict]) -> list[dict]:
     rule = rules["GoalGPTDbActiveConnectionsHigh"]
     t = limits.db_active_connections
     above = t.trigger_above + 1
-    _both_sides(
-        "db_active_connections", too_many_active(t.trigger_above, t), too_many_active(above, t)
-    )
+    fires = _decision("db_active_connections", too_many_active, t)
     span = _minutes(t.sustained_s, "db_active_connections.sustained_s")
     length, start = span + 15, 2
 
@@ -314,7 +320,7 @@ def _active_connections(limits: Monitor, rules: dict[str, dict]) -> list[dict]:
         _group(
             f"{t.trigger_above} active connections for {length} min stay silent",
             active(-1),
-            _throughout(rule, length - 1, t.trigger_above, too_many_active(t.trigger_above, t)),
+            _throughout(rule, length - 1, t.trigger_above, fires(t.trigger_above)),
         ),
         _group(
             f"{above} active connections for {span - 1} min stay silent",
@@ -326,7 +332,7 @@ def _active_connections(limits: Monitor, rules: dict[str, dict]) -> list[dict]:
             active(length),
             [
                 _expect(rule, fires_at - EVALUATION_INTERVAL_S, None),
-                _judged(rule, fires_at, above, too_many_active(above, t)),
+                _judged(rule, fires_at, above, fires(above)),
             ],
         ),
     ]
@@ -335,11 +341,7 @@ def _active_connections(limits: Monitor, rules: dict[str, dict]) -> list[dict]:
 def _pool_waiting(limits: Monitor, rules: dict[str, dict]) -> list[dict]:
     rule = rules["GoalGPTPoolWaiting"]
     edge = limits.pool_waiting.trigger_above
-
-    def fires(waiting: float) -> bool:
-        return too_many_waiting(waiting, limits.pool_waiting)
-
-    _both_sides("pool_waiting", fires(edge), fires(edge + 1))
+    fires = _decision("pool_waiting", too_many_waiting, limits.pool_waiting)
 
     def waiting(total: float) -> list[dict[str, str]]:
         first = math.ceil(total / 2)
