@@ -19,8 +19,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.leftovers import remove_scratch, scratch_dir
-from tests.support.processes import module_argv, start_in_own_group, stop_group
+from tests.support.leftovers import scratch_dir
+from tests.support.processes import module_argv, start_in_own_group, stop_server
 from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,7 +112,6 @@ class GunicornServer:
             return False
 
     def stop(self) -> None:
-        stop_group(self.process, signal.SIGTERM, timeout=15)
-        if self.metrics_dir:
-            remove_scratch(self.metrics_dir)
+        stop_server(self.process, signal.SIGTERM, 15, self.metrics_dir)
+        if self.log_path:
             self.log_path.unlink(missing_ok=True)

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import psycopg
 
-from tests.support.leftovers import remove_scratch, scratch_dir
-from tests.support.processes import start_in_own_group, stop_group
+from tests.support.leftovers import scratch_dir
+from tests.support.processes import start_in_own_group, stop_server
 from tests.support.servers import PostgresServer, _wait_until, free_port
 from tests.support.tls import TlsFiles, server_tls
 from tests.support.waiting import wait_for
@@ -168,9 +168,7 @@ class PgBouncerServer:
 
     def stop(self) -> None:
         # SIGTERM: PgBouncer's immediate shutdown; a test's open transaction cannot hold it.
-        stop_group(self.process, signal.SIGTERM, timeout=10)
-        if self.root:
-            remove_scratch(self.root)
+        stop_server(self.process, signal.SIGTERM, 10, self.root)
 
 
 def client_waiting(admin_url: str) -> int:

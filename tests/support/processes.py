@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tests.support.leftovers import remove_scratch
 from tests.support.paths import REPO
 
 
@@ -49,6 +50,15 @@ def stop_group(process: subprocess.Popen | None, first: signal.Signals, timeout:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def stop_server(
+    process: subprocess.Popen | None, first: signal.Signals, timeout: float, scratch: Path | None
+) -> None:
+    """stop_group, then remove the scratch directory the server ran from (None: none made)."""
+    stop_group(process, first, timeout)
+    if scratch:
+        remove_scratch(scratch)
 
 
 def running(pid: int) -> bool:

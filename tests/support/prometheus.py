@@ -12,8 +12,8 @@ from urllib.parse import urlencode, urlsplit
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.leftovers import remove_scratch, scratch_dir
-from tests.support.processes import start_in_own_group, stop_group
+from tests.support.leftovers import scratch_dir
+from tests.support.processes import start_in_own_group, stop_server
 from tests.support.servers import free_port
 
 
@@ -110,8 +110,7 @@ class PrometheusServer:
             return json.load(response)["data"]["result"]
 
     def stop(self) -> None:
-        stop_group(self.process, signal.SIGTERM, timeout=30)
-        remove_scratch(self.workdir)
+        stop_server(self.process, signal.SIGTERM, 30, self.workdir)
 
 
 def openmetrics(series: dict[str, dict[float, float]]) -> str:

@@ -22,7 +22,7 @@ import psycopg
 import redis
 
 from tests.support.leftovers import remove_scratch, scratch_dir
-from tests.support.processes import start_in_own_group, stop_group
+from tests.support.processes import start_in_own_group, stop_group, stop_server
 from tests.support.tls import TlsFiles, server_tls
 
 START_TIMEOUT_S = 30.0
@@ -169,9 +169,7 @@ class PostgresServer:
 
     def stop(self) -> None:
         # SIGINT is PostgreSQL's "fast" shutdown: roll back and exit cleanly.
-        stop_group(self.process, signal.SIGINT, timeout=30)
-        if self.datadir:
-            remove_scratch(self.datadir)
+        stop_server(self.process, signal.SIGINT, 30, self.datadir)
 
 
 @dataclass
