@@ -22,7 +22,7 @@ import redis
 
 from app.infra import job_stats as stats
 from app.migrations import apply
-from tests.support.gunicorn import GunicornServer
+from tests.support.gunicorn import GunicornServer, serving
 from tests.support.predictions import seed
 from tests.support.processes import run_module
 from tests.support.prometheus import sample_value
@@ -72,15 +72,15 @@ def small_pg(start_postgres) -> PostgresServer:
 
 @pytest.fixture
 def web(small_pg, redis_url) -> Iterator[GunicornServer]:
-    env = {
-        "DATABASE_URL": small_pg.url(user=ROLE),
-        "REDIS_URL": redis_url,
-        "DB_MAX_CONNECTIONS": "50",
-        "POOL_TIMEOUT_S": str(POOL_TIMEOUT_S),
-    }
-    server = GunicornServer(env, workers=4, threads=32).start()
-    yield server
-    server.stop()
+    with serving(
+        small_pg.url(user=ROLE),
+        redis_url,
+        4,
+        32,
+        DB_MAX_CONNECTIONS=50,
+        POOL_TIMEOUT_S=POOL_TIMEOUT_S,
+    ) as server:
+        yield server
 
 
 def app_refusals(server: GunicornServer) -> float:

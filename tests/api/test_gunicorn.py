@@ -12,7 +12,7 @@ import psycopg
 import pytest
 import redis
 
-from tests.support.gunicorn import GunicornServer
+from tests.support.gunicorn import GunicornServer, serving
 from tests.support.predictions import key_of, subscribers, while_predictions_locked
 from tests.support.prometheus import sample_value, values_by
 from tests.support.waiting import wait_for
@@ -25,15 +25,10 @@ POOL_MAX = 10
 
 @pytest.fixture(scope="module")
 def server(api_database_url, redis_server) -> Iterator[GunicornServer]:
-    env = {
-        "DATABASE_URL": api_database_url,
-        "REDIS_URL": redis_server.url,
-        "RQ_REDIS_URL": redis_server.url,
-        "DB_MAX_CONNECTIONS": str(POOL_MAX),
-    }
-    gunicorn = GunicornServer(env, workers=WORKERS, threads=32).start()
-    yield gunicorn
-    gunicorn.stop()
+    with serving(
+        api_database_url, redis_server.url, WORKERS, 32, DB_MAX_CONNECTIONS=POOL_MAX
+    ) as gunicorn:
+        yield gunicorn
 
 
 @pytest.fixture

@@ -14,12 +14,13 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import wait
+from contextlib import AbstractContextManager
 
 import psycopg
 import pytest
 import redis
 
-from tests.support.gunicorn import GunicornServer
+from tests.support.gunicorn import GunicornServer, serving
 from tests.support.observers import (
     Requests,
     failed_statements,
@@ -43,17 +44,17 @@ THREADS = N + 8
 SPREAD_TRIES = 5
 
 
+def _serving(
+    database_url: str, redis_url: str, **settings: object
+) -> AbstractContextManager[GunicornServer]:
+    """This file's servers: WORKERS workers of THREADS threads, a pool max of 10."""
+    return serving(database_url, redis_url, WORKERS, THREADS, DB_MAX_CONNECTIONS=10, **settings)
+
+
 @pytest.fixture(scope="module")
 def short_flight_server(api_database_url, redis_server) -> Iterator[GunicornServer]:
-    env = {
-        "DATABASE_URL": api_database_url,
-        "REDIS_URL": redis_server.url,
-        "DB_MAX_CONNECTIONS": "10",
-        "SINGLEFLIGHT_TIMEOUT_S": str(FLIGHT_S),
-    }
-    server = GunicornServer(env, workers=WORKERS, threads=THREADS).start()
-    yield server
-    server.stop()
+    with _serving(api_database_url, redis_server.url, SINGLEFLIGHT_TIMEOUT_S=FLIGHT_S) as server:
+        yield server
 
 
 @pytest.fixture
@@ -197,17 +198,14 @@ def patient_server(api_database_url, redis_server) -> Iterator[GunicornServer]:
     """A 20 s single-flight bound, far beyond each test's lock; entries served stale for
     2 minutes while one refresh runs; no local copies, so an entry the test ages in Redis
     is stale for every worker."""
-    env = {
-        "DATABASE_URL": api_database_url,
-        "REDIS_URL": redis_server.url,
-        "DB_MAX_CONNECTIONS": "10",
-        "PREDICTIONS_CACHE_STALE_S": "120",
-        "PREDICTIONS_LOCAL_CACHE_ENTRIES": "0",
-        "SINGLEFLIGHT_TIMEOUT_S": "20",
-    }
-    server = GunicornServer(env, workers=WORKERS, threads=THREADS).start()
-    yield server
-    server.stop()
+    with _serving(
+        api_database_url,
+        redis_server.url,
+        PREDICTIONS_CACHE_STALE_S=120,
+        PREDICTIONS_LOCAL_CACHE_ENTRIES=0,
+        SINGLEFLIGHT_TIMEOUT_S=20,
+    ) as server:
+        yield server
 
 
 def test_stale_entries_are_served_at_once_by_every_worker_while_one_refresh_waits(

@@ -16,6 +16,8 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,3 +117,18 @@ class GunicornServer:
         stop_server(self.process, signal.SIGTERM, 15, self.metrics_dir)
         if self.log_path:
             self.log_path.unlink(missing_ok=True)
+
+
+@contextmanager
+def serving(
+    database_url: str, redis_url: str, workers: int, threads: int, **settings: object
+) -> Iterator[GunicornServer]:
+    """A started server on this PostgreSQL and Redis, with any other `settings` (each
+    value as str()), stopped when the block ends."""
+    env = {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
+    env |= {name: str(value) for name, value in settings.items()}
+    server = GunicornServer(env, workers=workers, threads=threads).start()
+    try:
+        yield server
+    finally:
+        server.stop()
