@@ -166,29 +166,27 @@ def test_dependency_and_backup_rules_fire_exactly_at_each_thresholds_edge(tmp_pa
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr
 
 
+def _a_scrape_either_side(
+    section: str, threshold: str, edge_s: int, failing_case: str
+) -> list[tuple[str, dict, str]]:
+    """`threshold`'s trigger_above_s one scrape below and one above the shipped `edge_s`:
+    each fails the case at the edge."""
+    step = dependency_rule_cases.SCRAPE_S
+    return [
+        (section, {threshold: {"trigger_above_s": edge_s + off}}, failing_case)
+        for off in (-step, step)
+    ]
+
+
 @pytest.mark.parametrize(
     ("section", "change", "failing_case"),
     [
         ("dependencies", {"down_for_s": 45}, "GoalGPTPostgresDown: pg_up 0 for a scrape short"),
-        (
-            "dependencies",
-            {"scheduler": {"trigger_above_s": 45}},
-            "the last rq cron heartbeat 60s old is silent",
+        *_a_scrape_either_side(
+            "dependencies", "scheduler", 60, "the last rq cron heartbeat 60s old is silent"
         ),
-        (
-            "dependencies",
-            {"scheduler": {"trigger_above_s": 75}},
-            "the last rq cron heartbeat 60s old is silent",
-        ),
-        (
-            "backups",
-            {"last_good_backup": {"trigger_above_s": 93585}},
-            "a backup exactly 93600s old is silent",
-        ),
-        (
-            "backups",
-            {"last_good_backup": {"trigger_above_s": 93615}},
-            "a backup exactly 93600s old is silent",
+        *_a_scrape_either_side(
+            "backups", "last_good_backup", 93600, "a backup exactly 93600s old is silent"
         ),
         (
             "backups",
