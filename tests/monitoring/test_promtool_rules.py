@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -25,12 +27,19 @@ def promtool(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def write_cases(directory: Path, rules_text: str, limits: thresholds.Thresholds) -> Path:
-    """The rule file and the promtool tests for `limits`, side by side in `directory`."""
+def write_cases(
+    directory: Path,
+    rules_text: str,
+    limits: thresholds.Thresholds,
+    document: Callable[..., dict[str, Any]] = rule_cases.document,
+    name: str = "rules_test.yml",
+) -> Path:
+    """The rule file and the promtool tests `document` renders for `limits` (the monitor's
+    cases, or dependency_rule_cases'), side by side in `directory`."""
     (directory / "rules.yml").write_text(rules_text)
     rules = yaml.safe_load(rules_text)["groups"][0]["rules"]
-    cases = directory / "rules_test.yml"
-    cases.write_text(yaml.safe_dump(rule_cases.document("rules.yml", limits, rules)))
+    cases = directory / name
+    cases.write_text(yaml.safe_dump(document("rules.yml", limits, rules)))
     return cases
 
 
@@ -150,11 +159,9 @@ def test_unfloored_error_count_fires_on_exactly_three(tmp_path):
 
 
 def write_dependency_cases(directory: Path, rules_text: str, limits: thresholds.Thresholds) -> Path:
-    (directory / "rules.yml").write_text(rules_text)
-    rules = yaml.safe_load(rules_text)["groups"][0]["rules"]
-    cases = directory / "dependency_rules_test.yml"
-    cases.write_text(yaml.safe_dump(dependency_rule_cases.document("rules.yml", limits, rules)))
-    return cases
+    return write_cases(
+        directory, rules_text, limits, dependency_rule_cases.document, "dependency_rules_test.yml"
+    )
 
 
 def test_dependency_and_backup_rules_fire_exactly_at_each_thresholds_edge(tmp_path):
