@@ -8,7 +8,7 @@
 - `redis_client`: the one Redis client factory; `queue_redis`: the queue Redis's policy;
 - `keys`: every Redis key name; `lock`: the one Redis lock;
 - `job_stats`, `queue_metrics`: what the workers record in the queue Redis and
-  /metrics reads back.
+  /metrics reads back; `scrape`: the gauge in front of them that says Redis answered.
 
 `app.web`, `app.jobs` and `checks` import this layer and never each other; it
 imports none of them (the layers contract, `[tool.importlinter]` in pyproject.toml,

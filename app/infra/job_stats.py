@@ -25,6 +25,7 @@ from prometheus_client.utils import floatToGoString
 
 from app.infra import keys, refusal
 from app.infra.metric_names import JOB_TOO_MANY_CLIENTS_LAST_HOUR, JOB_TOO_MANY_CLIENTS_TOTAL
+from app.infra.scrape import with_up_gauge
 
 log = logging.getLogger(__name__)
 
@@ -117,16 +118,15 @@ class JobStatsCollector(Collector):
         return []
 
     def collect(self) -> Iterator[Metric]:
-        up = GaugeMetricFamily("goalgpt_job_stats_up", "1 when job stats could be read from Redis")
-        try:
-            stats = read(self.redis)
-        except redis.RedisError as exc:
-            log.warning("job stats unavailable: %s", exc)
-            up.add_metric([], 0)
-            yield up
-            return
-        up.add_metric([], 1)
-        yield up
+        yield from with_up_gauge(
+            "goalgpt_job_stats_up",
+            "1 when job stats could be read from Redis",
+            lambda: read(self.redis),
+            self._metrics,
+            "job stats",
+        )
+
+    def _metrics(self, stats: Mapping[str, Mapping[str, float]]) -> Iterator[Metric]:
         yield from _families(stats)
         yield _refusals(read_refusals(self.redis))
         recent = GaugeMetricFamily(

@@ -8,7 +8,6 @@ the number of waiting jobs and the age of the oldest one. Thresholds:
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -22,8 +21,7 @@ from rq.utils import now, utcparse
 from app.infra import metric_names as names
 from app.infra.names import QUEUES
 from app.infra.queue_redis import REQUIRED_POLICY
-
-log = logging.getLogger(__name__)
+from app.infra.scrape import with_up_gauge
 
 
 @dataclass(frozen=True)
@@ -82,17 +80,13 @@ class QueueMetricsCollector(Collector):
         return []  # registering must not touch Redis
 
     def collect(self) -> Iterator[Metric]:
-        up = GaugeMetricFamily(names.QUEUE_REDIS_UP, "1 when the queue Redis answered")
-        try:
-            state = read(self.redis, self.queues)
-        except redis.RedisError as exc:
-            log.warning("queue metrics unavailable: %s", exc)
-            up.add_metric([], 0)
-            yield up
-            return
-        up.add_metric([], 1)
-        yield up
-        yield from _families(state)
+        yield from with_up_gauge(
+            names.QUEUE_REDIS_UP,
+            "1 when the queue Redis answered",
+            lambda: read(self.redis, self.queues),
+            _families,
+            "queue metrics",
+        )
 
 
 def _gauge(name: str, help_text: str, value: float) -> GaugeMetricFamily:
