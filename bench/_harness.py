@@ -3,6 +3,7 @@ gunicorn servers and a concurrent HTTP client. Everything started is stopped."""
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import http.client
 import statistics
@@ -102,6 +103,16 @@ def fire_each(port: int, paths: list[str]) -> list[Result]:
     for thread in threads:
         thread.join()
     return [r for r in results if r is not None]
+
+
+def alternating_options(parser: argparse.ArgumentParser, seconds: float) -> None:
+    """The options of a benchmark that alternates two sides under keep-alive clients, each
+    side on gunicorn with --workers and --threads."""
+    parser.add_argument("--seconds", type=float, default=seconds, help="per throughput measurement")
+    parser.add_argument("--rounds", type=int, default=4, help="alternations of the two")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent keep-alive clients")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
 
 
 def throughput(port: int, path: str, clients: int, seconds: float) -> float:

@@ -18,11 +18,7 @@ HIT_PATH = "/api/predictions/matched?limit=50"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
-    parser.add_argument("--rounds", type=int, default=4, help="alternations of the two")
-    parser.add_argument("--clients", type=int, default=8, help="keep-alive client threads")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    h.alternating_options(parser, seconds=3.0)
     args = parser.parse_args()
 
     with h.stack(matches=2_000, predictions=20_000) as stack:

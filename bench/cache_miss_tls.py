@@ -90,11 +90,7 @@ def misses_per_second(ports: dict[str, int], clients: int, seconds: float) -> di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200, help="sequential misses per round")
-    parser.add_argument("--seconds", type=float, default=4.0, help="per throughput measurement")
-    parser.add_argument("--rounds", type=int, default=4, help="alternations of the two")
-    parser.add_argument("--clients", type=int, default=8, help="concurrent keep-alive clients")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=8)
+    h.alternating_options(parser, seconds=4.0)
     args = parser.parse_args()
 
     pg = PostgresServer(max_connections=200, tls=True).start()
