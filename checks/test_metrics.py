@@ -45,7 +45,7 @@ def test_pool_waiting_is_within_threshold(base_url, limits):
 
 
 def test_too_many_clients_errors_of_the_last_hour_are_within_threshold(base_url, limits):
-    # The seed's "> 3 in 1 hour": the app and the jobs count their last hour themselves.
+    # The review's "> 3 in 1 hour": the app and the jobs count their last hour themselves.
     t = limits.monitor.max_clients_errors
     found = scrape(base_url)
     refusals = total(found, names.DB_TOO_MANY_CLIENTS_LAST_HOUR)

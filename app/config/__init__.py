@@ -1,6 +1,6 @@
 """One validated configuration for the web app, the jobs and the operator tools.
 
-The Python form of the seed's JOB_CONFIG plus the app settings. Every value can
+The Python form of the original service's JOB_CONFIG plus the app settings. Every value can
 be overridden from the environment; a bad value stops start-up with one line
 naming the variable, the value and the allowed range. `python -m app.config`
 prints the summary (secrets masked), `--json` for machines.

@@ -14,7 +14,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Sections of the summary (the seed's JOB_CONFIG groups), printed in the order of the fields.
+# Sections of the summary (the original service's JOB_CONFIG groups), in field order.
 APP = "APP"
 CACHE = "PREDICTIONS_CACHE"
 WEB = "WEB"

@@ -20,7 +20,8 @@ def mask_url(url: str) -> str:
 
 
 def summary(settings: Settings) -> dict[str, dict[str, Any]]:
-    """Every setting by its variable name, grouped as the seed's JOB_CONFIG, secrets masked."""
+    """Every setting by its variable name, in the original service's JOB_CONFIG groups,
+    secrets masked."""
     values = settings.model_dump()
     for name in SECRET_FIELDS:
         values[name] = mask_url(values[name])

@@ -31,7 +31,7 @@ from app.infra import pgpass
 from app.infra.clock import SYSTEM, Clock
 
 SQLSTATE = "53300"
-# The seed's MaxClients window ("> 3 in 1 hour"): the recent counts cover this span.
+# The review's MaxClients window ("> 3 in 1 hour"): the recent counts cover this span.
 WINDOW_S = 3600
 _TEXTS = (
     "too many clients",

@@ -41,7 +41,7 @@ BACKOFF_CAP_S = 1.0
 
 
 # `reason` is one of these codes (for programs, stable); `detail` is the human text.
-# An id naming no match is an invalid match id too (the seed's `invalid_match_id`).
+# An id naming no match is an invalid match id too (the Node.js service's `invalid_match_id`).
 Reason = Literal[
     "invalid_match_id",
     "invalid_changes",

@@ -1,7 +1,7 @@
 """Bring the half-stats columns to what 0002 promises when they were there before it.
 
 0002 adds only missing columns (ADD COLUMN IF NOT EXISTS): a column an operator
-added by hand while chasing the seed's "column does not exist" error keeps its
+added by hand while chasing the incident's "column does not exist" error keeps its
 wrong default or type. `apply` runs this after the migrations, every time:
 
 - a wrong or missing default: ALTER COLUMN ... SET DEFAULT, a catalog change

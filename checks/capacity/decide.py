@@ -1,4 +1,4 @@
-"""The seed's decision and the fleet-aware pool recommendation, as pure functions.
+"""The hardening review's decision and the fleet-aware pool recommendation, pure functions.
 
 The fleet's demand comes from `demand` (one formula for probe, deploy and raise_pool).
 
@@ -7,7 +7,7 @@ max_lock_waits or utilisation > max_utilization_pct (of the usable slots,
 compared unrounded: 698 of 997 slots is 70.01 %, above 70), or when the fleet has
 no room for even one connection per process.
 
-Recommended web pool max per process, the seed's min(max_connections - 23, 80)
+Recommended web pool max per process, the review's min(max_connections - 23, 80)
 for a fleet:
 
     headroom = max(headroom_connections, reserved slots)
@@ -148,7 +148,7 @@ def conclude(
 
 
 def database_blocks(stats: DbStats, util: float, limits: Capacity) -> list[str]:
-    """The seed's reasons not to raise the pool, on the database's own numbers."""
+    """The review's reasons not to raise the pool, on the database's own numbers."""
     blocking = []
     if stats.slow_queries > limits.max_slow_queries:
         blocking.append(

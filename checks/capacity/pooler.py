@@ -3,7 +3,7 @@
 With bouncers in the deployment's fleet (the fleet file lists them), the web pool
 a process may have is bounded by PgBouncer's client side (max_client_conn), not by
 PostgreSQL: the recommendation is the largest web pool whose demand fits there, at
-most the seed's cap. PostgreSQL's own checks (slow queries, lock waits,
+most the production-hardening review's cap. PostgreSQL's own checks (slow queries, lock waits,
 utilisation) still block, and so does a server side the bouncers' pools and the
 direct sessions oversubscribe. Each bouncer's console (SHOW POOLS, SHOW STATS)
 shows the queue at the second layer: clients waiting, the longest and the average
@@ -44,7 +44,7 @@ def decide_through(
 
 
 def _why(fleet: Fleet, per_pool: int, client: budget.Layer, limits: Capacity) -> str:
-    """What limits the recommendation through PgBouncer: its clients, or the seed's cap."""
+    """What limits the recommendation through PgBouncer: its clients, or the review's cap."""
     if per_pool < limits.pool_max_cap:
         judged = replace(client, demand=fleet.with_web_pool(per_pool + 1).demand)
         return f"with more, {name(fleet)} would hold more than PgBouncer accepts ({judged.line()})"

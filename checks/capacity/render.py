@@ -1,4 +1,4 @@
-"""The probe's report: the seed's text sections, or one JSON object for Ansible."""
+"""The probe's report: the review's text sections, or one JSON object for Ansible."""
 
 from __future__ import annotations
 
