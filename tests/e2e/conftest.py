@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.deployment import Deployment, PlaybookRun
+from tests.support.deployment import FULL_CONVERGE, Deployment, PlaybookRun
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +26,8 @@ def first_deploy(deployment: Deployment) -> PlaybookRun:
 
 @pytest.fixture(scope="session")
 def second_deploy(first_deploy: PlaybookRun, deployment: Deployment) -> PlaybookRun:
-    """`make deploy` again, at -vvv: the run that must change nothing, and whose every
-    line is searched for a password (one no-op deploy serves both tests)."""
+    """`make deploy` again, at -vvv and past the receipts: the run in which every role
+    must change nothing, and whose every line is searched for a password (one no-op
+    deploy serves both tests)."""
     assert first_deploy.returncode == 0, first_deploy.tail()
-    return deployment.playbook("deploy.yml", "-vvv")
+    return deployment.playbook("deploy.yml", "-vvv", *FULL_CONVERGE)

@@ -18,7 +18,7 @@ import pytest
 
 from tests.fleet.hosts import on, report, status_of, url, wait_ready
 from tests.support import infra_suite
-from tests.support.fleet_deploy import TimedRun
+from tests.support.fleet_deploy import TimedRun, deploy
 from tests.support.processes import run_module
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
@@ -101,6 +101,20 @@ def test_second_deploy_changes_nothing(second_fleet_deploy, lab):
     # Every lab host in the recap (none dropped unreachable), none changed.
     assert set(changed) == set(lab.hosts), changed
     assert set(changed.values()) == {0}, (changed, again.run.changed_tasks())
+
+
+def test_a_deploy_with_nothing_changed_runs_only_the_build_and_the_smoke_gate(
+    second_fleet_deploy, lab
+):
+    assert second_fleet_deploy.run.returncode == 0, second_fleet_deploy.run.tail()
+    again = deploy(lab.inventory_path)
+    report(f"deploy with every host as the last one left it: {again.seconds:.0f} s")
+    assert again.run.returncode == 0, again.run.tail()
+    changed = again.run.changed()
+    assert set(changed) == set(lab.hosts) and set(changed.values()) == {0}, changed
+    assert "Every host is as the last deploy left it" in again.run.output, again.run.tail()
+    assert "TASK [Run the smoke gate (pytest checks/) against every app host]" in again.run.output
+    assert "TASK [firewall" not in again.run.output and "TASK [postgresql" not in again.run.output
 
 
 def test_cold_requests_over_both_app_hosts_reach_postgresql_once(first_fleet_deploy, lab):

@@ -4,29 +4,12 @@ file half-written or with another mode."""
 
 from __future__ import annotations
 
-import json
 import os
 import stat
-import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.paths import REPO
-
-LIBRARY = REPO / "library"
-
-
-def run(tmp_path: Path, module: str, check: bool = False, **args: object) -> dict:
-    params = tmp_path / "args.json"
-    args = {**args, "_ansible_check_mode": check, "_ansible_diff": True}
-    params.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-    done = subprocess.run(
-        [sys.executable, str(LIBRARY / f"{module}.py"), str(params)],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    result = json.loads(done.stdout)
-    assert (done.returncode != 0) == bool(result.get("failed")), done
-    return result
+from tests.support.modules import run_ansible_module
 
 
 def mode_of(path: Path) -> str:
@@ -34,7 +17,9 @@ def mode_of(path: Path) -> str:
 
 
 def write(tmp_path: Path, dest: Path, content: str, mode: str = "0640", **more: object) -> dict:
-    return run(tmp_path, "goalgpt_file", dest=str(dest), content=content, mode=mode, **more)
+    return run_ansible_module(
+        tmp_path, "goalgpt_file", dest=str(dest), content=content, mode=mode, **more
+    )
 
 
 def test_a_new_file_is_written_with_its_mode_then_a_rerun_changes_nothing(tmp_path: Path):
@@ -68,9 +53,13 @@ def test_only_the_mode_differing_is_a_change_of_the_mode_alone(tmp_path: Path):
 
 def test_check_mode_reports_the_change_and_writes_nothing(tmp_path: Path):
     dest = tmp_path / "app.env"
-    new = run(tmp_path, "goalgpt_file", check=True, dest=str(dest), content="A=1\n", mode="0600")
+    new = run_ansible_module(
+        tmp_path, "goalgpt_file", check=True, dest=str(dest), content="A=1\n", mode="0600"
+    )
     write(tmp_path, dest, "A=1\n", mode="0644")
-    other = run(tmp_path, "goalgpt_file", check=True, dest=str(dest), content="B\n", mode="0600")
+    other = run_ansible_module(
+        tmp_path, "goalgpt_file", check=True, dest=str(dest), content="B\n", mode="0600"
+    )
     assert new["changed"] and other["changed"]
     assert other["diff"] == {**other["diff"], "before": "A=1\n", "after": "B\n"}
     assert dest.read_text() == "A=1\n" and mode_of(dest) == "0o644"
@@ -96,7 +85,9 @@ def test_a_missing_directory_or_a_directory_as_dest_is_one_clear_error(tmp_path:
 
 
 def dirs(tmp_path: Path, paths: list[Path], check: bool = False, **args: object) -> dict:
-    return run(tmp_path, "goalgpt_dirs", check, paths=[str(p) for p in paths], **args)
+    return run_ansible_module(
+        tmp_path, "goalgpt_dirs", check, paths=[str(p) for p in paths], **args
+    )
 
 
 def test_directories_and_their_missing_parents_get_the_attributes_in_one_run(tmp_path: Path):
@@ -122,7 +113,7 @@ def test_a_directory_whose_mode_differs_is_changed_and_check_mode_only_says_so(t
 
 def test_a_relative_path_or_a_file_in_the_way_is_one_clear_error(tmp_path: Path):
     (tmp_path / "file").write_text("")
-    relative = run(tmp_path, "goalgpt_dirs", paths=["etc/x"], mode="0755")
+    relative = run_ansible_module(tmp_path, "goalgpt_dirs", paths=["etc/x"], mode="0755")
     in_the_way = dirs(tmp_path, [tmp_path / "file"], mode="0755")
     assert relative["msg"] == "paths must be absolute: etc/x"
     assert in_the_way["msg"] == f"{tmp_path}/file exists and is not a directory"
@@ -131,18 +122,20 @@ def test_a_relative_path_or_a_file_in_the_way_is_one_clear_error(tmp_path: Path)
 def test_an_item_with_attributes_of_its_own_gets_them_the_others_the_tasks(tmp_path: Path):
     shared, own = tmp_path / "conf", tmp_path / "data"
     items = [str(shared), {"path": str(own), "owner": "nobody", "mode": "0700"}]
-    first = run(tmp_path, "goalgpt_dirs", paths=items, mode="0755", owner="root")
-    again = run(tmp_path, "goalgpt_dirs", paths=items, mode="0755", owner="root")
+    first = run_ansible_module(tmp_path, "goalgpt_dirs", paths=items, mode="0755", owner="root")
+    again = run_ansible_module(tmp_path, "goalgpt_dirs", paths=items, mode="0755", owner="root")
     assert first["changed"] and not again["changed"]
     assert (mode_of(shared), shared.owner()) == ("0o755", "root")
     assert (mode_of(own), own.owner()) == ("0o700", "nobody")
     os.chmod(own, 0o750)
-    assert run(tmp_path, "goalgpt_dirs", paths=items, mode="0755", owner="root")["changed"]
+    assert run_ansible_module(tmp_path, "goalgpt_dirs", paths=items, mode="0755", owner="root")[
+        "changed"
+    ]
     assert mode_of(own) == "0o700"
 
 
 def test_an_item_that_is_neither_a_path_nor_a_dict_of_one_is_one_clear_error(tmp_path: Path):
     for item in ({"owner": "root"}, {"path": str(tmp_path / "x"), "size": 1}, 3):
-        failed = run(tmp_path, "goalgpt_dirs", paths=[item], mode="0755")
+        failed = run_ansible_module(tmp_path, "goalgpt_dirs", paths=[item], mode="0755")
         assert failed["msg"].startswith("an item of paths is a path or a dict of path,"), item
         assert not (tmp_path / "x").exists()

@@ -29,6 +29,9 @@ from tests.support.servers import free_port
 PG_VERSION = "15"
 # supervisord programs of the service (the rest are Redis, PostgreSQL's and monitoring's).
 SERVICE_PROGRAMS = ("goalgpt-web", "goalgpt-worker", "goalgpt-cron")
+# A deploy that converges every host whatever their receipts say (playbooks/receipt.yml):
+# the runs that prove the roles change nothing on a second pass.
+FULL_CONVERGE = ("-e", "goalgpt_deploy_full=true")
 RECAP = re.compile(
     r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M
 )
@@ -170,6 +173,8 @@ class Deployment:
             "goalgpt_workers_count": 2,
             # Low, so raise_pool.yml's tests raise it within the probe's recommendation.
             "goalgpt_base_db_max_connections": 5,
+            "goalgpt_receipt_path": f"{root}/deploy-receipt.json",
+            "goalgpt_receipt_watch": [f"{root}/etc"],
             **self.monitoring_variables(),
             **self.backup_variables(),
         }
