@@ -4,9 +4,9 @@
            release_repo=goalgpt_base_repo_dir, ignore=['goalgpt_deploy_full'])
 
 Hashes the given files and folders (every file below a folder, by path and content;
-links by their target; one missing, as missing; relative paths from the repository),
-the release's payload in `release_repo` (scripts/build_release.py's PAYLOAD; default:
-this repository), the run's extra vars (`-e`, as Ansible reads them, but those in
+links below a given one by their target; one missing, as missing; relative paths from
+the repository), the release's payload in `release_repo` (scripts/build_release.py's
+PAYLOAD; default: this repository), the run's extra vars (`-e`, as Ansible reads them, but those in
 `ignore`) and ansible-core's version.
 Two runs with the same digest deploy the same thing: the receipt a deploy leaves on a
 host holds it (library/goalgpt_receipt.py).
@@ -50,8 +50,10 @@ class LookupModule(LookupBase):
         release_repo = Path(kwargs.get("release_repo") or repo)
         payload = [release_repo / name for name in release_payload(repo)]
         digest = hashlib.sha256(f"ansible-core {ansible_version}\n".encode())
-        for path in [repo / term for term in _flat(terms)] + payload:
+        for path in [(repo / term).resolve() for term in _flat(terms)] + payload:
             for name, content in _contents(path):
+                # Named from the repository: a clone elsewhere deploys the same thing.
+                name = name.removeprefix(f"{repo}/")
                 digest.update(f"{name}\0{len(content)}\0".encode() + content)
         ignored = set(kwargs.get("ignore") or ())
         extra = {k: v for k, v in load_extra_vars(self._loader).items() if k not in ignored}

@@ -5,8 +5,10 @@ its receipt until anything it watches changes, and then says what."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -79,31 +81,44 @@ def test_other_inputs_a_changed_command_output_and_a_stopped_service_are_named(t
     receipt(tmp_path, "write", supervisorctl=[str(ctl)])
     later = fake_supervisorctl(tmp_path, "goalgpt-web RUNNING pid 7, uptime 2:00:00")
     assert receipt(tmp_path, supervisorctl=[str(later)])["converged"]  # pid and uptime move
+    other = fake_supervisorctl(tmp_path, "goalgpt-web RUNNING pid 7\nsomeone-else RUNNING pid 9")
+    assert receipt(tmp_path, supervisorctl=[str(other)])["converged"]  # not one of ours
+    more = fake_supervisorctl(tmp_path, "goalgpt-web RUNNING pid 7\ngoalgpt-cron RUNNING pid 8")
+    assert (
+        receipt(tmp_path, supervisorctl=[str(more)])["why"]
+        == "goalgpt-cron running, which the last deploy did not leave"
+    )
     stopped = fake_supervisorctl(tmp_path, "goalgpt-web STOPPED Dec 07 10:00 PM")
     assert receipt(tmp_path, supervisorctl=[str(stopped)])["why"] == "goalgpt-web no longer running"
 
 
 def fake_supervisorctl(tmp_path: Path, line: str) -> Path:
-    """A stand-in that prints one status line, as `supervisorctl status` does."""
+    """A stand-in that prints status lines, as `supervisorctl status` does."""
     script = tmp_path / f"ctl-{abs(hash(line))}"
-    script.write_text(f"#!/bin/sh\necho '{line}'\n")
+    script.write_text(f"#!/bin/sh\nprintf '{line}\\n'\n")
     script.chmod(0o755)
     return script
 
 
-def test_forget_removes_a_receipt_that_does_not_match_and_check_mode_writes_nothing(
-    tmp_path, written
-):
+def test_absent_removes_the_receipt_and_check_mode_writes_nothing(tmp_path, written):
     path = tmp_path / "var" / "receipt.json"
     before = path.read_text()
     (written / "goalgpt" / "goalgpt.env").write_text("A=2\n")
-    assert receipt(tmp_path, check=True, forget=True)["changed"]  # would forget it
     assert receipt(tmp_path, "write", check=True)["changed"]  # would write another
+    assert receipt(tmp_path, "absent", check=True)["changed"]  # would remove it
     assert path.read_text() == before
-    assert receipt(tmp_path, forget=True)["changed"] and not path.exists()
-    assert not receipt(tmp_path, forget=True)["changed"]  # nothing left to forget
+    assert receipt(tmp_path, "absent")["changed"] and not path.exists()
+    assert not receipt(tmp_path, "absent")["changed"]  # nothing left to remove
     receipt(tmp_path, "write")
     assert sorted(p.name for p in path.parent.iterdir()) == ["receipt.json"]  # no temp file
+
+
+def test_a_receipt_older_than_its_age_no_longer_matches(tmp_path, written):
+    path = tmp_path / "var" / "receipt.json"
+    for age_days, why in ((0.9, ""), (1.1, "the receipt is older than 1 days")):
+        made = json.loads(path.read_text()) | {"written_at": time.time() - age_days * 86400}
+        path.write_text(json.dumps(made))
+        assert receipt(tmp_path, max_age_s=86400)["why"] == why
 
 
 def load_lookup():
